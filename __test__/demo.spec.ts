@@ -1,0 +1,29 @@
+import test from 'ava'
+import { execFile } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
+const demo = path.join(__dirname, '..', 'examples', 'demo.js')
+
+test('the demo hands the open file to a child, which reads on from byte 32', async (t) => {
+  const { stdout } = await run(process.execPath, [demo])
+  t.regex(stdout, /\[parent\] read the first 32 bytes: "This line is read by the parent\."/)
+  t.regex(stdout, /\[child\] {2}received "F" and fd \d+/)
+  t.regex(stdout, /\[child\] {2}read on from byte 32, where the parent stopped/)
+  t.regex(stdout, /\[child\] {2}\| This text is read by the child, through the fd it received:/)
+  t.notRegex(stdout, /\| This line is read by the parent/)
+  t.regex(stdout, /\[parent\] child exited with code 0/)
+})
+
+test('the demo takes another file as its argument', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-demo-'))
+  const file = path.join(dir, 'digits.txt')
+  fs.writeFileSync(file, '0123456789'.repeat(4) + '\n')
+  const { stdout } = await run(process.execPath, [demo, file])
+  t.regex(stdout, /read the first 32 bytes: "01234567890123456789012345678901"/)
+  t.regex(stdout, /\| 23456789\n/)
+  fs.rmSync(dir, { recursive: true })
+})

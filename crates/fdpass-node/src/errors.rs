@@ -1,0 +1,60 @@
+//! Throws core errors as Node.js-style `Error` objects: `code`, `errno`
+//! (negative, as Node reports it) and `syscall`. napi's own conversion from an
+//! io::Error would drop the errno, so the object is built here.
+
+use std::ptr;
+
+use napi::{sys, Env, Status};
+
+/// Throws `err` into JavaScript and returns the napi error that tells the
+/// generated glue an exception is already pending.
+pub fn throw(env: &Env, err: &fdpass::Error) -> napi::Error {
+    let message = err.to_string();
+    // SAFETY: every call gets the live env of the current callback and values
+    // created in it; failures leave no exception pending and fall back below.
+    unsafe {
+        let raw = env.raw();
+        if let Some(error) = build_error(raw, err, &message) {
+            if sys::napi_throw(raw, error) == sys::Status::napi_ok {
+                return napi::Error::new(Status::PendingException, message);
+            }
+        }
+    }
+    napi::Error::new(Status::GenericFailure, message)
+}
+
+/// Builds the `Error` object without throwing it (to reject a promise with).
+///
+/// # Safety
+/// `env` must be the live env of the current thread.
+pub unsafe fn build_error(env: sys::napi_env, err: &fdpass::Error, message: &str) -> Option<sys::napi_value> {
+    let code = string(env, err.code())?;
+    let msg = string(env, message)?;
+    let mut error = ptr::null_mut();
+    let status = match err {
+        fdpass::Error::InvalidArgument { .. } | fdpass::Error::TooManyFds { .. } => {
+            sys::napi_create_range_error(env, code, msg, &mut error)
+        }
+        _ => sys::napi_create_error(env, code, msg, &mut error),
+    };
+    if status != sys::Status::napi_ok {
+        return None;
+    }
+    if let Some(errno) = err.errno() {
+        let mut value = ptr::null_mut();
+        sys::napi_create_int32(env, -errno, &mut value);
+        sys::napi_set_named_property(env, error, c"errno".as_ptr(), value);
+    }
+    if let Some(syscall) = err.syscall() {
+        if let Some(value) = string(env, syscall) {
+            sys::napi_set_named_property(env, error, c"syscall".as_ptr(), value);
+        }
+    }
+    Some(error)
+}
+
+unsafe fn string(env: sys::napi_env, s: &str) -> Option<sys::napi_value> {
+    let mut value = ptr::null_mut();
+    let status = sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut value);
+    (status == sys::Status::napi_ok).then_some(value)
+}

@@ -1,0 +1,11 @@
+//! Node.js binding of the `fdpass` crate: conversion between JavaScript values
+//! and the core, nothing more. The public API is the TypeScript layer
+//! (`index.ts`), which validates arguments before they reach this module.
+
+// napi-derive registers exports only outside `cfg(test)`, so the unit-test
+// build of this crate sees them as unused.
+#![cfg_attr(test, allow(dead_code))]
+
+mod errors;
+mod raw;
+mod values;

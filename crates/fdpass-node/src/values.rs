@@ -1,0 +1,56 @@
+//! Small conversions between JavaScript values and core types.
+
+use std::os::fd::{BorrowedFd, RawFd};
+
+use napi::bindgen_prelude::{Result, ToNapiValue};
+use napi::{sys, Env};
+
+use crate::errors::throw;
+
+/// A JavaScript value already built with raw napi calls, returned as is.
+pub struct RawValue(pub sys::napi_value);
+
+impl ToNapiValue for RawValue {
+    unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        Ok(val.0)
+    }
+}
+
+/// Borrows an fd number given by JavaScript. Negative numbers are refused
+/// before they can reach a syscall (the TypeScript layer refuses them first).
+pub fn borrow_fd<'a>(env: &Env, fd: RawFd) -> Result<BorrowedFd<'a>> {
+    if fd < 0 {
+        return Err(throw(
+            env,
+            &fdpass::Error::InvalidArgument {
+                reason: format!("fd must be a non-negative integer, got {fd}"),
+            },
+        ));
+    }
+    // SAFETY: the fd is only used for the duration of the native call that
+    // received it; JavaScript keeps ownership. A closed fd yields EBADF.
+    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
+}
+
+/// Builds a JavaScript array of fd numbers.
+///
+/// # Safety
+/// `env` must be the live env of the current thread.
+pub unsafe fn fd_array(
+    env: sys::napi_env,
+    fds: impl ExactSizeIterator<Item = RawFd>,
+) -> Option<sys::napi_value> {
+    let mut array = std::ptr::null_mut();
+    if sys::napi_create_array_with_length(env, fds.len(), &mut array) != sys::Status::napi_ok {
+        return None;
+    }
+    for (i, fd) in fds.enumerate() {
+        let mut value = std::ptr::null_mut();
+        if sys::napi_create_int32(env, fd, &mut value) != sys::Status::napi_ok
+            || sys::napi_set_element(env, array, i as u32, value) != sys::Status::napi_ok
+        {
+            return None;
+        }
+    }
+    Some(array)
+}

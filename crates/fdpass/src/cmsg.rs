@@ -1,0 +1,207 @@
+//! Parsing of received control data, written to distrust it.
+//!
+//! nix's `RecvMsg::cmsgs()` refuses to parse anything once the kernel set
+//! `MSG_CTRUNC`, which strands the fds that did arrive, and `msg_controllen` is
+//! not exposed. So the receive path hands the kernel a zero-filled buffer and
+//! walks it here: a header whose length is smaller than a header ends the walk
+//! (the zero fill guarantees one after the last real message), and every length
+//! is clamped to the buffer, because macOS reports the untruncated length of a
+//! truncated message.
+
+use std::mem::size_of;
+
+/// The most fds accepted in one receive: Linux `SCM_MAX_FD` is 253 and macOS
+/// takes up to about 254, so room for 256 covers both.
+const RECV_FD_SLOTS: u32 = 256;
+
+/// Room for a credentials message (or any other a peer could cause) besides
+/// the fds, so that it never pushes the fds out of the buffer.
+const EXTRA_CMSG_ROOM: u32 = 64;
+
+/// Size of the receive control buffer.
+// SAFETY: CMSG_SPACE only does arithmetic on its argument.
+pub const CONTROL_BUFFER_LEN: usize = unsafe {
+    (libc::CMSG_SPACE(RECV_FD_SLOTS * size_of::<libc::c_int>() as u32) + libc::CMSG_SPACE(EXTRA_CMSG_ROOM))
+        as usize
+};
+
+/// A control buffer aligned as the kernel expects a `cmsghdr` to be.
+#[repr(C, align(8))]
+pub struct ControlBuffer(pub [u8; CONTROL_BUFFER_LEN]);
+
+impl ControlBuffer {
+    /// A zero-filled control buffer.
+    pub const fn new() -> Self {
+        ControlBuffer([0; CONTROL_BUFFER_LEN])
+    }
+}
+
+impl Default for ControlBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One control message, borrowed from the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlMessage<'a> {
+    /// `cmsg_level`, e.g. `SOL_SOCKET`.
+    pub level: i32,
+    /// `cmsg_type`, e.g. `SCM_RIGHTS`.
+    pub kind: i32,
+    /// The payload, clamped to the buffer.
+    pub data: &'a [u8],
+}
+
+impl ControlMessage<'_> {
+    /// Whether this message carries fds that the receiving process now owns:
+    /// `SCM_RIGHTS`, and on Linux `SCM_PIDFD`, which is an fd too.
+    pub fn carries_fds(&self) -> bool {
+        self.level == libc::SOL_SOCKET && (self.kind == libc::SCM_RIGHTS || is_pidfd(self.kind))
+    }
+
+    /// The fd numbers in the payload: whole `c_int`s only, negative ones
+    /// skipped (the kernel never writes one; a forged buffer might).
+    pub fn fds(&self) -> impl Iterator<Item = i32> + '_ {
+        self.data
+            .chunks_exact(size_of::<libc::c_int>())
+            .map(|c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+            .filter(|fd| *fd >= 0)
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn is_pidfd(kind: i32) -> bool {
+    // SCM_PIDFD (Linux 6.5+), not yet named by every libc.
+    kind == 0x04
+}
+
+#[cfg(not(target_os = "linux"))]
+fn is_pidfd(_kind: i32) -> bool {
+    false
+}
+
+/// `CMSG_ALIGN`: glibc and musl align to `size_t`, macOS to 4 bytes.
+const fn cmsg_align(len: usize) -> usize {
+    #[cfg(target_vendor = "apple")]
+    const ALIGN: usize = 4;
+    #[cfg(not(target_vendor = "apple"))]
+    const ALIGN: usize = size_of::<usize>();
+    (len + ALIGN - 1) & !(ALIGN - 1)
+}
+
+const HEADER_LEN: usize = size_of::<libc::cmsghdr>();
+const DATA_OFFSET: usize = cmsg_align(HEADER_LEN);
+
+/// Walks the control messages in `buf`, bounds-checked.
+pub fn control_messages(buf: &[u8]) -> ControlMessages<'_> {
+    ControlMessages { buf, pos: 0 }
+}
+
+/// Iterator over the control messages of a buffer. See [`control_messages`].
+#[derive(Debug, Clone)]
+pub struct ControlMessages<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for ControlMessages<'a> {
+    type Item = ControlMessage<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.buf.get(self.pos..)?;
+        if rest.len() < HEADER_LEN {
+            return None;
+        }
+        // SAFETY: `rest` holds at least HEADER_LEN bytes, and read_unaligned
+        // copies them without any alignment requirement; cmsghdr is plain data.
+        let header: libc::cmsghdr = unsafe { std::ptr::read_unaligned(rest.as_ptr().cast()) };
+        let len = header.cmsg_len as usize;
+        if len < HEADER_LEN {
+            // Zero fill (the end) or a corrupt header: nothing more to trust.
+            return None;
+        }
+        let end = len.min(rest.len());
+        let data = rest.get(DATA_OFFSET.min(end)..end).unwrap_or(&[]);
+        self.pos = self.pos.saturating_add(cmsg_align(len)).min(self.buf.len());
+        Some(ControlMessage {
+            level: header.cmsg_level,
+            kind: header.cmsg_type,
+            data,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(buf: &mut Vec<u8>, level: i32, kind: i32, payload: &[u8], declared: Option<usize>) {
+        let start = buf.len();
+        buf.resize(start + DATA_OFFSET, 0);
+        let len = declared.unwrap_or(DATA_OFFSET + payload.len());
+        // SAFETY: writes a cmsghdr into bytes we just reserved.
+        let mut header: libc::cmsghdr = unsafe { std::mem::zeroed() };
+        header.cmsg_len = len as _;
+        header.cmsg_level = level;
+        header.cmsg_type = kind;
+        unsafe { std::ptr::write_unaligned(buf[start..].as_mut_ptr().cast(), header) };
+        buf.extend_from_slice(payload);
+        buf.resize(start + cmsg_align(DATA_OFFSET + payload.len()), 0);
+    }
+
+    fn ints(v: &[i32]) -> Vec<u8> {
+        v.iter().flat_map(|i| i.to_ne_bytes()).collect()
+    }
+
+    #[test]
+    fn walks_several_messages() {
+        let mut buf = Vec::new();
+        put(&mut buf, libc::SOL_SOCKET, libc::SCM_RIGHTS, &ints(&[3, 4]), None);
+        put(&mut buf, libc::SOL_SOCKET, 99, &[1, 2, 3], None);
+        put(&mut buf, libc::SOL_SOCKET, libc::SCM_RIGHTS, &ints(&[5]), None);
+        buf.resize(buf.len() + 32, 0);
+        let all: Vec<_> = control_messages(&buf).collect();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].fds().collect::<Vec<_>>(), vec![3, 4]);
+        assert!(!all[1].carries_fds());
+        assert_eq!(all[2].fds().collect::<Vec<_>>(), vec![5]);
+    }
+
+    #[test]
+    fn clamps_an_untruncated_length_to_the_buffer() {
+        // macOS reports the full length of a truncated message.
+        let mut buf = Vec::new();
+        put(
+            &mut buf,
+            libc::SOL_SOCKET,
+            libc::SCM_RIGHTS,
+            &ints(&[7, 8]),
+            Some(4096),
+        );
+        let all: Vec<_> = control_messages(&buf).collect();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].fds().collect::<Vec<_>>(), vec![7, 8]);
+    }
+
+    #[test]
+    fn ignores_partial_ints_negative_fds_and_tiny_headers() {
+        let mut buf = Vec::new();
+        let mut payload = ints(&[-1, 9]);
+        payload.extend_from_slice(&[1, 2]);
+        put(&mut buf, libc::SOL_SOCKET, libc::SCM_RIGHTS, &payload, None);
+        let all: Vec<_> = control_messages(&buf).collect();
+        assert_eq!(all[0].fds().collect::<Vec<_>>(), vec![9]);
+        assert_eq!(control_messages(&[0u8; 3]).count(), 0);
+        let mut tiny = Vec::new();
+        put(&mut tiny, libc::SOL_SOCKET, libc::SCM_RIGHTS, &[], Some(2));
+        assert_eq!(control_messages(&tiny).count(), 0);
+    }
+
+    #[test]
+    fn buffer_fits_the_kernel_maximum() {
+        // SAFETY: arithmetic only.
+        let needed = unsafe { libc::CMSG_SPACE(253 * 4) } as usize;
+        assert!(CONTROL_BUFFER_LEN >= needed);
+    }
+}

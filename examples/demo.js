@@ -1,0 +1,40 @@
+// The classic fd-passing program: a parent opens a file, reads the first 32
+// bytes, and hands the open fd to a child process over a Unix socket. The
+// child goes on reading from where the parent stopped (the file offset is
+// shared).
+//
+//   node examples/demo.js [file]
+'use strict'
+const { spawn } = require('node:child_process')
+const fs = require('node:fs')
+const path = require('node:path')
+const { closeFds, sendFds, socketPair } = require('fdpass')
+
+const file = process.argv[2] ?? path.join(__dirname, 'hello.txt')
+const log = (line) => console.log(`[parent] ${line}`)
+
+const fd = fs.openSync(file, 'r')
+log(`opened ${path.relative(process.cwd(), file) || file} as fd ${fd}`)
+
+const head = Buffer.alloc(32)
+const n = fs.readSync(fd, head, 0, head.length, null)
+log(`read the first ${n} bytes: ${JSON.stringify(head.subarray(0, n).toString())}`)
+
+const [parentEnd, childEnd] = socketPair('stream')
+log(`created a socketpair: fd ${parentEnd} (parent) and fd ${childEnd} (child)`)
+
+const child = spawn(process.execPath, [path.join(__dirname, 'demo-child.js')], {
+  stdio: ['ignore', 'inherit', 'inherit', childEnd],
+})
+closeFds([childEnd])
+log(`spawned child pid ${child.pid} with the socket as its fd 3`)
+
+sendFds(parentEnd, 'F', [fd])
+log(`sent fd ${fd} with a 1-byte message`)
+closeFds([fd, parentEnd])
+log('closed its own copies of the file and the socket')
+
+child.on('exit', (code, signal) => {
+  log(`child exited with ${signal ?? `code ${code}`}`)
+  process.exitCode = code ?? 1
+})

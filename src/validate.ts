@@ -1,0 +1,91 @@
+/**
+ * Argument checks shared by every entry point: bad input gets a clear
+ * TypeError or RangeError before any syscall.
+ */
+import { describe, makeError } from './errors'
+
+/** Linux's SCM_MAX_FD: the most fds one message can carry. */
+export const MAX_FDS_PER_MESSAGE = 253
+
+const MAX_FD = 2 ** 31 - 1
+
+/** Checks that `value` can be an fd number: an integer in [0, 2^31 - 1]. */
+export function validateFd(value: unknown, name: string): asserts value is number {
+  if (typeof value !== 'number') {
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `The "${name}" argument must be of type number (an fd). Received ${describe(value)}`,
+    )
+  }
+  if (!Number.isInteger(value) || value < 0 || value > MAX_FD) {
+    throw makeError(
+      RangeError,
+      'ERR_OUT_OF_RANGE',
+      `The "${name}" argument must be an integer >= 0 and <= ${MAX_FD} (an fd). Received ${value}`,
+    )
+  }
+}
+
+/** Checks a list of fds to send: an array of fd numbers, at most 253 of them. */
+export function validateFdList(value: unknown, name: string): asserts value is readonly number[] {
+  if (!Array.isArray(value)) {
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `The "${name}" argument must be an array of fds. Received ${describe(value)}`,
+    )
+  }
+  if (value.length > MAX_FDS_PER_MESSAGE) {
+    throw makeError(
+      RangeError,
+      'ERR_TOO_MANY_FDS',
+      `cannot send ${value.length} fds in one message: the limit is ${MAX_FDS_PER_MESSAGE} (split them over several messages)`,
+    )
+  }
+  for (let i = 0; i < value.length; i++) validateFd(value[i], `${name}[${i}]`)
+}
+
+/** Checks an integer option within [min, max]; returns `fallback` when absent. */
+export function integerOption(value: unknown, name: string, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number') {
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `The "${name}" option must be of type number. Received ${describe(value)}`,
+    )
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw makeError(
+      RangeError,
+      'ERR_OUT_OF_RANGE',
+      `The "${name}" option must be an integer >= ${min} and <= ${max}. Received ${value}`,
+    )
+  }
+  return value
+}
+
+/** Turns message data into bytes: strings are UTF-8. */
+export function toBytes(data: unknown, name: string): Uint8Array {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8')
+  if (data instanceof Uint8Array) return data
+  throw makeError(
+    TypeError,
+    'ERR_INVALID_ARG_TYPE',
+    `The "${name}" argument must be a string, Buffer or Uint8Array. Received ${describe(data)}`,
+  )
+}
+
+/** Checks an options argument: undefined or a plain object. */
+export function optionsObject<T extends object>(value: T | undefined, name: string): Partial<T> {
+  if (value === undefined) return {}
+  if (value === null || typeof value !== 'object') {
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `The "${name}" argument must be of type object. Received ${describe(value)}`,
+    )
+  }
+  return value
+}
