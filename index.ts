@@ -2,9 +2,21 @@
  * fdpass: pass open file descriptors (files, pipes, sockets) between
  * processes over Unix domain sockets with `SCM_RIGHTS`.
  *
+ * Two layers: the raw, synchronous API on fd numbers (`socketPair`,
+ * `sendFds`, `recvFds`, `closeFds`, `fdKind`), and event-loop sockets
+ * (`FdSocket`, `FdServer`, `connect`, `listen`, `bind`) with framing,
+ * backpressure and Node object support.
+ *
  * @packageDocumentation
  */
 export type { FdpassError } from './src/errors'
 export type { FdKind, RecvFdsOptions, RecvFdsResult, SocketType } from './src/raw'
 export { closeFds, DEFAULT_MAX_BYTES, fdKind, recvFds, sendFds, socketPair } from './src/raw'
 export { MAX_FDS_PER_MESSAGE } from './src/validate'
+export type { FdLike } from './src/fd-like'
+export type { FdMessage, PeerCredentials, ReceiveOptions, SocketOptions } from './src/fd-socket'
+export { FdSocket } from './src/fd-socket'
+export type { PeerCheck } from './src/fd-server'
+export { FdServer } from './src/fd-server'
+export type { BindOptions, ConnectOptions, ListenOptions } from './src/connect'
+export { bind, connect, listen } from './src/connect'

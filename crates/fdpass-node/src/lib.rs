@@ -8,4 +8,7 @@
 
 mod errors;
 mod raw;
+mod socket;
+mod unix;
+mod uv;
 mod values;

@@ -55,6 +55,15 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A socket path does not fit in `sun_path`.
+    PathTooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The most this platform allows.
+        max: usize,
+        /// The syscall it was meant for.
+        syscall: &'static str,
+    },
     /// A value passed in is out of range or of the wrong kind.
     InvalidArgument {
         /// What was wrong.
@@ -90,6 +99,7 @@ impl Error {
             Error::FdsTruncated { .. } => "ERR_FDS_TRUNCATED",
             Error::MessageTruncated { .. } => "ERR_MESSAGE_TRUNCATED",
             Error::Protocol { .. } => "ERR_FDPASS_PROTOCOL",
+            Error::PathTooLong { .. } => "ENAMETOOLONG",
             Error::InvalidArgument { .. } => "ERR_INVALID_ARG_VALUE",
         }
     }
@@ -98,6 +108,7 @@ impl Error {
     pub fn errno(&self) -> Option<i32> {
         match self {
             Error::Os { errno, .. } | Error::Unsupported { errno, .. } => Some(*errno as i32),
+            Error::PathTooLong { .. } => Some(libc::ENAMETOOLONG),
             _ => None,
         }
     }
@@ -105,7 +116,9 @@ impl Error {
     /// The syscall that failed, when one did.
     pub fn syscall(&self) -> Option<&'static str> {
         match self {
-            Error::Os { syscall, .. } | Error::Unsupported { syscall, .. } => Some(syscall),
+            Error::Os { syscall, .. }
+            | Error::Unsupported { syscall, .. }
+            | Error::PathTooLong { syscall, .. } => Some(syscall),
             _ => None,
         }
     }
@@ -186,6 +199,11 @@ impl fmt::Display for Error {
                     "the peer broke the fdpass framing protocol: {reason}; the connection was closed"
                 )
             }
+            Error::PathTooLong { len, max, syscall } => write!(
+                f,
+                "{syscall} ENAMETOOLONG (the socket path is {len} bytes, longer than the {max} bytes \
+                 sun_path allows on this platform: use a shorter path)"
+            ),
             Error::InvalidArgument { reason } => f.write_str(reason),
         }
     }

@@ -17,8 +17,10 @@ compile_error!("fdpass supports Linux and macOS");
 pub mod cmsg;
 pub mod error;
 pub mod fd;
+pub mod frame;
 pub mod message;
 pub mod socket;
+pub mod unix;
 
 pub use error::{Error, Result, MAX_FDS_PER_MESSAGE};
 pub use fd::{close_fds, dup_cloexec, fd_kind, is_cloexec, set_nonblocking, FdKind};

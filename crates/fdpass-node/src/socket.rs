@@ -1,0 +1,877 @@
+//! `NativeSocket`: a non-blocking socket watched by Node's own event loop.
+//!
+//! Every operation tries the syscall first and asks the loop (a `uv_poll_t`)
+//! to wait only after EAGAIN. On readiness it drains what is queued, up to the
+//! room JavaScript asked for, and hands the whole batch to JavaScript in one
+//! call made inside a callback scope (`napi_make_callback`), so promise
+//! reactions run at once. The same object serves listening sockets, whose
+//! "messages" are accepted connections.
+//!
+//! Ownership: the state lives in an `Rc` shared by the JavaScript object, the
+//! uv handle (until its close callback) and the environment cleanup hook (until
+//! the socket is closed), so whichever lets go last frees it and no callback
+//! ever sees freed memory. The socket's fd is closed only after libuv has let
+//! go of it.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::ffi::{c_int, c_void};
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
+use std::ptr;
+use std::rc::Rc;
+
+use fdpass::cmsg::ControlBuffer;
+use fdpass::frame::{encode_header, FrameDecoder, HEADER_LEN};
+use fdpass::{Error as CoreError, SocketType, MAX_FDS_PER_MESSAGE};
+use napi::bindgen_prelude::{Result, Unknown};
+use napi::{sys, Env, JsValue, Status};
+use napi_derive::napi;
+use nix::errno::Errno;
+
+use crate::errors::{build_error, throw};
+use crate::uv::{Poll, READABLE, WRITABLE};
+use crate::values::{borrow_fd, RawValue};
+
+/// Events delivered to the JavaScript callback `(kind, a, b)`.
+const EV_MESSAGES: i32 = 1; // a: Buffer of payloads, b: Int32Array [count, (len, nfds, fd...)...]
+const EV_END: i32 = 2; // the peer closed the stream
+const EV_ERROR: i32 = 3; // a: Error; the socket is unusable
+const EV_WRITTEN: i32 = 4; // a: number of queued sends that completed
+const EV_WRITE_ERROR: i32 = 5; // a: Error, b: number of queued sends that failed
+const EV_ACCEPTED: i32 = 6; // b: Int32Array [count, fd...]
+
+/// How much one non-framed read or framed read step asks the kernel for.
+const READ_CHUNK: usize = 64 * 1024;
+
+struct PendingWrite {
+    bytes: Vec<u8>,
+    offset: usize,
+    /// Duplicates of the fds to attach, owned until the first byte goes out.
+    fds: Vec<OwnedFd>,
+}
+
+enum Event {
+    Messages {
+        data: Vec<u8>,
+        meta: Vec<i32>,
+        fds: Vec<OwnedFd>,
+    },
+    Accepted(Vec<OwnedFd>),
+    End,
+    Error(CoreError),
+    Written(u32),
+    WriteError(CoreError, u32),
+}
+
+struct State {
+    fd: Option<OwnedFd>,
+    kind: SocketType,
+    listening: bool,
+    framing: bool,
+    max_bytes: usize,
+    max_fds: usize,
+    decoder: FrameDecoder<OwnedFd>,
+    control: Box<ControlBuffer>,
+    scratch: Vec<u8>,
+    writes: VecDeque<PendingWrite>,
+    queued_bytes: usize,
+    poll: Option<Poll>,
+    events: c_int,
+    /// How many more messages JavaScript wants; 0 stops reading.
+    read_room: usize,
+    refed: bool,
+    eof: bool,
+    closed: bool,
+    callback: sys::napi_ref,
+    callback_strong: bool,
+    async_context: sys::napi_async_context,
+    cleanup_arg: *const Shared,
+}
+
+struct Shared {
+    env: sys::napi_env,
+    state: RefCell<State>,
+}
+
+/// A non-blocking socket watched by the event loop (internal; wrapped by the
+/// TypeScript `FdSocket` and `FdServer`).
+#[napi]
+pub struct NativeSocket {
+    shared: Rc<Shared>,
+}
+
+#[napi]
+impl NativeSocket {
+    /// Adopts `fd` (ownership passes here, also on failure).
+    #[napi(constructor)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        env: Env,
+        fd: i32,
+        kind: String,
+        listening: bool,
+        framing: bool,
+        max_bytes: u32,
+        max_fds: u32,
+        callback: Unknown<'_>,
+    ) -> Result<Self> {
+        let _ = borrow_fd(&env, fd)?;
+        // SAFETY: JavaScript hands the fd over to this object (see TSDoc of FdSocket.from).
+        let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let kind = SocketType::from_name(&kind).map_err(|e| throw(&env, &e))?;
+        fdpass::set_nonblocking(owned.as_fd(), true).map_err(|e| throw(&env, &e))?;
+        fdpass::socket::disable_sigpipe(owned.as_fd()).map_err(|e| throw(&env, &e))?;
+        let raw_env = env.raw();
+        let mut callback_ref = ptr::null_mut();
+        let mut async_context = ptr::null_mut();
+        // SAFETY: raw napi calls on the live env of this constructor call.
+        unsafe {
+            check(sys::napi_create_reference(
+                raw_env,
+                callback.raw(),
+                0,
+                &mut callback_ref,
+            ))?;
+            let mut name = ptr::null_mut();
+            check(sys::napi_create_string_utf8(
+                raw_env,
+                c"fdpass.FdSocket".as_ptr(),
+                -1,
+                &mut name,
+            ))?;
+            let mut resource = ptr::null_mut();
+            check(sys::napi_create_object(raw_env, &mut resource))?;
+            check(sys::napi_async_init(raw_env, resource, name, &mut async_context))?;
+        }
+        let shared = Rc::new(Shared {
+            env: raw_env,
+            state: RefCell::new(State {
+                fd: Some(owned),
+                kind,
+                listening,
+                framing: framing && kind == SocketType::Stream,
+                max_bytes: max_bytes as usize,
+                max_fds: (max_fds as usize).min(MAX_FDS_PER_MESSAGE),
+                decoder: FrameDecoder::new(max_bytes as usize, (max_fds as usize).min(MAX_FDS_PER_MESSAGE)),
+                control: Box::new(ControlBuffer::new()),
+                scratch: Vec::new(),
+                writes: VecDeque::new(),
+                queued_bytes: 0,
+                poll: None,
+                events: 0,
+                read_room: 0,
+                refed: true,
+                eof: false,
+                closed: false,
+                callback: callback_ref,
+                callback_strong: false,
+                async_context,
+                cleanup_arg: ptr::null(),
+            }),
+        });
+        // Close the socket if the environment goes away first (a worker thread
+        // terminated with sockets open).
+        let arg = Rc::into_raw(shared.clone());
+        // SAFETY: registers a hook with a pointer that stays valid until the
+        // hook runs or is removed (it holds one count of the Rc).
+        let status =
+            unsafe { sys::napi_add_env_cleanup_hook(raw_env, Some(cleanup_hook), arg as *mut c_void) };
+        if status == sys::Status::napi_ok {
+            shared.state.borrow_mut().cleanup_arg = arg;
+        } else {
+            // SAFETY: takes back the count given to the hook that was not registered.
+            drop(unsafe { Rc::from_raw(arg) });
+        }
+        Ok(NativeSocket { shared })
+    }
+
+    /// The socket's fd, or -1 once closed.
+    #[napi(getter)]
+    pub fn fd(&self) -> i32 {
+        self.shared
+            .state
+            .borrow()
+            .fd
+            .as_ref()
+            .map_or(-1, AsRawFd::as_raw_fd)
+    }
+
+    /// Bytes waiting in the send queue.
+    #[napi(getter)]
+    pub fn writable_length(&self) -> f64 {
+        self.shared.state.borrow().queued_bytes as f64
+    }
+
+    /// Sends one message now if the kernel takes it whole; otherwise queues
+    /// (the rest of) it, data and fds together, and returns false: the
+    /// callback reports its completion.
+    #[napi]
+    pub fn send(&self, env: Env, data: &[u8], fds: Vec<i32>) -> Result<bool> {
+        let result = send(&self.shared, data, &fds);
+        result.map_err(|e| throw(&env, &e))
+    }
+
+    /// Reads what is queued, up to `max` messages (or connections), and
+    /// delivers it to the callback before returning. Returns whether anything
+    /// (messages, end or an error) was delivered.
+    #[napi]
+    pub fn read(&self, max: u32) -> Result<bool> {
+        let events = read_events(&self.shared, max as usize);
+        let delivered = !events.is_empty();
+        deliver(&self.shared, events, false);
+        Ok(delivered)
+    }
+
+    /// How many more messages JavaScript wants read as they arrive (0: none).
+    #[napi]
+    pub fn set_reading(&self, env: Env, room: u32) -> Result<()> {
+        self.shared.state.borrow_mut().read_room = room as usize;
+        update_poll(&self.shared).map_err(|e| throw(&env, &e))
+    }
+
+    /// Whether pending work on this socket keeps the process alive.
+    #[napi]
+    pub fn set_ref(&self, refed: bool) {
+        let mut state = self.shared.state.borrow_mut();
+        state.refed = refed;
+        if let Some(poll) = &state.poll {
+            poll.set_ref(refed);
+        }
+    }
+
+    /// The peer's credentials at connect time.
+    #[napi(ts_return_type = "{ pid: number | undefined; uid: number; gid: number }")]
+    pub fn peer_credentials(&self, env: Env) -> Result<RawValue> {
+        let creds = {
+            let state = self.shared.state.borrow();
+            let fd = state.fd.as_ref().ok_or_else(|| throw(&env, &closed_error()))?;
+            fdpass::unix::peer_credentials(fd.as_fd()).map_err(|e| throw(&env, &e))?
+        };
+        // SAFETY: raw napi calls on the live env of this call.
+        unsafe {
+            let raw = env.raw();
+            let mut object = ptr::null_mut();
+            check(sys::napi_create_object(raw, &mut object))?;
+            let mut value = ptr::null_mut();
+            match creds.pid {
+                Some(pid) => check(sys::napi_create_int32(raw, pid, &mut value))?,
+                None => check(sys::napi_get_undefined(raw, &mut value))?,
+            }
+            check(sys::napi_set_named_property(raw, object, c"pid".as_ptr(), value))?;
+            check(sys::napi_create_uint32(raw, creds.uid, &mut value))?;
+            check(sys::napi_set_named_property(raw, object, c"uid".as_ptr(), value))?;
+            check(sys::napi_create_uint32(raw, creds.gid, &mut value))?;
+            check(sys::napi_set_named_property(raw, object, c"gid".as_ptr(), value))?;
+            Ok(RawValue(object))
+        }
+    }
+
+    /// Closes the socket: drops queued sends (closing their duplicated fds)
+    /// and received fds nobody took; the fd itself is closed once libuv has
+    /// let go of it.
+    #[napi]
+    pub fn close(&self) {
+        close(&self.shared, true);
+    }
+}
+
+impl Drop for NativeSocket {
+    fn drop(&mut self) {
+        // Garbage-collected without close(): release the fd and the handle.
+        // No JavaScript may run here, and none does.
+        close(&self.shared, false);
+    }
+}
+
+fn check(status: sys::napi_status) -> Result<()> {
+    if status == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(napi::Error::new(
+            Status::GenericFailure,
+            format!("napi call failed with status {status}"),
+        ))
+    }
+}
+
+fn closed_error() -> CoreError {
+    CoreError::os(Errno::EBADF, "fdpass")
+}
+
+fn send(shared: &Rc<Shared>, data: &[u8], fds: &[i32]) -> std::result::Result<bool, CoreError> {
+    let sent_now = try_send(&mut shared.state.borrow_mut(), data, fds)?;
+    if !sent_now {
+        update_poll(shared)?;
+    }
+    Ok(sent_now)
+}
+
+fn try_send(state: &mut State, data: &[u8], fds: &[i32]) -> std::result::Result<bool, CoreError> {
+    let Some(fd) = state.fd.as_ref() else {
+        return Err(closed_error());
+    };
+    let header;
+    let mut iov = [IoSlice::new(&[]), IoSlice::new(data)];
+    let iov: &[IoSlice<'_>] = if state.framing {
+        let len = u32::try_from(data.len()).map_err(|_| CoreError::InvalidArgument {
+            reason: "a message is limited to 4 GiB".into(),
+        })?;
+        header = encode_header(len, fds.len() as u16);
+        iov[0] = IoSlice::new(&header);
+        &iov
+    } else {
+        &iov[1..]
+    };
+    let total: usize = iov.iter().map(|s| s.len()).sum();
+    fdpass::check_send(total, fds.len())?;
+    if !state.writes.is_empty() {
+        let dups = duplicate(fds)?;
+        queue_write(state, iov, 0, dups);
+        return Ok(false);
+    }
+    match fdpass::send_vectored(fd.as_fd(), iov, fds) {
+        Ok(n) if n == total => Ok(true),
+        Ok(n) => {
+            // A partial stream send: the fds went with the first byte; the
+            // rest goes later, without them.
+            queue_write(state, iov, n, Vec::new());
+            Ok(false)
+        }
+        Err(e) if e.would_block() => {
+            let dups = duplicate(fds)?;
+            queue_write(state, iov, 0, dups);
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn duplicate(fds: &[i32]) -> std::result::Result<Vec<OwnedFd>, CoreError> {
+    fds.iter()
+        .map(|&fd| {
+            if fd < 0 {
+                return Err(CoreError::os(Errno::EBADF, "fcntl"));
+            }
+            // SAFETY: borrowed only for the duplication.
+            fdpass::dup_cloexec(unsafe { BorrowedFd::borrow_raw(fd) })
+        })
+        .collect()
+}
+
+fn queue_write(state: &mut State, iov: &[IoSlice<'_>], skip: usize, fds: Vec<OwnedFd>) {
+    let mut bytes = Vec::with_capacity(iov.iter().map(|s| s.len()).sum::<usize>() - skip);
+    let mut skip = skip;
+    for slice in iov {
+        let s: &[u8] = slice;
+        if skip >= s.len() {
+            skip -= s.len();
+            continue;
+        }
+        bytes.extend_from_slice(&s[skip..]);
+        skip = 0;
+    }
+    state.queued_bytes += bytes.len();
+    state.writes.push_back(PendingWrite {
+        bytes,
+        offset: 0,
+        fds,
+    });
+}
+
+/// Sends what the queue holds until the kernel pushes back.
+fn flush_writes(state: &mut State) -> Vec<Event> {
+    let mut completed = 0u32;
+    let mut events = Vec::new();
+    let Some(fd) = state.fd.as_ref() else {
+        return events;
+    };
+    while let Some(write) = state.writes.front_mut() {
+        let raw: Vec<i32> = write.fds.iter().map(AsRawFd::as_raw_fd).collect();
+        match fdpass::send_vectored(fd.as_fd(), &[IoSlice::new(&write.bytes[write.offset..])], &raw) {
+            Ok(n) => {
+                // The kernel holds its own references now.
+                write.fds.clear();
+                write.offset += n;
+                state.queued_bytes -= n;
+                if write.offset < write.bytes.len() {
+                    break;
+                }
+                state.writes.pop_front();
+                completed += 1;
+            }
+            Err(e) if e.would_block() => break,
+            Err(e) => {
+                let failed = state.writes.len() as u32;
+                state.writes.clear();
+                state.queued_bytes = 0;
+                if completed > 0 {
+                    events.push(Event::Written(completed));
+                }
+                events.push(Event::WriteError(e, failed));
+                return events;
+            }
+        }
+    }
+    if completed > 0 {
+        events.push(Event::Written(completed));
+    }
+    events
+}
+
+/// Reads up to `max` messages (or accepted connections) without blocking.
+fn read_events(shared: &Rc<Shared>, max: usize) -> Vec<Event> {
+    let mut state = shared.state.borrow_mut();
+    let state = &mut *state;
+    if state.fd.is_none() || state.eof || max == 0 {
+        return Vec::new();
+    }
+    if state.listening {
+        return accept_events(state, max);
+    }
+    let mut data = Vec::new();
+    let mut meta = vec![0i32];
+    let mut fds = Vec::new();
+    let mut count = 0usize;
+    let mut tail = None;
+    let outcome = if state.framing {
+        read_frames(state, max, &mut data, &mut meta, &mut fds, &mut count)
+    } else {
+        read_datagrams(state, max, &mut data, &mut meta, &mut fds, &mut count)
+    };
+    match outcome {
+        Ok(()) => {}
+        Err(ReadEnd::Eof) => {
+            state.eof = true;
+            tail = Some(Event::End);
+        }
+        Err(ReadEnd::Failed(e)) => tail = Some(Event::Error(e)),
+    }
+    let mut events = Vec::new();
+    if count > 0 {
+        meta[0] = count as i32;
+        events.push(Event::Messages { data, meta, fds });
+    }
+    events.extend(tail);
+    events
+}
+
+enum ReadEnd {
+    Eof,
+    Failed(CoreError),
+}
+
+fn read_frames(
+    state: &mut State,
+    max: usize,
+    data: &mut Vec<u8>,
+    meta: &mut Vec<i32>,
+    fds: &mut Vec<OwnedFd>,
+    count: &mut usize,
+) -> std::result::Result<(), ReadEnd> {
+    let Some(sock) = state.fd.as_ref() else {
+        return Ok(());
+    };
+    loop {
+        while *count < max {
+            match state.decoder.next_frame() {
+                Ok(Some(frame)) => {
+                    data.extend_from_slice(frame.payload);
+                    meta.push(frame.payload.len() as i32);
+                    meta.push(frame.fds.len() as i32);
+                    meta.extend(frame.fds.iter().map(AsRawFd::as_raw_fd));
+                    fds.extend(frame.fds);
+                    *count += 1;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    state.decoder.clear();
+                    return Err(ReadEnd::Failed(e));
+                }
+            }
+        }
+        if *count >= max {
+            return Ok(());
+        }
+        let spare = state.decoder.spare(READ_CHUNK);
+        let spare_len = spare.len();
+        match fdpass::recv_fds_with(sock.as_fd(), spare, MAX_FDS_PER_MESSAGE, &mut state.control) {
+            Ok(got) if got.len == 0 && got.fds.is_empty() => {
+                state.decoder.commit(spare_len, 0, Vec::new());
+                if state.decoder.is_mid_frame() {
+                    state.decoder.clear();
+                    return Err(ReadEnd::Failed(CoreError::Protocol {
+                        reason: "the peer closed the connection in the middle of a message".into(),
+                    }));
+                }
+                return Err(ReadEnd::Eof);
+            }
+            Ok(got) => state.decoder.commit(spare_len, got.len, got.fds),
+            Err(e) => {
+                state.decoder.commit(spare_len, 0, Vec::new());
+                if e.would_block() {
+                    return Ok(());
+                }
+                state.decoder.clear();
+                return Err(ReadEnd::Failed(e));
+            }
+        }
+    }
+}
+
+fn read_datagrams(
+    state: &mut State,
+    max: usize,
+    data: &mut Vec<u8>,
+    meta: &mut Vec<i32>,
+    fds: &mut Vec<OwnedFd>,
+    count: &mut usize,
+) -> std::result::Result<(), ReadEnd> {
+    let Some(sock) = state.fd.as_ref() else {
+        return Ok(());
+    };
+    if state.scratch.len() < state.max_bytes {
+        state.scratch.resize(state.max_bytes, 0);
+    }
+    while *count < max {
+        let buf = &mut state.scratch[..state.max_bytes];
+        match fdpass::recv_fds_with(sock.as_fd(), buf, state.max_fds, &mut state.control) {
+            Ok(got) => {
+                if got.len == 0 && got.fds.is_empty() && state.kind != SocketType::Datagram {
+                    return Err(ReadEnd::Eof);
+                }
+                data.extend_from_slice(&buf[..got.len]);
+                meta.push(got.len as i32);
+                meta.push(got.fds.len() as i32);
+                meta.extend(got.fds.iter().map(AsRawFd::as_raw_fd));
+                fds.extend(got.fds);
+                *count += 1;
+            }
+            Err(e) if e.would_block() => return Ok(()),
+            Err(e) => return Err(ReadEnd::Failed(e)),
+        }
+    }
+    Ok(())
+}
+
+fn accept_events(state: &mut State, max: usize) -> Vec<Event> {
+    let Some(sock) = state.fd.as_ref() else {
+        return Vec::new();
+    };
+    let mut accepted = Vec::new();
+    while accepted.len() < max {
+        match fdpass::unix::accept(sock.as_fd()) {
+            Ok(Some(fd)) => accepted.push(fd),
+            Ok(None) => break,
+            Err(e) if matches!(e.errno(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
+                // Out of fds: report it, keep listening.
+                let mut events = Vec::new();
+                if !accepted.is_empty() {
+                    events.push(Event::Accepted(accepted));
+                }
+                events.push(Event::WriteError(e, 0));
+                return events;
+            }
+            Err(e) => {
+                let mut events = Vec::new();
+                if !accepted.is_empty() {
+                    events.push(Event::Accepted(accepted));
+                }
+                events.push(Event::Error(e));
+                return events;
+            }
+        }
+    }
+    if accepted.is_empty() {
+        Vec::new()
+    } else {
+        vec![Event::Accepted(accepted)]
+    }
+}
+
+/// Asks the loop to watch for what is needed now, and keeps the JavaScript
+/// callback alive exactly while something is pending.
+fn update_poll(shared: &Rc<Shared>) -> std::result::Result<(), CoreError> {
+    let mut state = shared.state.borrow_mut();
+    let state = &mut *state;
+    let Some(fd) = state.fd.as_ref().map(AsRawFd::as_raw_fd) else {
+        return Ok(());
+    };
+    let mut wanted = 0;
+    if state.read_room > 0 && !state.eof {
+        wanted |= READABLE;
+    }
+    if !state.writes.is_empty() {
+        wanted |= WRITABLE;
+    }
+    if wanted != 0 && state.poll.is_none() {
+        let mut lp = ptr::null_mut();
+        // SAFETY: the env is live on this thread.
+        let status = unsafe { sys::napi_get_uv_event_loop(shared.env, &mut lp) };
+        if status != sys::Status::napi_ok {
+            return Err(CoreError::os(Errno::EINVAL, "napi_get_uv_event_loop"));
+        }
+        let data = Rc::into_raw(shared.clone()) as *mut c_void;
+        // SAFETY: the loop is this thread's; the fd stays open until the
+        // handle's close callback; `data` holds one count of the Rc.
+        match unsafe { Poll::new(lp, fd, data) } {
+            Ok(poll) => {
+                if !state.refed {
+                    poll.set_ref(false);
+                }
+                state.poll = Some(poll);
+            }
+            Err(code) => {
+                // SAFETY: takes back the count that no handle holds.
+                drop(unsafe { Rc::from_raw(data as *const Shared) });
+                return Err(CoreError::os(Errno::from_raw(-code), "uv_poll_init"));
+            }
+        }
+    }
+    if wanted != state.events {
+        if let Some(poll) = &state.poll {
+            let r = poll.set(wanted, on_poll);
+            if r != 0 {
+                return Err(CoreError::os(Errno::from_raw(-r), "uv_poll_start"));
+            }
+        }
+        state.events = wanted;
+    }
+    set_callback_strength(shared.env, state, wanted != 0);
+    Ok(())
+}
+
+fn set_callback_strength(env: sys::napi_env, state: &mut State, strong: bool) {
+    if state.callback.is_null() || state.callback_strong == strong {
+        return;
+    }
+    let mut count = 0;
+    // SAFETY: the reference belongs to this env and is still alive.
+    unsafe {
+        if strong {
+            sys::napi_reference_ref(env, state.callback, &mut count);
+        } else {
+            sys::napi_reference_unref(env, state.callback, &mut count);
+        }
+    }
+    state.callback_strong = strong;
+}
+
+unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) {
+    // SAFETY: the handle's data holds a count of the Rc until its close
+    // callback, which cannot have run while the loop calls this one.
+    let shared = unsafe { &*(Poll::data_of(handle) as *const Shared) };
+    // Keep the state alive for the whole callback, whatever JavaScript does.
+    // SAFETY: adds a count to an Rc that is alive (see above).
+    let shared = unsafe {
+        Rc::increment_strong_count(shared as *const Shared);
+        Rc::from_raw(shared as *const Shared)
+    };
+    let mut out = Vec::new();
+    if status < 0 {
+        out.push(Event::Error(CoreError::os(Errno::from_raw(-status), "uv_poll")));
+    } else {
+        if events & WRITABLE != 0 {
+            let mut state = shared.state.borrow_mut();
+            out.extend(flush_writes(&mut state));
+        }
+        let room = shared.state.borrow().read_room;
+        if events & READABLE != 0 && room > 0 {
+            out.extend(read_events(&shared, room));
+        }
+    }
+    let _ = update_poll(&shared);
+    deliver(&shared, out, true);
+}
+
+unsafe extern "C" fn on_close(handle: *mut c_void) {
+    // SAFETY: this is the close callback of a handle made by Poll::new, whose
+    // data holds one count of the Rc.
+    unsafe {
+        let data = Poll::data_of(handle) as *const Shared;
+        Poll::free(handle);
+        let shared = Rc::from_raw(data);
+        // libuv has let go of the fd: close it now.
+        shared.state.borrow_mut().fd.take();
+    }
+}
+
+unsafe extern "C" fn cleanup_hook(arg: *mut c_void) {
+    // SAFETY: the hook holds one count of the Rc, released here (the hook
+    // runs once and is then removed by Node).
+    let shared = unsafe { Rc::from_raw(arg as *const Shared) };
+    shared.state.borrow_mut().cleanup_arg = ptr::null();
+    close(&shared, false);
+}
+
+/// Closes the socket. `from_js` tells whether JavaScript called it (the
+/// environment is usable) or a finalizer / cleanup hook did.
+fn close(shared: &Rc<Shared>, from_js: bool) {
+    let mut state = shared.state.borrow_mut();
+    if state.closed {
+        return;
+    }
+    state.closed = true;
+    state.writes.clear();
+    state.queued_bytes = 0;
+    state.decoder.clear();
+    state.read_room = 0;
+    let env = shared.env;
+    if !state.cleanup_arg.is_null() {
+        let arg = std::mem::replace(&mut state.cleanup_arg, ptr::null());
+        // SAFETY: removes the hook registered with this exact pair, then takes
+        // back the count it held.
+        unsafe {
+            sys::napi_remove_env_cleanup_hook(env, Some(cleanup_hook), arg as *mut c_void);
+            drop(Rc::from_raw(arg));
+        }
+    }
+    if !state.callback.is_null() && from_js {
+        // SAFETY: the reference belongs to this env; JavaScript is running.
+        unsafe {
+            sys::napi_delete_reference(env, state.callback);
+            sys::napi_async_destroy(env, state.async_context);
+        }
+        state.callback = ptr::null_mut();
+    }
+    match state.poll.take() {
+        // The fd is closed in on_close, once libuv no longer watches it.
+        Some(poll) => poll.close(on_close),
+        None => {
+            state.fd.take();
+        }
+    }
+}
+
+/// Hands events to the JavaScript callback. From the event loop the call is
+/// made with `napi_make_callback`, so that microtasks and `nextTick` run right
+/// after it, as for any Node I/O callback.
+fn deliver(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
+    if events.is_empty() {
+        return;
+    }
+    let env = shared.env;
+    // SAFETY: raw napi calls on this thread's env; a handle scope bounds every
+    // value created here.
+    unsafe {
+        let mut scope = ptr::null_mut();
+        if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
+            return;
+        }
+        for event in events {
+            let (callback, async_context) = {
+                let state = shared.state.borrow();
+                (state.callback, state.async_context)
+            };
+            if callback.is_null() {
+                break; // closed from JavaScript meanwhile: what is left is dropped (and closed).
+            }
+            let mut func = ptr::null_mut();
+            if sys::napi_get_reference_value(env, callback, &mut func) != sys::Status::napi_ok
+                || func.is_null()
+            {
+                break;
+            }
+            let Some(args) = event_args(env, event) else {
+                continue;
+            };
+            let mut global = ptr::null_mut();
+            sys::napi_get_global(env, &mut global);
+            let mut result = ptr::null_mut();
+            let status = if from_loop {
+                sys::napi_make_callback(env, async_context, global, func, 3, args.as_ptr(), &mut result)
+            } else {
+                sys::napi_call_function(env, global, func, 3, args.as_ptr(), &mut result)
+            };
+            if status == sys::Status::napi_pending_exception && from_loop {
+                let mut error = ptr::null_mut();
+                sys::napi_get_and_clear_last_exception(env, &mut error);
+                sys::napi_fatal_exception(env, error);
+                break;
+            }
+            if status != sys::Status::napi_ok {
+                break;
+            }
+        }
+        sys::napi_close_handle_scope(env, scope);
+    }
+}
+
+/// Builds `(kind, a, b)` for an event. Received fds stay owned (and are closed
+/// if building fails) until the values exist.
+unsafe fn event_args(env: sys::napi_env, event: Event) -> Option<[sys::napi_value; 3]> {
+    let mut kind = ptr::null_mut();
+    let mut a = ptr::null_mut();
+    let mut b = ptr::null_mut();
+    sys::napi_get_undefined(env, &mut a);
+    sys::napi_get_undefined(env, &mut b);
+    let code = match event {
+        Event::Messages { data, meta, fds } => {
+            a = buffer(env, &data)?;
+            b = int32_array(env, &meta)?;
+            fds.into_iter().for_each(|fd| {
+                let _ = fd.into_raw_fd();
+            });
+            EV_MESSAGES
+        }
+        Event::Accepted(fds) => {
+            let mut meta = Vec::with_capacity(fds.len() + 1);
+            meta.push(fds.len() as i32);
+            meta.extend(fds.iter().map(AsRawFd::as_raw_fd));
+            b = int32_array(env, &meta)?;
+            fds.into_iter().for_each(|fd| {
+                let _ = fd.into_raw_fd();
+            });
+            EV_ACCEPTED
+        }
+        Event::End => EV_END,
+        Event::Error(e) => {
+            a = build_error(env, &e, &e.to_string())?;
+            EV_ERROR
+        }
+        Event::Written(n) => {
+            sys::napi_create_uint32(env, n, &mut a);
+            EV_WRITTEN
+        }
+        Event::WriteError(e, n) => {
+            a = build_error(env, &e, &e.to_string())?;
+            sys::napi_create_uint32(env, n, &mut b);
+            EV_WRITE_ERROR
+        }
+    };
+    sys::napi_create_int32(env, code, &mut kind);
+    Some([kind, a, b])
+}
+
+unsafe fn buffer(env: sys::napi_env, data: &[u8]) -> Option<sys::napi_value> {
+    let mut value = ptr::null_mut();
+    let mut out = ptr::null_mut();
+    (sys::napi_create_buffer_copy(env, data.len(), data.as_ptr().cast(), &mut out, &mut value)
+        == sys::Status::napi_ok)
+        .then_some(value)
+}
+
+unsafe fn int32_array(env: sys::napi_env, values: &[i32]) -> Option<sys::napi_value> {
+    let bytes = std::mem::size_of_val(values);
+    let mut data = ptr::null_mut();
+    let mut arraybuffer = ptr::null_mut();
+    if sys::napi_create_arraybuffer(env, bytes, &mut data, &mut arraybuffer) != sys::Status::napi_ok {
+        return None;
+    }
+    if bytes > 0 {
+        ptr::copy_nonoverlapping(values.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes);
+    }
+    let mut array = ptr::null_mut();
+    (sys::napi_create_typedarray(
+        env,
+        sys::TypedarrayType::int32_array,
+        values.len(),
+        arraybuffer,
+        0,
+        &mut array,
+    ) == sys::Status::napi_ok)
+        .then_some(array)
+}
+
+// Keep the header length in one place for the TypeScript layer's docs.
+const _: () = assert!(HEADER_LEN == 8);

@@ -1,0 +1,321 @@
+//! Message framing for stream sockets.
+//!
+//! A stream socket merges and splits writes, and the kernel attaches the fds of
+//! a `sendmsg` to the first byte it carried. So each message travels as one
+//! frame:
+//!
+//! ```text
+//! offset 0  u32 little-endian  payload length in bytes
+//! offset 4  u16 little-endian  number of fds attached to this frame
+//! offset 6  u16                reserved, must be 0
+//! offset 8  payload
+//! ```
+//!
+//! and the fds go with the `sendmsg` that carries the header, so they arrive
+//! with the `recvmsg` that reads the header's first byte. The decoder records,
+//! for every batch of fds, the stream range of the read that brought it; a
+//! header that starts in that range owns the batch and must announce exactly
+//! its size. A header announcing fds that did not come, or fds that no header
+//! claims, is a protocol error: the stream cannot be trusted any more.
+
+use std::collections::VecDeque;
+
+use crate::error::{Error, Result};
+
+/// Size of a frame header.
+pub const HEADER_LEN: usize = 8;
+
+/// Encodes a frame header.
+pub fn encode_header(payload_len: u32, fd_count: u16) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..4].copy_from_slice(&payload_len.to_le_bytes());
+    h[4..6].copy_from_slice(&fd_count.to_le_bytes());
+    h
+}
+
+/// The fds that one read brought, and the stream range that read covered.
+#[derive(Debug)]
+struct FdBatch<F> {
+    start: u64,
+    end: u64,
+    fds: Vec<F>,
+}
+
+/// One decoded frame, borrowing its payload from the decoder.
+#[derive(Debug)]
+pub struct Frame<'a, F> {
+    /// The payload.
+    pub payload: &'a [u8],
+    /// The fds the frame announced, in order.
+    pub fds: Vec<F>,
+}
+
+/// Splits a byte stream with fd batches into frames. Generic over the fd type
+/// so that it can be fuzzed without real fds; fds it drops are closed by their
+/// own `Drop` (`OwnedFd` in real use).
+#[derive(Debug)]
+pub struct FrameDecoder<F> {
+    max_bytes: usize,
+    max_fds: usize,
+    buf: Vec<u8>,
+    /// Start of the unparsed bytes in `buf`.
+    pos: usize,
+    /// Stream offset of `buf[0]`.
+    base: u64,
+    batches: VecDeque<FdBatch<F>>,
+}
+
+impl<F> FrameDecoder<F> {
+    /// A decoder that accepts payloads of at most `max_bytes` and at most
+    /// `max_fds` fds per frame.
+    pub fn new(max_bytes: usize, max_fds: usize) -> Self {
+        FrameDecoder {
+            max_bytes,
+            max_fds,
+            buf: Vec::new(),
+            pos: 0,
+            base: 0,
+            batches: VecDeque::new(),
+        }
+    }
+
+    /// Room for the next read: at least `min` bytes, more when a frame in
+    /// progress needs it. Call [`commit`](Self::commit) with what was read.
+    pub fn spare(&mut self, min: usize) -> &mut [u8] {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.base += self.pos as u64;
+            self.pos = 0;
+        }
+        let mut want = min;
+        if let Some(len) = self.pending_frame_len() {
+            want = want.max(len.saturating_sub(self.buf.len()));
+        }
+        let filled = self.buf.len();
+        self.buf.resize(filled + want, 0);
+        &mut self.buf[filled..]
+    }
+
+    /// Records that `n` bytes were read into the [`spare`](Self::spare) room,
+    /// together with the fds that came with them.
+    pub fn commit(&mut self, spare_len: usize, n: usize, fds: Vec<F>) {
+        let filled = self.buf.len() - spare_len;
+        self.buf.truncate(filled + n.min(spare_len));
+        if !fds.is_empty() {
+            let start = self.base + filled as u64;
+            self.batches.push_back(FdBatch {
+                start,
+                end: start + n as u64,
+                fds,
+            });
+        }
+    }
+
+    /// Adds bytes read elsewhere (copying them) with the fds that came with them.
+    pub fn push(&mut self, data: &[u8], fds: Vec<F>) {
+        let spare = self.spare(data.len());
+        let len = spare.len();
+        spare[..data.len()].copy_from_slice(data);
+        self.commit(len, data.len(), fds);
+    }
+
+    /// Total length (header + payload) of the frame at the read position, if
+    /// its header has arrived and is acceptable.
+    fn pending_frame_len(&self) -> Option<usize> {
+        let header = self.buf.get(self.pos..self.pos + HEADER_LEN)?;
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        (len <= self.max_bytes).then_some(HEADER_LEN + len)
+    }
+
+    /// The next complete frame, if one has arrived.
+    pub fn next_frame(&mut self) -> Result<Option<Frame<'_, F>>> {
+        let available = &self.buf[self.pos..];
+        if available.len() < HEADER_LEN {
+            return Ok(None);
+        }
+        let len = u32::from_le_bytes([available[0], available[1], available[2], available[3]]) as usize;
+        let fd_count = u16::from_le_bytes([available[4], available[5]]) as usize;
+        let reserved = u16::from_le_bytes([available[6], available[7]]);
+        if reserved != 0 {
+            return Err(protocol(format!(
+                "a frame header has reserved bits set ({reserved:#x})"
+            )));
+        }
+        if len > self.max_bytes {
+            return Err(protocol(format!(
+                "a frame announces {len} bytes, more than maxBytes ({})",
+                self.max_bytes
+            )));
+        }
+        if fd_count > self.max_fds {
+            return Err(protocol(format!(
+                "a frame announces {fd_count} fds, more than maxFds ({})",
+                self.max_fds
+            )));
+        }
+        let header_at = self.base + self.pos as u64;
+        // Fds no header claimed: their read ended before this header began.
+        if let Some(batch) = self.batches.front() {
+            if batch.end <= header_at {
+                return Err(protocol(format!(
+                    "{} fds arrived that no message announced",
+                    batch.fds.len()
+                )));
+            }
+        }
+        if available.len() < HEADER_LEN + len {
+            return Ok(None);
+        }
+        let fds = if fd_count == 0 {
+            Vec::new()
+        } else {
+            match self.batches.front() {
+                Some(batch) if batch.start <= header_at && header_at < batch.end => {
+                    if batch.fds.len() != fd_count {
+                        return Err(protocol(format!(
+                            "a frame announces {fd_count} fds but {} arrived with it",
+                            batch.fds.len()
+                        )));
+                    }
+                    self.batches.pop_front().map(|b| b.fds).unwrap_or_default()
+                }
+                _ => {
+                    return Err(protocol(format!(
+                        "a frame announces {fd_count} fds but none arrived with it"
+                    )))
+                }
+            }
+        };
+        let start = self.pos + HEADER_LEN;
+        self.pos = start + len;
+        Ok(Some(Frame {
+            payload: &self.buf[start..start + len],
+            fds,
+        }))
+    }
+
+    /// Whether bytes of an unfinished frame or unclaimed fds are held.
+    pub fn is_mid_frame(&self) -> bool {
+        self.pos < self.buf.len() || !self.batches.is_empty()
+    }
+
+    /// How many received fds wait for their frame to complete.
+    pub fn queued_fds(&self) -> usize {
+        self.batches.iter().map(|b| b.fds.len()).sum()
+    }
+
+    /// Drops every byte and fd held (closing the fds).
+    pub fn clear(&mut self) {
+        self.buf = Vec::new();
+        self.pos = 0;
+        self.batches.clear();
+    }
+}
+
+fn protocol(reason: String) -> Error {
+    Error::Protocol { reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(payload: &[u8], fds: u16) -> Vec<u8> {
+        let mut v = encode_header(payload.len() as u32, fds).to_vec();
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn drain(d: &mut FrameDecoder<u32>) -> Result<Vec<(Vec<u8>, Vec<u32>)>> {
+        let mut out = Vec::new();
+        while let Some(f) = d.next_frame()? {
+            out.push((f.payload.to_vec(), f.fds));
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn splits_and_joins() {
+        let mut d = FrameDecoder::new(1024, 4);
+        let mut stream = frame(b"hello", 0);
+        stream.extend(frame(b"", 2));
+        stream.extend(frame(b"world", 1));
+        // Arrives as: bytes up to the middle of the 2-fd header (with its fds)...
+        let second = frame(b"hello", 0).len();
+        d.push(&stream[..second + 3], vec![]);
+        assert_eq!(drain(&mut d).unwrap(), vec![(b"hello".to_vec(), vec![])]);
+        // The kernel hands the fds with the read holding the header's first byte.
+        let mut d = FrameDecoder::new(1024, 4);
+        d.push(&stream[..second], vec![]);
+        d.push(&stream[second..second + 3], vec![7, 8]);
+        d.push(&stream[second + 3..second + 8], vec![]);
+        d.push(&stream[second + 8..], vec![9]);
+        assert_eq!(
+            drain(&mut d).unwrap(),
+            vec![
+                (b"hello".to_vec(), vec![]),
+                (vec![], vec![7, 8]),
+                (b"world".to_vec(), vec![9])
+            ]
+        );
+        assert!(!d.is_mid_frame());
+    }
+
+    #[test]
+    fn fd_less_bytes_glued_in_front_of_an_fd_frame() {
+        let mut d = FrameDecoder::new(1024, 4);
+        let mut read = frame(b"aaaa", 0);
+        read.extend(frame(b"b", 1));
+        d.push(&read, vec![5]);
+        assert_eq!(
+            drain(&mut d).unwrap(),
+            vec![(b"aaaa".to_vec(), vec![]), (b"b".to_vec(), vec![5])]
+        );
+    }
+
+    #[test]
+    fn lying_headers_are_protocol_errors() {
+        let mut d = FrameDecoder::<u32>::new(1024, 4);
+        d.push(&frame(b"x", 2), vec![1]);
+        assert!(matches!(d.next_frame(), Err(Error::Protocol { .. })));
+
+        let mut d = FrameDecoder::<u32>::new(1024, 4);
+        d.push(&frame(b"x", 1), vec![]);
+        assert!(matches!(d.next_frame(), Err(Error::Protocol { .. })));
+
+        let mut d = FrameDecoder::<u32>::new(1024, 4);
+        d.push(&frame(b"x", 0), vec![3]);
+        d.push(&frame(b"y", 0), vec![]);
+        assert!(d.next_frame().unwrap().is_some());
+        assert!(matches!(d.next_frame(), Err(Error::Protocol { .. })));
+
+        let mut d = FrameDecoder::<u32>::new(4, 4);
+        d.push(&frame(b"too long", 0), vec![]);
+        assert!(matches!(d.next_frame(), Err(Error::Protocol { .. })));
+
+        let mut d = FrameDecoder::<u32>::new(64, 1);
+        d.push(&frame(b"x", 2), vec![1, 2]);
+        assert!(matches!(d.next_frame(), Err(Error::Protocol { .. })));
+
+        let mut d = FrameDecoder::<u32>::new(64, 1);
+        let mut bad = frame(b"x", 0);
+        bad[7] = 1;
+        d.push(&bad, vec![]);
+        assert!(matches!(d.next_frame(), Err(Error::Protocol { .. })));
+    }
+
+    #[test]
+    fn a_partial_read_then_the_next_fd_frame() {
+        // "AA"+1 fd, then "AABBBB"+2 fds (the kernel's behaviour after a short read).
+        let mut stream = frame(b"AAAA", 1);
+        let cut = 2;
+        stream.extend(frame(b"BBBB", 2));
+        let mut d = FrameDecoder::new(64, 4);
+        d.push(&stream[..cut], vec![1]);
+        d.push(&stream[cut..], vec![2, 3]);
+        assert_eq!(
+            drain(&mut d).unwrap(),
+            vec![(b"AAAA".to_vec(), vec![1]), (b"BBBB".to_vec(), vec![2, 3])]
+        );
+    }
+}

@@ -1,0 +1,212 @@
+/**
+ * Named sockets: `connect()`, `listen()` and `bind()` (a datagram socket that
+ * receives from many senders).
+ */
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+
+import { describe, makeError, type FdpassError } from './errors'
+import { FdServer, unlinkIfOwned, type OwnedPath, type PeerCheck } from './fd-server'
+import { FdSocket, kAdopt, resolveOptions, type SocketOptions } from './fd-socket'
+import { native } from './native'
+import { validateSocketType, type SocketType } from './raw'
+import { integerOption, optionsObject } from './validate'
+
+/** Options of {@link connect}. */
+export interface ConnectOptions extends SocketOptions {
+  /** The socket type (default `'stream'`). */
+  type?: SocketType
+}
+
+/** Options of {@link listen}. */
+export interface ListenOptions extends SocketOptions {
+  /** `'stream'` (default) or `'seqpacket'` (Linux only). */
+  type?: 'stream' | 'seqpacket'
+  /** The length of the queue of pending connections (default 511, as Node's `net`). */
+  backlog?: number
+  /**
+   * Permissions of the socket file, e.g. `0o600`. The socket is bound in a
+   * private directory, given this mode, then linked into place, so there is
+   * no moment at which its permissions are wider.
+   */
+  mode?: number
+  /**
+   * When a socket file already exists at the path and nobody accepts
+   * connections on it (its server died without removing it), remove it and
+   * take the path. Without this option such a file gives `EADDRINUSE`. A live
+   * server's socket, or a file that is not a socket, is never removed.
+   */
+  replaceStale?: boolean
+  /**
+   * Checks each connecting peer before it is handed out: connections for
+   * which it returns anything but `true` are closed before anything is read
+   * from them. Use the uid (and gid), not the pid, to decide.
+   */
+  allowPeer?: PeerCheck
+}
+
+/** Options of {@link bind}. */
+export interface BindOptions extends SocketOptions {
+  /** Permissions of the socket file (see {@link ListenOptions.mode}). */
+  mode?: number
+  /** See {@link ListenOptions.replaceStale}. */
+  replaceStale?: boolean
+}
+
+function validatePath(value: unknown): Buffer {
+  if (typeof value !== 'string') {
+    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "path" argument must be of type string. Received ${describe(value)}`)
+  }
+  if (value.length === 0) throw makeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'The "path" argument must not be empty')
+  return Buffer.from(value, 'utf8')
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Connects to the Unix domain socket at `path` (a leading `'\0'` names a
+ * Linux abstract socket, matched with its exact length). Rejects with
+ * `ENOENT` when no socket exists there, `ECONNREFUSED` when nobody listens,
+ * `ENAMETOOLONG` when the path does not fit in `sun_path`.
+ */
+export async function connect(path: string, options?: ConnectOptions): Promise<FdSocket> {
+  const opts = optionsObject(options, 'options')
+  const type = validateSocketType(opts.type)
+  const resolved = resolveOptions(type, opts)
+  const address = validatePath(path)
+  const fd = native.unixSocket(type)
+  try {
+    // A Unix connect completes at once, or says EAGAIN while the listener's
+    // backlog is full: retry with a growing delay, without blocking the loop.
+    for (let delay = 1; !native.connectUnix(fd, address); delay = Math.min(delay * 2, 50)) await sleep(delay)
+    return FdSocket[kAdopt](fd, type, resolved)
+  } catch (err) {
+    native.closeFds([fd])
+    throw err
+  }
+}
+
+/**
+ * Listens on `path` and resolves to an {@link FdServer}. Rejects with
+ * `EADDRINUSE` when a server already listens there (or a stale socket file is
+ * in the way: see {@link ListenOptions.replaceStale}). `close()` removes the
+ * socket file.
+ */
+export async function listen(path: string, options?: ListenOptions): Promise<FdServer> {
+  const opts = optionsObject(options, 'options')
+  const type = validateSocketType(opts.type)
+  if (type === 'dgram') {
+    throw makeError(TypeError, 'ERR_INVALID_ARG_VALUE', "listen() takes 'stream' or 'seqpacket'; use bind() for 'dgram'")
+  }
+  const resolved = resolveOptions(type, opts)
+  const backlog = integerOption(opts.backlog, 'backlog', 0, 2 ** 31 - 1, 511)
+  const allowPeer = opts.allowPeer
+  if (allowPeer !== undefined && typeof allowPeer !== 'function') {
+    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "allowPeer" option must be a function')
+  }
+  const fd = native.unixSocket(type)
+  let owned: OwnedPath | undefined
+  try {
+    owned = bindTo(fd, path, type, opts.mode, opts.replaceStale === true)
+    native.listenUnix(fd, backlog)
+    return new FdServer(kAdopt, fd, path, type, resolved, owned, allowPeer)
+  } catch (err) {
+    native.closeFds([fd])
+    if (owned) unlinkIfOwned(owned)
+    throw err
+  }
+}
+
+/**
+ * Binds a datagram socket to `path` that receives messages (with fds) from
+ * any number of senders, as NOTIFY_SOCKET-style daemons do; senders use
+ * `connect(path, { type: 'dgram' })`. `close()` removes the socket file.
+ */
+export async function bind(path: string, options?: BindOptions): Promise<FdSocket> {
+  const opts = optionsObject(options, 'options')
+  const resolved = resolveOptions('dgram', opts)
+  const fd = native.unixSocket('dgram')
+  let owned: OwnedPath | undefined
+  try {
+    owned = bindTo(fd, path, 'dgram', opts.mode, opts.replaceStale === true)
+    const own = owned
+    return FdSocket[kAdopt](fd, 'dgram', resolved, own ? () => unlinkIfOwned(own) : undefined)
+  } catch (err) {
+    native.closeFds([fd])
+    if (owned) unlinkIfOwned(owned)
+    throw err
+  }
+}
+
+/** Binds `fd` to `socketPath`; returns the file it created (none for abstract names). */
+function bindTo(fd: number, socketPath: string, type: SocketType, mode: unknown, replaceStale: boolean): OwnedPath | undefined {
+  const address = validatePath(socketPath)
+  if (mode !== undefined) integerOption(mode, 'mode', 0, 0o777, 0)
+  if (address[0] === 0) {
+    native.bindUnix(fd, address)
+    return undefined
+  }
+  if (mode === undefined) {
+    withStaleCheck(socketPath, type, replaceStale, () => native.bindUnix(fd, address))
+  } else {
+    bindWithMode(fd, socketPath, type, mode as number, replaceStale)
+  }
+  const st = fs.lstatSync(socketPath)
+  return { path: socketPath, dev: st.dev, ino: st.ino }
+}
+
+/**
+ * Binds in a fresh private directory (mode 0700) next to the target, sets the
+ * mode, then hard-links the socket into place: nobody can reach it before its
+ * mode is final, and an existing path is never replaced behind a live server.
+ */
+function bindWithMode(fd: number, socketPath: string, type: SocketType, mode: number, replaceStale: boolean): void {
+  const dir = fs.mkdtempSync(path.join(path.dirname(socketPath), '.fdp'))
+  const temporary = path.join(dir, 's')
+  try {
+    native.bindUnix(fd, Buffer.from(temporary))
+    fs.chmodSync(temporary, mode)
+    withStaleCheck(socketPath, type, replaceStale, () => fs.linkSync(temporary, socketPath))
+  } finally {
+    fs.rmSync(temporary, { force: true })
+    fs.rmdirSync(dir)
+  }
+}
+
+/** Runs `bind`; on a taken path, tells a live server from a stale socket file. */
+function withStaleCheck(socketPath: string, type: SocketType, replaceStale: boolean, bind: () => void): void {
+  try {
+    bind()
+    return
+  } catch (err) {
+    const code = (err as FdpassError).code
+    if (code !== 'EADDRINUSE' && code !== 'EEXIST') throw err
+  }
+  const stale = isStaleSocket(socketPath, type)
+  if (stale && replaceStale) {
+    fs.unlinkSync(socketPath)
+    bind()
+    return
+  }
+  const err = makeError(
+    Error,
+    'EADDRINUSE',
+    stale
+      ? `listen EADDRINUSE: a socket file is left at ${socketPath} but nobody listens on it (its server died?): remove it or pass { replaceStale: true }`
+      : `listen EADDRINUSE: ${socketPath} is in use (a live server, or a file that is not a socket)`,
+    { errno: -os.constants.errno.EADDRINUSE, syscall: 'bind', address: socketPath },
+  )
+  throw err
+}
+
+function isStaleSocket(socketPath: string, type: SocketType): boolean {
+  let st: fs.Stats
+  try {
+    st = fs.lstatSync(socketPath)
+  } catch {
+    return false
+  }
+  if (!st.isSocket()) return false
+  return !native.isListening(Buffer.from(socketPath), type)
+}

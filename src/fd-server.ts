@@ -1,0 +1,234 @@
+/**
+ * `FdServer`: a listening Unix domain socket on Node's event loop whose
+ * connections are `FdSocket`s.
+ */
+import * as fs from 'node:fs'
+
+import { makeError, type FdpassError } from './errors'
+import {
+  abortError,
+  closedError,
+  Ev,
+  FdSocket,
+  kAdopt,
+  type NativeSocketHandle,
+  type PeerCredentials,
+  type ReceiveOptions,
+  type ResolvedOptions,
+} from './fd-socket'
+import { native } from './native'
+import type { SocketType } from './raw'
+
+interface AcceptWaiter {
+  resolve(socket: FdSocket | undefined): void
+  reject(error: Error): void
+  iterating: boolean
+  signal?: AbortSignal
+  onAbort?: () => void
+}
+
+/** The socket file a server created, to remove it on close if it is still ours. */
+export interface OwnedPath {
+  path: string
+  dev: number
+  ino: number
+}
+
+/** Decides whether a connecting peer may be served. */
+export type PeerCheck = (credentials: PeerCredentials) => boolean
+
+const ACCEPT_BATCH = 64
+
+/**
+ * A listening socket made by `listen()`. Accept connections with
+ * {@link FdServer.accept} or `for await (const socket of server)`.
+ */
+export class FdServer implements AsyncIterable<FdSocket> {
+  /** The path it listens on (a leading `'\0'` for a Linux abstract name). */
+  readonly path: string
+  readonly #native: NativeSocketHandle
+  readonly #type: SocketType
+  readonly #options: ResolvedOptions
+  readonly #owned: OwnedPath | undefined
+  readonly #allowPeer: PeerCheck | undefined
+  #sockets: FdSocket[] = []
+  #waiters: AcceptWaiter[] = []
+  #room = 0
+  #closed = false
+  #reading = false
+  #lastError: FdpassError | undefined
+
+  /** @internal Made by `listen()`. */
+  constructor(
+    token: typeof kAdopt,
+    fd: number,
+    path: string,
+    type: SocketType,
+    options: ResolvedOptions,
+    owned: OwnedPath | undefined,
+    allowPeer: PeerCheck | undefined,
+  ) {
+    if (token !== kAdopt) throw makeError(TypeError, 'ERR_ILLEGAL_CONSTRUCTOR', 'Use listen()')
+    this.path = path
+    this.#type = type
+    this.#options = options
+    this.#owned = owned
+    this.#allowPeer = allowPeer
+    this.#native = new native.NativeSocket(fd, type, true, false, 1, 0, (kind: number, a: unknown, b: unknown) =>
+      this.#onEvent(kind, a, b),
+    ) as NativeSocketHandle
+  }
+
+  /** The listening socket's fd (owned by the server; can be passed to another process). */
+  get fd(): number {
+    return this.#native.fd
+  }
+
+  /** Accepts the next connection. Rejects with `ERR_SOCKET_CLOSED` after `close()`. */
+  accept(options?: ReceiveOptions): Promise<FdSocket> {
+    return this.#next(false, options?.signal) as Promise<FdSocket>
+  }
+
+  /** Iterates over incoming connections until the server is closed. */
+  [Symbol.asyncIterator](): AsyncIterator<FdSocket> {
+    return {
+      next: async (): Promise<IteratorResult<FdSocket>> => {
+        const socket = await this.#next(true, undefined)
+        return socket === undefined ? { done: true, value: undefined } : { done: false, value: socket }
+      },
+      return: async (): Promise<IteratorResult<FdSocket>> => ({ done: true, value: undefined }),
+    }
+  }
+
+  /** Lets a pending accept keep the process alive (the default). */
+  ref(): this {
+    if (!this.#closed) this.#native.setRef(true)
+    return this
+  }
+
+  /** Lets the process exit even while an accept is pending. */
+  unref(): this {
+    if (!this.#closed) this.#native.setRef(false)
+    return this
+  }
+
+  /**
+   * Stops listening and removes the socket file it created (if the file is
+   * still the one it created). Pending accepts reject with
+   * `ERR_SOCKET_CLOSED`; accepted connections nobody took are closed.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#native.close()
+    for (const socket of this.#sockets.splice(0)) socket.close()
+    const error = closedError('the server was closed')
+    for (const waiter of this.#waiters.splice(0)) settle(waiter, undefined, error)
+    if (this.#owned) unlinkIfOwned(this.#owned)
+  }
+
+  /** Same as {@link FdServer.close}, for `await using` declarations. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  #next(iterating: boolean, signal: AbortSignal | undefined): Promise<FdSocket | undefined> {
+    if (signal?.aborted) return Promise.reject(abortError(signal))
+    if (this.#sockets.length === 0 && !this.#closed && this.#waiters.length === 0) {
+      this.#reading = true
+      this.#native.read(ACCEPT_BATCH)
+      this.#reading = false
+    }
+    const socket = this.#sockets.shift()
+    if (socket) return Promise.resolve(socket)
+    if (this.#lastError) {
+      const err = this.#lastError
+      this.#lastError = undefined
+      return Promise.reject(err)
+    }
+    if (this.#closed) {
+      return iterating ? Promise.resolve(undefined) : Promise.reject(closedError('accept: the server is closed'))
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: AcceptWaiter = { resolve, reject, iterating, signal }
+      if (signal) {
+        waiter.onAbort = () => {
+          const i = this.#waiters.indexOf(waiter)
+          if (i >= 0) this.#waiters.splice(i, 1)
+          this.#updateReading()
+          reject(abortError(signal))
+        }
+        signal.addEventListener('abort', waiter.onAbort, { once: true })
+      }
+      this.#waiters.push(waiter)
+      this.#updateReading()
+    })
+  }
+
+  #updateReading(): void {
+    if (this.#closed) return
+    const room = this.#waiters.length > 0 ? ACCEPT_BATCH : 0
+    if (room !== this.#room) {
+      this.#room = room
+      this.#native.setReading(room)
+    }
+  }
+
+  #onEvent(kind: number, a: unknown, b: unknown): void {
+    if (kind === Ev.Accepted) {
+      const meta = b as Int32Array
+      for (let i = 1; i <= (meta[0] as number); i++) this.#adopt(meta[i] as number)
+    } else if (kind === Ev.Error || kind === Ev.WriteError) {
+      // Accept failed (e.g. EMFILE): the server keeps listening.
+      const waiter = this.#waiters.shift()
+      if (waiter) settle(waiter, undefined, a as Error)
+      else this.#lastError = a as FdpassError
+    }
+    if (!this.#reading) this.#updateReading()
+  }
+
+  #adopt(fd: number): void {
+    let socket: FdSocket
+    try {
+      socket = FdSocket[kAdopt](fd, this.#type, this.#options)
+    } catch (err) {
+      native.closeFds([fd])
+      const waiter = this.#waiters.shift()
+      if (waiter) settle(waiter, undefined, err as Error)
+      return
+    }
+    if (this.#allowPeer) {
+      let allowed = false
+      try {
+        allowed = this.#allowPeer(socket.peerCredentials()) === true
+      } catch {
+        allowed = false
+      }
+      if (!allowed) {
+        // Refused before anything was read from it.
+        socket.close()
+        return
+      }
+    }
+    const waiter = this.#waiters.shift()
+    if (waiter) settle(waiter, socket, undefined)
+    else this.#sockets.push(socket)
+  }
+}
+
+function settle(waiter: AcceptWaiter, socket: FdSocket | undefined, error: Error | undefined): void {
+  if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort)
+  if (socket) waiter.resolve(socket)
+  else if (waiter.iterating && (error as FdpassError | undefined)?.code === 'ERR_SOCKET_CLOSED') waiter.resolve(undefined)
+  else waiter.reject(error ?? closedError('the server was closed'))
+}
+
+/** Removes a socket file if it is still the one we created. */
+export function unlinkIfOwned(owned: OwnedPath): void {
+  try {
+    const st = fs.lstatSync(owned.path)
+    if (st.isSocket() && st.dev === owned.dev && st.ino === owned.ino) fs.unlinkSync(owned.path)
+  } catch {
+    // Already gone.
+  }
+}

@@ -1,0 +1,452 @@
+/**
+ * `FdSocket`: an event-loop socket that sends and receives messages with fds
+ * attached, without blocking Node and without a thread per socket.
+ */
+import { makeError, type FdpassError } from './errors'
+import { toFd, type FdLike } from './fd-like'
+import { native } from './native'
+import { DEFAULT_MAX_BYTES, validateSocketType, type SocketType } from './raw'
+import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
+
+/** A message and the fds that came with it. The fds are yours to close. */
+export interface FdMessage {
+  /** The payload. */
+  data: Buffer
+  /** The fds that came with this message, in the order they were sent. */
+  fds: number[]
+}
+
+/** Options of a socket. */
+export interface SocketOptions {
+  /**
+   * Frame messages on a stream socket (default `true` for `'stream'`): each
+   * `send` arrives as one message with exactly its own fds, whatever the
+   * kernel merges or splits. Turn it off to talk to peers that do not speak
+   * fdpass framing (C, Python, Go): each `recvmsg` is then delivered as it
+   * came. Seqpacket and dgram sockets keep message boundaries natively and
+   * are never framed.
+   */
+  framing?: boolean
+  /** The largest message accepted, in bytes (default 65536). */
+  maxBytes?: number
+  /** The most fds accepted per message (0 to 253, default 253). */
+  maxFds?: number
+  /**
+   * How many messages may be read ahead of `receive()` calls (default 16).
+   * Beyond that the kernel's socket buffer holds them, so a peer flooding
+   * fds cannot exhaust this process's fd table or memory.
+   */
+  readAhead?: number
+}
+
+/** Options of {@link FdSocket.receive} and {@link FdServer.accept}. */
+export interface ReceiveOptions {
+  /** Aborts the wait; the promise rejects with an `AbortError`. */
+  signal?: AbortSignal
+}
+
+/** Credentials of the peer process, as the kernel recorded them at connect time. */
+export interface PeerCredentials {
+  /** Process id (Linux: at connect time; macOS: the last process to use the peer socket). Can be reused once that process exits. */
+  pid: number | undefined
+  /** Effective user id: the value to base access decisions on. */
+  uid: number
+  /** Effective group id. */
+  gid: number
+}
+
+/** The native object behind a socket (see crates/fdpass-node/src/socket.rs). */
+export interface NativeSocketHandle {
+  readonly fd: number
+  readonly writableLength: number
+  send(data: Uint8Array, fds: number[]): boolean
+  read(max: number): boolean
+  setReading(room: number): void
+  setRef(refed: boolean): void
+  peerCredentials(): PeerCredentials
+  close(): void
+}
+
+/** Events from the native socket: must match socket.rs. */
+export const enum Ev {
+  Messages = 1,
+  End = 2,
+  Error = 3,
+  Written = 4,
+  WriteError = 5,
+  Accepted = 6,
+}
+
+interface Waiter {
+  resolve(message: FdMessage | undefined): void
+  reject(error: Error): void
+  /** An iterator's next(): end of stream resolves it instead of rejecting. */
+  iterating: boolean
+  signal?: AbortSignal
+  onAbort?: () => void
+}
+
+interface PendingSend {
+  resolve(): void
+  reject(error: Error): void
+}
+
+/** Resolved options of a socket. */
+export interface ResolvedOptions {
+  framing: boolean
+  maxBytes: number
+  maxFds: number
+  readAhead: number
+}
+
+const DEFAULT_READ_AHEAD = 16
+
+/** Checks socket options. */
+export function resolveOptions(type: SocketType, options: SocketOptions | undefined): ResolvedOptions {
+  const opts = optionsObject(options, 'options')
+  if (opts.framing !== undefined && typeof opts.framing !== 'boolean') {
+    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "framing" option must be of type boolean')
+  }
+  return {
+    framing: type === 'stream' && opts.framing !== false,
+    maxBytes: integerOption(opts.maxBytes, 'maxBytes', 1, 2 ** 31 - 1, DEFAULT_MAX_BYTES),
+    maxFds: integerOption(opts.maxFds, 'maxFds', 0, MAX_FDS_PER_MESSAGE, MAX_FDS_PER_MESSAGE),
+    readAhead: integerOption(opts.readAhead, 'readAhead', 0, 4096, DEFAULT_READ_AHEAD),
+  }
+}
+
+/** `ERR_SOCKET_CLOSED`, as Node names it. */
+export function closedError(reason: string): FdpassError {
+  return makeError(Error, 'ERR_SOCKET_CLOSED', reason)
+}
+
+/** An `AbortError` for an aborted wait, as Node's own APIs reject. */
+export function abortError(signal: AbortSignal): Error {
+  const err = makeError(Error, 'ABORT_ERR', 'The operation was aborted', { cause: signal.reason })
+  err.name = 'AbortError'
+  return err
+}
+
+/** Closes the fds of messages nobody took. */
+function closeQuietly(fds: number[]): void {
+  if (fds.length > 0) {
+    try {
+      native.closeFds(fds)
+    } catch {
+      // Already closed by their owner: nothing more to release.
+    }
+  }
+}
+
+const kAdopt = Symbol('fdpass.adopt')
+
+/**
+ * A Unix domain socket on Node's event loop that sends and receives messages
+ * with fds attached. Make one with {@link FdSocket.pair}, {@link FdSocket.from},
+ * `connect()`, or from `FdServer.accept()`.
+ *
+ * Each `send` is one message; `receive()` and async iteration give each
+ * message exactly its own fds. Received fds belong to you: close them.
+ * Every fd fdpass creates or receives is close-on-exec.
+ */
+export class FdSocket implements AsyncIterable<FdMessage> {
+  /** The socket type. */
+  readonly type: SocketType
+  readonly #native: NativeSocketHandle
+  readonly #options: ResolvedOptions
+  readonly #fd: number
+  #messages: Array<FdMessage | Error> = []
+  #waiters: Waiter[] = []
+  #sends: PendingSend[] = []
+  #room = 0
+  #ended = false
+  #closed = false
+  #reading = false
+  #onClose: (() => void) | undefined
+
+  /** @internal Use {@link FdSocket.pair}, {@link FdSocket.from} or `connect()`. */
+  constructor(token: typeof kAdopt, fd: number, type: SocketType, options: ResolvedOptions, onClose?: () => void) {
+    if (token !== kAdopt) {
+      throw makeError(TypeError, 'ERR_ILLEGAL_CONSTRUCTOR', 'Use FdSocket.pair(), FdSocket.from() or connect()')
+    }
+    this.type = type
+    this.#options = options
+    this.#fd = fd
+    this.#onClose = onClose
+    this.#native = new native.NativeSocket(
+      fd,
+      type,
+      false,
+      options.framing,
+      options.maxBytes,
+      options.maxFds,
+      (kind: number, a: unknown, b: unknown) => this.#onEvent(kind, a, b),
+    ) as NativeSocketHandle
+  }
+
+  /**
+   * A connected pair of sockets in this process (`socketpair(2)`), e.g. to
+   * hand one end to a child process (`FdSocket.from(3)` there). Default
+   * `'stream'`, framed.
+   */
+  static pair(type?: SocketType, options?: SocketOptions): [FdSocket, FdSocket] {
+    const kind = validateSocketType(type)
+    const resolved = resolveOptions(kind, options)
+    const [a, b] = native.socketPair(kind) as [number, number]
+    let first: FdSocket | undefined
+    try {
+      first = new FdSocket(kAdopt, a, kind, resolved)
+      return [first, new FdSocket(kAdopt, b, kind, resolved)]
+    } catch (err) {
+      if (first) first.close()
+      else closeQuietly([a])
+      closeQuietly([b])
+      throw err
+    }
+  }
+
+  /**
+   * Adopts a connected `AF_UNIX` socket, e.g. fd 3 handed down by a parent,
+   * and takes ownership of it: `close()` closes it. The socket is made
+   * non-blocking (which its other holders see too: the flag is shared).
+   * Throws `ERR_NOT_UNIX_SOCKET` or `ENOTSOCK` for anything else.
+   */
+  static from(fd: number, options?: SocketOptions): FdSocket {
+    validateFd(fd, 'fd')
+    const type = native.unixSocketType(fd) as SocketType
+    return new FdSocket(kAdopt, fd, type, resolveOptions(type, options))
+  }
+
+  /** @internal Wraps an fd fdpass created (connect, accept). */
+  static [kAdopt](fd: number, type: SocketType, options: ResolvedOptions, onClose?: () => void): FdSocket {
+    return new FdSocket(kAdopt, fd, type, options, onClose)
+  }
+
+  /** The socket's fd (still owned by this object). */
+  get fd(): number {
+    return this.#fd
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /**
+   * Bytes of sends that the kernel has not taken yet (like `writableLength`
+   * of a Node stream). Each pending `send()` holds its data and duplicates of
+   * its fds until then; await your sends, or watch this, to bound it.
+   */
+  get writableLength(): number {
+    return this.#closed ? 0 : this.#native.writableLength
+  }
+
+  /**
+   * Sends one message with `fds` attached. Resolves when the kernel has taken
+   * the whole message. With a full socket buffer, messages queue in order —
+   * data and fds together — and go out when the socket is writable; fdpass
+   * holds duplicates of the queued fds, so you may close yours at once.
+   *
+   * `fds` may hold fd numbers, `{ fd }` objects, `FileHandle`s, `net.Socket`s,
+   * `net.Server`s and `dgram.Socket`s (at most 253).
+   */
+  send(data: Uint8Array | string, fds?: readonly FdLike[]): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError('send: the socket is closed'))
+    let bytes: Uint8Array
+    let list: number[]
+    try {
+      bytes = toBytes(data, 'data')
+      list = resolveFds(fds)
+      if (this.#native.send(bytes, list)) return Promise.resolve()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return new Promise((resolve, reject) => this.#sends.push({ resolve, reject }))
+  }
+
+  /**
+   * Receives the next message. Rejects with `ERR_SOCKET_CLOSED` once the peer
+   * has closed the connection (end of stream) or after `close()`.
+   */
+  receive(options?: ReceiveOptions): Promise<FdMessage> {
+    return this.#next(false, options?.signal) as Promise<FdMessage>
+  }
+
+  /** Iterates over incoming messages; ends cleanly at end of stream or close. */
+  [Symbol.asyncIterator](): AsyncIterator<FdMessage> {
+    return {
+      next: async (): Promise<IteratorResult<FdMessage>> => {
+        const message = await this.#next(true, undefined)
+        return message === undefined ? { done: true, value: undefined } : { done: false, value: message }
+      },
+      return: async (): Promise<IteratorResult<FdMessage>> => ({ done: true, value: undefined }),
+    }
+  }
+
+  /** The peer's pid, uid and gid as of connect time. See README on pid reuse. */
+  peerCredentials(): PeerCredentials {
+    if (this.#closed) throw closedError('peerCredentials: the socket is closed')
+    return this.#native.peerCredentials()
+  }
+
+  /** Lets pending receives and sends keep the process alive (the default). */
+  ref(): this {
+    if (!this.#closed) this.#native.setRef(true)
+    return this
+  }
+
+  /** Lets the process exit even while receives or sends are pending. */
+  unref(): this {
+    if (!this.#closed) this.#native.setRef(false)
+    return this
+  }
+
+  /**
+   * Closes the socket. Pending receives and sends reject with
+   * `ERR_SOCKET_CLOSED`; fds of messages read ahead but not taken, and the
+   * duplicates held for queued sends, are closed. The socket's fd is closed
+   * once the event loop has let go of it.
+   */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#native.close()
+    const error = closedError('the socket was closed')
+    for (const item of this.#messages.splice(0)) if (!(item instanceof Error)) closeQuietly(item.fds)
+    for (const waiter of this.#waiters.splice(0)) settle(waiter, undefined, error)
+    for (const pending of this.#sends.splice(0)) pending.reject(error)
+    this.#onClose?.()
+  }
+
+  /** Same as {@link FdSocket.close}, for `using` declarations. */
+  [Symbol.dispose](): void {
+    this.close()
+  }
+
+  #next(iterating: boolean, signal: AbortSignal | undefined): Promise<FdMessage | undefined> {
+    if (signal?.aborted) return Promise.reject(abortError(signal))
+    if (this.#messages.length === 0 && !this.#ended && !this.#closed && this.#waiters.length === 0) {
+      // Try the syscall first: wait on the loop only if nothing is there.
+      this.#reading = true
+      this.#native.read(1 + this.#options.readAhead)
+      this.#reading = false
+    }
+    const item = this.#messages.shift()
+    if (item !== undefined) {
+      return item instanceof Error ? Promise.reject(item) : Promise.resolve(item)
+    }
+    if (this.#ended || this.#closed) {
+      if (iterating) return Promise.resolve(undefined)
+      return Promise.reject(
+        closedError(this.#closed ? 'receive: the socket is closed' : 'receive: the peer closed the connection'),
+      )
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, iterating, signal }
+      if (signal) {
+        waiter.onAbort = () => {
+          const i = this.#waiters.indexOf(waiter)
+          if (i >= 0) this.#waiters.splice(i, 1)
+          this.#updateReading()
+          reject(abortError(signal))
+        }
+        signal.addEventListener('abort', waiter.onAbort, { once: true })
+      }
+      this.#waiters.push(waiter)
+      this.#updateReading()
+    })
+  }
+
+  #updateReading(): void {
+    if (this.#closed) return
+    const room = this.#waiters.length > 0 && !this.#ended ? this.#waiters.length + this.#options.readAhead : 0
+    if (room !== this.#room) {
+      this.#room = room
+      this.#native.setReading(room)
+    }
+  }
+
+  #onEvent(kind: number, a: unknown, b: unknown): void {
+    switch (kind) {
+      case Ev.Messages:
+        this.#deliverMessages(a as Buffer, b as Int32Array)
+        break
+      case Ev.End:
+        this.#ended = true
+        for (const waiter of this.#waiters.splice(0)) {
+          settle(waiter, undefined, closedError('receive: the peer closed the connection'))
+        }
+        break
+      case Ev.Error:
+        this.#fail(a as FdpassError)
+        break
+      case Ev.Written:
+        for (const pending of this.#sends.splice(0, a as number)) pending.resolve()
+        break
+      case Ev.WriteError:
+        for (const pending of this.#sends.splice(0, b as number)) pending.reject(a as Error)
+        break
+    }
+    if (!this.#reading) this.#updateReading()
+  }
+
+  #deliverMessages(data: Buffer, meta: Int32Array): void {
+    const count = meta[0] as number
+    let offset = 0
+    let i = 1
+    for (let m = 0; m < count; m++) {
+      const length = meta[i++] as number
+      const fdCount = meta[i++] as number
+      const fds = new Array<number>(fdCount)
+      for (let f = 0; f < fdCount; f++) fds[f] = meta[i++] as number
+      const message: FdMessage = { data: data.subarray(offset, offset + length), fds }
+      offset += length
+      const waiter = this.#waiters.shift()
+      if (waiter) settle(waiter, message, undefined)
+      else this.#messages.push(message)
+    }
+  }
+
+  /** A receive error: per message on datagram types, fatal on a stream. */
+  #fail(error: FdpassError): void {
+    const perMessage =
+      this.type !== 'stream' && (error.code === 'ERR_MESSAGE_TRUNCATED' || error.code === 'ERR_FDS_TRUNCATED')
+    const waiter = this.#waiters.shift()
+    if (waiter) settle(waiter, undefined, error, true)
+    else this.#messages.push(error)
+    if (perMessage) return
+    // The stream cannot be trusted past this point: close it. Messages that
+    // arrived intact before the error stay receivable.
+    this.#ended = true
+    this.#native.close()
+    for (const w of this.#waiters.splice(0)) settle(w, undefined, closedError('receive: the socket was closed after an error'))
+    for (const pending of this.#sends.splice(0)) pending.reject(error)
+  }
+}
+
+function settle(waiter: Waiter, message: FdMessage | undefined, error: Error | undefined, always = false): void {
+  if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort)
+  if (message !== undefined) waiter.resolve(message)
+  else if (waiter.iterating && !always && error !== undefined && (error as FdpassError).code === 'ERR_SOCKET_CLOSED') {
+    waiter.resolve(undefined)
+  } else waiter.reject(error ?? closedError('the socket was closed'))
+}
+
+function resolveFds(fds: readonly FdLike[] | undefined): number[] {
+  if (fds === undefined) return []
+  if (!Array.isArray(fds)) {
+    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "fds" argument must be an array')
+  }
+  if (fds.length > MAX_FDS_PER_MESSAGE) {
+    throw makeError(
+      RangeError,
+      'ERR_TOO_MANY_FDS',
+      `cannot send ${fds.length} fds in one message: the limit is ${MAX_FDS_PER_MESSAGE} (split them over several messages)`,
+    )
+  }
+  const out = new Array<number>(fds.length)
+  for (let i = 0; i < fds.length; i++) out[i] = toFd(fds[i], `fds[${i}]`)
+  return out
+}
+
+export { kAdopt }
