@@ -57,6 +57,8 @@ export class FdServer implements AsyncIterable<FdSocket> {
   #closed = false
   #reading = false
   #lastError: FdpassError | undefined
+  // Held here: the native side keeps the callback only weakly while idle.
+  readonly #callback: (kind: number, a: unknown, b: unknown) => void
 
   /** @internal Made by `listen()`. */
   constructor(
@@ -74,9 +76,8 @@ export class FdServer implements AsyncIterable<FdSocket> {
     this.#options = options
     this.#owned = owned
     this.#allowPeer = allowPeer
-    this.#native = new native.NativeSocket(fd, type, true, false, 1, 0, (kind: number, a: unknown, b: unknown) =>
-      this.#onEvent(kind, a, b),
-    ) as NativeSocketHandle
+    this.#callback = (kind: number, a: unknown, b: unknown) => this.#onEvent(kind, a, b)
+    this.#native = new native.NativeSocket(fd, type, true, false, 1, 0, this.#callback) as NativeSocketHandle
   }
 
   /** The listening socket's fd (owned by the server; can be passed to another process). */

@@ -163,6 +163,10 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   #closed = false
   #reading = false
   #onClose: (() => void) | undefined
+  // The native side holds the callback only weakly while the socket is idle
+  // (so that an idle, unreachable socket can be collected): this field keeps
+  // it alive for as long as the socket object is.
+  readonly #callback: (kind: number, a: unknown, b: unknown) => void
 
   /** @internal Use {@link FdSocket.pair}, {@link FdSocket.from} or `connect()`. */
   constructor(token: typeof kAdopt, fd: number, type: SocketType, options: ResolvedOptions, onClose?: () => void) {
@@ -173,6 +177,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     this.#options = options
     this.#fd = fd
     this.#onClose = onClose
+    this.#callback = (kind: number, a: unknown, b: unknown) => this.#onEvent(kind, a, b)
     this.#native = new native.NativeSocket(
       fd,
       type,
@@ -180,7 +185,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       options.framing,
       options.maxBytes,
       options.maxFds,
-      (kind: number, a: unknown, b: unknown) => this.#onEvent(kind, a, b),
+      this.#callback,
     ) as NativeSocketHandle
   }
 

@@ -668,17 +668,23 @@ unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) 
         Rc::from_raw(shared as *const Shared)
     };
     let mut out = Vec::new();
-    if status < 0 {
-        out.push(Event::Error(CoreError::os(Errno::from_raw(-status), "uv_poll")));
+    // An error status (POLLERR/POLLHUP reported as a uv error) says little:
+    // let the syscalls report what happened (ECONNRESET, EPIPE, end of stream).
+    let events = if status < 0 {
+        shared.state.borrow().events
     } else {
-        if events & WRITABLE != 0 {
-            let mut state = shared.state.borrow_mut();
-            out.extend(flush_writes(&mut state));
-        }
-        let room = shared.state.borrow().read_room;
-        if events & READABLE != 0 && room > 0 {
-            out.extend(read_events(&shared, room));
-        }
+        events
+    };
+    if events & WRITABLE != 0 {
+        let mut state = shared.state.borrow_mut();
+        out.extend(flush_writes(&mut state));
+    }
+    let room = shared.state.borrow().read_room;
+    if events & READABLE != 0 && room > 0 {
+        out.extend(read_events(&shared, room));
+    }
+    if status < 0 && out.is_empty() {
+        out.push(Event::Error(CoreError::os(Errno::from_raw(-status), "uv_poll")));
     }
     let _ = update_poll(&shared);
     deliver(&shared, out, true);

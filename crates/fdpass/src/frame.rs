@@ -188,6 +188,15 @@ impl<F> FrameDecoder<F> {
         };
         let start = self.pos + HEADER_LEN;
         self.pos = start + len;
+        // Fds whose read ended within this frame can belong to no later header.
+        if let Some(batch) = self.batches.front() {
+            if batch.end <= self.base + self.pos as u64 {
+                return Err(protocol(format!(
+                    "{} fds arrived that no message announced",
+                    batch.fds.len()
+                )));
+            }
+        }
         Ok(Some(Frame {
             payload: &self.buf[start..start + len],
             fds,
@@ -285,8 +294,15 @@ mod tests {
 
         let mut d = FrameDecoder::<u32>::new(1024, 4);
         d.push(&frame(b"x", 0), vec![3]);
-        d.push(&frame(b"y", 0), vec![]);
+        assert!(matches!(d.next_frame(), Err(Error::Protocol { .. })));
+
+        // Unclaimed fds noticed when the next header shows up.
+        let mut d = FrameDecoder::<u32>::new(1024, 4);
+        let mut read = frame(b"x", 0);
+        read.extend_from_slice(&frame(b"y", 0)[..3]);
+        d.push(&read, vec![3]);
         assert!(d.next_frame().unwrap().is_some());
+        d.push(&frame(b"y", 0)[3..], vec![]);
         assert!(matches!(d.next_frame(), Err(Error::Protocol { .. })));
 
         let mut d = FrameDecoder::<u32>::new(4, 4);

@@ -1,0 +1,560 @@
+import test from 'ava'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import * as fs from 'node:fs'
+import * as net from 'node:net'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { Worker } from 'node:worker_threads'
+
+import { bind, closeFds, connect, fdKind, FdSocket, listen, recvFds, sendFds, socketPair, type SocketType } from 'fdpass'
+
+import { isCloexec, withFdAudit } from './helpers/fd-audit.js'
+
+const linux = process.platform === 'linux'
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-sock-'))
+const peer = path.join(__dirname, 'peers', 'node_peer.js')
+let counter = 0
+
+function fileWith(contents: string): number {
+  const file = path.join(tmp, `f${counter++}`)
+  fs.writeFileSync(file, contents)
+  const fd = fs.openSync(file, 'r')
+  fs.unlinkSync(file)
+  return fd
+}
+
+function read(fd: number): string {
+  const buf = Buffer.alloc(256)
+  return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)).toString()
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code
+  }
+  return undefined
+}
+
+/** Spawns the Node peer with `socket` as its fd 3 and collects its JSON report. */
+function runPeer(args: string[], socket?: number): { child: ChildProcess; report: Promise<Record<string, unknown>> } {
+  const stdio: Array<'ignore' | 'pipe' | 'inherit' | number> = ['ignore', 'pipe', 'inherit']
+  if (socket !== undefined) stdio.push(socket)
+  const child = spawn(process.execPath, [peer, ...args], { stdio })
+  let out = ''
+  child.stdout?.on('data', (chunk: Buffer) => (out += chunk))
+  const report = once(child, 'close').then(([code, signal]) => {
+    if (code !== 0) throw new Error(`peer exited with ${code ?? signal}: ${out}`)
+    return JSON.parse(out.trim().split('\n').pop() as string) as Record<string, unknown>
+  })
+  return { child, report }
+}
+
+const TYPES: Array<[SocketType, boolean]> = linux
+  ? [['stream', true], ['stream', false], ['seqpacket', false], ['dgram', false]]
+  : [['stream', true], ['stream', false], ['dgram', false]]
+
+for (const [type, framing] of TYPES) {
+  test.serial(`FdSocket.pair ${type}${framing ? ' framed' : ''}: messages keep their own fds`, async (t) => {
+    await withFdAudit(t, async () => {
+      const [a, b] = FdSocket.pair(type, { framing })
+      const f1 = fileWith('one')
+      const f2 = fileWith('two')
+      await a.send('first', [f1])
+      await a.send('second', [f1, f2])
+      closeFds([f1, f2])
+      const m1 = await b.receive()
+      t.is(m1.data.toString(), 'first')
+      t.is(m1.fds.length, 1)
+      t.is(read(m1.fds[0]!), 'one')
+      t.true(isCloexec(m1.fds[0]!))
+      const m2 = await b.receive()
+      t.is(m2.data.toString(), 'second')
+      t.deepEqual(m2.fds.map(read), ['one', 'two'])
+      closeFds([...m1.fds, ...m2.fds])
+      t.true(isCloexec(a.fd))
+      a.close()
+      b.close()
+    })
+  })
+}
+
+test.serial('framed stream: 0-byte payloads carry fds and messages are never merged', async (t) => {
+  await withFdAudit(t, async () => {
+    const [a, b] = FdSocket.pair()
+    const f = fileWith('x')
+    await Promise.all([a.send(''), a.send('', [f]), a.send('ab', [f, f]), a.send('')])
+    const got = [await b.receive(), await b.receive(), await b.receive(), await b.receive()]
+    t.deepEqual(
+      got.map((m) => [m.data.toString(), m.fds.length]),
+      [['', 0], ['', 1], ['ab', 2], ['', 0]],
+    )
+    closeFds([f, ...got.flatMap((m) => m.fds)])
+    a.close()
+    b.close()
+  })
+})
+
+test.serial('framed stream: random sizes up to 1 MiB with 0-3 fds, split and coalesced by the kernel', async (t) => {
+  await withFdAudit(t, async () => {
+    const [a, b] = FdSocket.pair('stream', { maxBytes: 1 << 20 })
+    const files = [fileWith('f0'), fileWith('f1'), fileWith('f2')]
+    let seed = 12345
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff
+      return seed % n
+    }
+    const sizes = Array.from({ length: 120 }, (_, i) => (i % 10 === 0 ? random(1 << 20) : random(3000)))
+    const payload = (i: number) => Buffer.alloc(sizes[i]!, i & 0xff)
+    // Send everything without waiting: the socket buffer fills, sends queue.
+    const sent = Promise.all(sizes.map((_, i) => a.send(payload(i), files.slice(0, i % 4))))
+    t.true(a.writableLength > 0, 'sends are queued under backpressure')
+    for (let i = 0; i < sizes.length; i++) {
+      const m = await b.receive()
+      t.is(m.data.length, sizes[i]!, `message ${i} length`)
+      if (!m.data.equals(payload(i))) t.fail(`message ${i} payload`)
+      t.deepEqual(m.fds.map(read), ['f0', 'f1', 'f2'].slice(0, i % 4), `message ${i} fds`)
+      closeFds(m.fds)
+    }
+    await sent
+    t.is(a.writableLength, 0)
+    closeFds(files)
+    a.close()
+    b.close()
+  })
+})
+
+test.serial('10,000 messages with fds streamed to another process under backpressure', async (t) => {
+  await withFdAudit(t, async () => {
+    const [a, b] = socketPair()
+    const sender = FdSocket.from(a)
+    const { report } = runPeer(['stream-receive', '10000'], b)
+    closeFds([b])
+    const files = Array.from({ length: 16 }, (_, i) => [0, 1, 2].map((j) => fileWith(`fd ${i}.${j}`)))
+    let inFlight: Promise<void>[] = []
+    let maxQueued = 0
+    for (let i = 0; i < 10_000; i++) {
+      const fill = 'x'.repeat((i * 37) % 3000)
+      inFlight.push(sender.send(`${i}:${fill}`, files[i % 16]!.slice(0, i % 4)))
+      maxQueued = Math.max(maxQueued, sender.writableLength)
+      if (inFlight.length === 1000) {
+        await Promise.all(inFlight)
+        inFlight = []
+      }
+    }
+    await Promise.all(inFlight)
+    const result = await report
+    t.is(result.received, 10_000)
+    t.true(result.fdAuditOk, JSON.stringify(result))
+    t.true(maxQueued > 0, 'the kernel buffer filled and sends queued')
+    t.log(`largest send queue: ${maxQueued} bytes`)
+    closeFds(files.flat())
+    sender.close()
+  })
+})
+
+test.serial('receive() aborted by an AbortSignal', async (t) => {
+  await withFdAudit(t, async () => {
+    const [a, b] = FdSocket.pair()
+    const controller = new AbortController()
+    const pending = b.receive({ signal: controller.signal })
+    setTimeout(() => controller.abort(), 20)
+    const err = await t.throwsAsync(pending)
+    t.is(err!.name, 'AbortError')
+    t.is((err as NodeJS.ErrnoException).code, 'ABORT_ERR')
+    await t.throwsAsync(b.receive({ signal: AbortSignal.abort() }), { name: 'AbortError' })
+    // The socket still works.
+    await a.send('after')
+    t.is((await b.receive()).data.toString(), 'after')
+    a.close()
+    b.close()
+  })
+})
+
+test.serial('close() with receives and queued sends pending: all reject, queued fds are closed', async (t) => {
+  await withFdAudit(t, async () => {
+    const [a, b] = FdSocket.pair('stream', { maxBytes: 1 << 20 })
+    const f = fileWith('x')
+    const big = Buffer.alloc(256 * 1024)
+    const sends = [a.send(big, [f]), a.send(big, [f]), a.send(big, [f])]
+    t.true(a.writableLength > 0)
+    closeFds([f]) // fdpass holds its own duplicates for the queued sends
+    const pendingReceive = a.receive()
+    a.close()
+    t.is(await codeOf(pendingReceive), 'ERR_SOCKET_CLOSED')
+    const results = await Promise.allSettled(sends)
+    const rejected = results.filter((r) => r.status === 'rejected')
+    t.true(rejected.length > 0)
+    for (const r of rejected) t.is(((r as PromiseRejectedResult).reason as NodeJS.ErrnoException).code, 'ERR_SOCKET_CLOSED')
+    t.is(a.writableLength, 0)
+    t.is(await codeOf(a.send('x')), 'ERR_SOCKET_CLOSED')
+    // b gets the whole messages that went out, then either the end of the
+    // stream or, if a message was cut short by the close, a protocol error.
+    try {
+      for await (const m of b) {
+        t.is(m.data.length, big.length)
+        closeFds(m.fds)
+      }
+    } catch (err) {
+      t.is((err as NodeJS.ErrnoException).code, 'ERR_FDPASS_PROTOCOL')
+    }
+    b.close()
+  })
+})
+
+test.serial('end of stream ends iteration; receive() then rejects with ERR_SOCKET_CLOSED', async (t) => {
+  await withFdAudit(t, async () => {
+    const [a, b] = FdSocket.pair()
+    await a.send('1')
+    await a.send('2')
+    a.close()
+    const seen: string[] = []
+    for await (const m of b) seen.push(m.data.toString())
+    t.deepEqual(seen, ['1', '2'])
+    const err = await t.throwsAsync(b.receive())
+    t.is((err as NodeJS.ErrnoException).code, 'ERR_SOCKET_CLOSED')
+    b.close()
+  })
+})
+
+test.serial('a peer killed in the middle of a message: whole messages arrive, then a protocol error, no fd leaks', async (t) => {
+  await withFdAudit(t, async () => {
+    const [mine, theirs] = socketPair()
+    const sock = FdSocket.from(mine)
+    const { child, report } = runPeer(['partial-then-die'], theirs)
+    report.catch(() => {}) // it dies by SIGKILL, on purpose
+    closeFds([theirs])
+    t.is((await sock.receive()).data.toString(), 'one')
+    const two = await sock.receive()
+    t.is(two.data.toString(), 'two')
+    t.is(two.fds.length, 1)
+    closeFds(two.fds)
+    const err = await t.throwsAsync(sock.receive())
+    t.is((err as NodeJS.ErrnoException).code, 'ERR_FDPASS_PROTOCOL')
+    t.regex(err!.message, /closed the connection in the middle of a message/)
+    await once(child, 'close')
+    sock.close()
+  })
+})
+
+test.serial('lying frame headers close the connection with ERR_FDPASS_PROTOCOL', async (t) => {
+  await withFdAudit(t, async () => {
+    const f = fileWith('x')
+    const cases: Array<[string, Buffer, number[]]> = [
+      ['more fds announced than sent', header(1, 2), [f]],
+      ['fds sent with no announcement', header(1, 0), [f]],
+      ['a huge length', header(1 << 30, 0), []],
+      ['reserved bits', Buffer.from([1, 0, 0, 0, 0, 0, 1, 0]), []],
+    ]
+    for (const [what, head, fds] of cases) {
+      const [mine, theirs] = socketPair()
+      const sock = FdSocket.from(mine)
+      sendFds(theirs, Buffer.concat([head, Buffer.from('x')]), fds)
+      const err = await t.throwsAsync(sock.receive(), undefined, what)
+      t.is((err as NodeJS.ErrnoException).code, 'ERR_FDPASS_PROTOCOL', what)
+      t.is(await codeOf(sock.receive()), 'ERR_SOCKET_CLOSED', `${what}: the connection is closed`)
+      sock.close()
+      closeFds([theirs])
+    }
+    closeFds([f])
+  })
+})
+
+function header(length: number, fds: number): Buffer {
+  const h = Buffer.alloc(8)
+  h.writeUInt32LE(length, 0)
+  h.writeUInt16LE(fds, 4)
+  return h
+}
+
+test.serial('maxFds on a datagram socket refuses one message and keeps going', async (t) => {
+  await withFdAudit(t, async () => {
+    const [a, b] = FdSocket.pair('dgram', { maxFds: 1 })
+    const f = fileWith('x')
+    await a.send('two fds', [f, f])
+    await a.send('one fd', [f])
+    t.is(await codeOf(b.receive()), 'ERR_FDS_TRUNCATED')
+    const ok = await b.receive()
+    t.is(ok.data.toString(), 'one fd')
+    closeFds([...ok.fds, f])
+    a.close()
+    b.close()
+  })
+})
+
+test.serial('the event loop keeps ticking while a receive waits', async (t) => {
+  await withFdAudit(t, async () => {
+    const [a, b] = FdSocket.pair()
+    let ticks = 0
+    const timer = setInterval(() => ticks++, 5)
+    const pending = b.receive()
+    await new Promise((r) => setTimeout(r, 120))
+    t.true(ticks >= 5, `timer fired ${ticks} times`)
+    await a.send('done')
+    t.is((await pending).data.toString(), 'done')
+    clearInterval(timer)
+    a.close()
+    b.close()
+  })
+})
+
+test.serial('unref() lets the process exit with a receive pending; ref() keeps it alive', async (t) => {
+  const [a1, b1] = socketPair()
+  const unrefd = runPeer(['idle-receive', 'unref'], b1)
+  closeFds([b1])
+  const started = Date.now()
+  await unrefd.report
+  t.true(Date.now() - started < 5000, 'the unref()d peer exited by itself')
+  closeFds([a1])
+
+  const [a2, b2] = socketPair()
+  const refd = runPeer(['idle-receive', 'ref'], b2)
+  closeFds([b2])
+  await new Promise((r) => setTimeout(r, 500))
+  t.is(refd.child.exitCode, null, 'the ref()d peer is still waiting')
+  closeFds([a2]) // end of stream: its receive settles and it exits
+  await refd.report
+})
+
+test.serial('peerCredentials() of a child that connected is its pid, uid and gid', async (t) => {
+  await withFdAudit(t, async () => {
+    const socketPath = path.join(tmp, 'creds.sock')
+    const server = await listen(socketPath)
+    const { child, report } = runPeer(['connect', socketPath])
+    const sock = await server.accept()
+    t.deepEqual(sock.peerCredentials(), { pid: child.pid, uid: process.getuid!(), gid: process.getgid!() })
+    t.is((await sock.receive()).data.toString(), 'hello')
+    await sock.send('bye')
+    t.is((await report).got, 'bye')
+    sock.close()
+    await server.close()
+    t.false(fs.existsSync(socketPath), 'close() removed the socket file')
+  })
+})
+
+test.serial('connect: ENOENT, ECONNREFUSED, ENAMETOOLONG; listen: EADDRINUSE, stale files, mode', async (t) => {
+  await withFdAudit(t, async () => {
+    const missing = path.join(tmp, 'missing.sock')
+    const err = await t.throwsAsync(connect(missing))
+    t.is((err as NodeJS.ErrnoException).code, 'ENOENT')
+    t.is((err as NodeJS.ErrnoException).syscall, 'connect')
+
+    // A socket file nobody listens on: what a crashed server leaves behind.
+    const stalePath = path.join(tmp, 'stale.sock')
+    leaveStaleSocket(stalePath)
+    t.is(await codeOf(connect(stalePath)), 'ECONNREFUSED')
+    const inUse = await t.throwsAsync(listen(stalePath))
+    t.is((inUse as NodeJS.ErrnoException).code, 'EADDRINUSE')
+    t.regex(inUse!.message, /replaceStale/)
+    const replaced = await listen(stalePath, { replaceStale: true })
+    const client = await connect(stalePath)
+    const served = await replaced.accept()
+    await client.send('over the replaced path')
+    t.is((await served.receive()).data.toString(), 'over the replaced path')
+    // A live server is never replaced.
+    t.is(await codeOf(listen(stalePath, { replaceStale: true })), 'EADDRINUSE')
+    client.close()
+    served.close()
+    await replaced.close()
+
+    const tooLong = path.join(tmp, 'x'.repeat(120))
+    const long = await t.throwsAsync(connect(tooLong))
+    t.is((long as NodeJS.ErrnoException).code, 'ENAMETOOLONG')
+    t.regex(long!.message, /longer than the \d+ bytes sun_path allows/)
+    t.is(await codeOf(listen(tooLong)), 'ENAMETOOLONG')
+
+    const modePath = path.join(tmp, 'mode.sock')
+    const withMode = await listen(modePath, { mode: 0o600 })
+    t.is(fs.statSync(modePath).mode & 0o777, 0o600)
+    t.deepEqual(fs.readdirSync(tmp).filter((n) => n.startsWith('.fdp')), [], 'no private directory left behind')
+    await withMode.close()
+    t.false(fs.existsSync(modePath))
+  })
+})
+
+/** Leaves a socket file at `p` that nobody listens on (a dead server's leftover). */
+function leaveStaleSocket(p: string): void {
+  const r = spawnSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', p])
+  if (r.status !== 0) throw new Error(`python3 failed: ${r.stderr}`)
+}
+
+test.serial('FdServer: accept, async iteration, accept aborted, peer check, close', async (t) => {
+  await withFdAudit(t, async () => {
+    const socketPath = path.join(tmp, 'srv.sock')
+    const seen: number[] = []
+    const server = await listen(socketPath, { allowPeer: (c) => c.uid === process.getuid!() })
+    const clients = await Promise.all([connect(socketPath), connect(socketPath), connect(socketPath)])
+    await Promise.all(clients.map((c, i) => c.send(String(i))))
+    for await (const sock of server) {
+      seen.push(Number((await sock.receive()).data.toString()))
+      sock.close()
+      if (seen.length === 3) break
+    }
+    t.deepEqual(seen.sort(), [0, 1, 2])
+    clients.forEach((c) => c.close())
+
+    const controller = new AbortController()
+    const pending = server.accept({ signal: controller.signal })
+    controller.abort()
+    t.is((await t.throwsAsync(pending))!.name, 'AbortError')
+
+    const refusing = await listen(path.join(tmp, 'refuse.sock'), { allowPeer: () => false })
+    const refused = await connect(path.join(tmp, 'refuse.sock'))
+    const accepted = refusing.accept()
+    await refused.send('knock').catch(() => undefined)
+    t.is(await codeOf(refused.receive()), 'ERR_SOCKET_CLOSED', 'the refused client sees its connection closed')
+    refused.close()
+    const closing = refusing.close()
+    t.is(await codeOf(accepted), 'ERR_SOCKET_CLOSED')
+    await closing
+    await server.close()
+    t.is(await codeOf(server.accept()), 'ERR_SOCKET_CLOSED')
+  })
+})
+
+if (linux) {
+  test.serial('abstract names: exact length between fdpass peers; padded to meet Node net', async (t) => {
+    await withFdAudit(t, async () => {
+      const name = `\0fdpass-test-${process.pid}`
+      const server = await listen(name)
+      const client = await connect(name)
+      const sock = await server.accept()
+      await client.send('abstract')
+      t.is((await sock.receive()).data.toString(), 'abstract')
+      sock.close()
+      client.close()
+      await server.close()
+
+      // Node's net (on this version) pads abstract names with NULs to the
+      // whole sun_path, so an exact-length name does not meet it...
+      const netServer = net.createServer((s) => s.end('from net'))
+      await new Promise<void>((resolve) => netServer.listen(name, resolve))
+      t.is(await codeOf(connect(name)), 'ECONNREFUSED')
+      // ...and the documented fix is to pad the name the same way.
+      const padded = name.padEnd(108, '\0')
+      const viaPadded = await connect(padded, { framing: false })
+      t.is((await viaPadded.receive()).data.toString(), 'from net')
+      viaPadded.close()
+      netServer.close()
+      await once(netServer, 'close')
+    })
+  })
+}
+
+test.serial('bind(): one datagram socket receives fds from many senders', async (t) => {
+  await withFdAudit(t, async () => {
+    const socketPath = path.join(tmp, 'notify.sock')
+    const receiver = await bind(socketPath, { mode: 0o600 })
+    const senders = await Promise.all([1, 2, 3].map(() => connect(socketPath, { type: 'dgram' })))
+    const f = fileWith('notified')
+    await Promise.all(senders.map((s, i) => s.send(`READY=${i}`, [f])))
+    const got: string[] = []
+    for (let i = 0; i < 3; i++) {
+      const m = await receiver.receive()
+      got.push(m.data.toString())
+      t.is(read(m.fds[0]!), 'notified')
+      closeFds(m.fds)
+    }
+    t.deepEqual(got.sort(), ['READY=0', 'READY=1', 'READY=2'])
+    senders.forEach((s) => s.close())
+    closeFds([f])
+    receiver.close()
+    t.false(fs.existsSync(socketPath), 'close() removed the socket file')
+  })
+})
+
+test.serial('FdSocket.from refuses what is not a Unix socket', async (t) => {
+  await withFdAudit(t, async () => {
+    const f = fileWith('x')
+    t.is((t.throws(() => FdSocket.from(f)) as NodeJS.ErrnoException).code, 'ENOTSOCK')
+    closeFds([f])
+    t.is((t.throws(() => FdSocket.from(-1)) as NodeJS.ErrnoException).code, 'ERR_OUT_OF_RANGE')
+  })
+})
+
+test.serial('worker threads: sockets in several workers, terminated with sockets open', async (t) => {
+  // The module is loaded in this (main) thread already; each worker loads it again.
+  const source = `
+    const { parentPort } = require('node:worker_threads')
+    const fs = require('node:fs')
+    const { FdSocket, closeFds } = require(${JSON.stringify(require.resolve('fdpass'))})
+    ;(async () => {
+      const [a, b] = FdSocket.pair()
+      const fd = fs.openSync(${JSON.stringify(__filename)}, 'r')
+      await a.send('w', [fd])
+      const m = await b.receive()
+      closeFds([fd, ...m.fds])
+      // Leave sockets open with a receive pending, then get terminated.
+      const [c, d] = FdSocket.pair()
+      d.receive().catch(() => {})
+      parentPort.postMessage(m.data.toString() + m.fds.length)
+    })()
+  `
+  const workers = Array.from({ length: 4 }, () => new Worker(source, { eval: true }))
+  const messages = await Promise.all(workers.map((w) => once(w, 'message')))
+  t.deepEqual(messages.map(([m]) => m), ['w1', 'w1', 'w1', 'w1'])
+  const codes = await Promise.all(workers.map((w) => w.terminate()))
+  t.deepEqual(codes, [1, 1, 1, 1])
+  // This thread's own sockets still work.
+  const [a, b] = FdSocket.pair()
+  await a.send('main')
+  t.is((await b.receive()).data.toString(), 'main')
+  a.close()
+  b.close()
+})
+
+test.serial('interop: a Python peer with framing off over stream, natively over seqpacket and dgram', async (t) => {
+  const types: SocketType[] = linux ? ['stream', 'seqpacket', 'dgram'] : ['stream', 'dgram']
+  for (const type of types) {
+    await withFdAudit(t, async () => {
+      const [mine, theirs] = socketPair(type)
+      const child = spawn('python3', [path.join(__dirname, 'peers', 'py_peer.py'), 'send'], {
+        stdio: ['ignore', 'pipe', 'inherit', theirs],
+      })
+      let out = ''
+      child.stdout?.on('data', (c: Buffer) => (out += c))
+      closeFds([theirs])
+      const sock = FdSocket.from(mine, { framing: false })
+      const m = await sock.receive()
+      t.is(m.data.toString(), 'from-python', type)
+      t.is(read(m.fds[0]!), 'python file contents')
+      closeFds(m.fds)
+      await sock.send('k')
+      await once(child, 'close')
+      t.true((JSON.parse(out) as { fd_audit_ok: boolean }).fd_audit_ok, type)
+      sock.close()
+    })
+  }
+})
+
+test.serial('received fds are not inherited by a spawned child', async (t) => {
+  await withFdAudit(t, async () => {
+    const [a, b] = FdSocket.pair()
+    const f = fileWith('secret')
+    await a.send('x', [f])
+    const { fds } = await b.receive()
+    const child = spawn('sh', ['-c', `ls /proc/$$/fd 2>/dev/null || ls /dev/fd`], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout?.on('data', (c: Buffer) => (out += c))
+    await once(child, 'close')
+    const inherited = out.split(/\s+/).filter(Boolean).map(Number)
+    for (const fd of [...fds, a.fd, b.fd]) t.false(inherited.includes(fd), `fd ${fd} leaked into the child`)
+    t.is(fdKind(fds[0]!), 'file')
+    closeFds([...fds, f])
+    a.close()
+    b.close()
+  })
+})
+
+test.serial('raw recvFds still works on an fd FdSocket gave away', async (t) => {
+  await withFdAudit(t, async () => {
+    const [a, b] = socketPair('stream')
+    const sock = FdSocket.from(a, { framing: false })
+    await sock.send('plain')
+    t.is(recvFds(b).data.toString(), 'plain')
+    sock.close()
+    closeFds([b])
+  })
+})
