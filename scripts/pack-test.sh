@@ -17,17 +17,19 @@
 #    `import` and `require`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$PWD
 
 step() { printf '\n--- %s\n' "$*"; }
 fail() { echo "pack-test: $*" >&2; exit 1; }
 
+# shellcheck disable=SC2016 # JavaScript template literals, not shell
 key=$(node -p '
   process.platform === "linux"
     ? `linux-${process.arch}-${process.report.getReport().header.glibcVersionRuntime ? "gnu" : "musl"}`
     : `${process.platform}-${process.arch}`')
 binary="fdpass.$key.node"
-[ -f "$binary" ] && [ -f dist/index.js ] && [ -f binding.js ] || fail "build first (npm run build): $binary, dist/ or binding.js is missing"
+for f in "$binary" dist/index.js binding.js; do
+  [ -f "$f" ] || fail "$f is missing: build first (npm run build)"
+done
 [ -d "npm/$key" ] || fail "no platform package npm/$key"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/fdpass-pack-test.XXXXXX")
@@ -95,7 +97,7 @@ done
 for tool in cargo rustc cc gcc c++ g++ clang make; do
   if PATH="$bin" command -v "$tool" >/dev/null 2>&1; then fail "$tool is still on the restricted PATH"; fi
 done
-echo "restricted PATH: $(ls "$bin" | tr '\n' ' ')"
+echo "restricted PATH holds: $(cd "$bin" && echo *)"
 run() { env PATH="$bin" "$@"; }
 
 step "install both tarballs into a fresh project"
