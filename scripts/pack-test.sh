@@ -65,6 +65,41 @@ for (const script of ['preinstall', 'install', 'postinstall', 'prepare']) {
 console.log(`${files.length} files, all expected; no runtime dependencies, no install scripts`)
 EOF
 
+step "platform packages: one per napi target, named as the loader requires them"
+node <<'EOF'
+const fs = require('node:fs')
+const main = JSON.parse(fs.readFileSync('package.json', 'utf8'))
+const loader = fs.readFileSync('binding.js', 'utf8')
+const expected = {
+  'x86_64-unknown-linux-gnu': ['linux-x64-gnu', 'linux', 'x64', 'glibc'],
+  'aarch64-unknown-linux-gnu': ['linux-arm64-gnu', 'linux', 'arm64', 'glibc'],
+  'x86_64-unknown-linux-musl': ['linux-x64-musl', 'linux', 'x64', 'musl'],
+  'aarch64-unknown-linux-musl': ['linux-arm64-musl', 'linux', 'arm64', 'musl'],
+  'x86_64-apple-darwin': ['darwin-x64', 'darwin', 'x64', undefined],
+  'aarch64-apple-darwin': ['darwin-arm64', 'darwin', 'arm64', undefined],
+}
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b)
+if (!same([...main.napi.targets].sort(), Object.keys(expected).sort())) throw new Error(`napi.targets: ${main.napi.targets}`)
+if (!same(fs.readdirSync('npm').sort(), Object.values(expected).map((e) => e[0]).sort())) throw new Error(`npm/ holds ${fs.readdirSync('npm')}`)
+for (const [triple, [dir, os, cpu, libc]] of Object.entries(expected)) {
+  const pkg = JSON.parse(fs.readFileSync(`npm/${dir}/package.json`, 'utf8'))
+  const binary = `fdpass.${dir}.node`
+  const problems = []
+  if (pkg.name !== `fdpass-${dir}`) problems.push(`name ${pkg.name}`)
+  if (pkg.version !== main.version) problems.push(`version ${pkg.version}, fdpass is ${main.version}`)
+  if (!same(pkg.os, [os]) || !same(pkg.cpu, [cpu])) problems.push(`os ${pkg.os} cpu ${pkg.cpu}`)
+  if (!same(pkg.libc, libc && [libc])) problems.push(`libc ${pkg.libc}`)
+  if (pkg.main !== binary || !same(pkg.files, [binary])) problems.push(`main ${pkg.main} files ${pkg.files}`)
+  if (!same(pkg.engines, main.engines) || !same(pkg.repository, main.repository)) problems.push('engines or repository differ from fdpass')
+  if (!loader.includes(`require('${pkg.name}')`)) problems.push(`binding.js never requires ${pkg.name}`)
+  if (problems.length) throw new Error(`npm/${dir} (${triple}): ${problems.join('; ')}`)
+  console.log(`  ${pkg.name}@${pkg.version}: os ${os}, cpu ${cpu}${libc ? `, libc ${libc}` : ''}`)
+}
+if (main.optionalDependencies && Object.keys(main.optionalDependencies).length) {
+  throw new Error('optionalDependencies are written by napi prepublish at release time, not kept in the repository')
+}
+EOF
+
 step "pack the main package and fdpass-$key"
 main_tgz=$(npm pack --ignore-scripts --pack-destination "$work/tarballs" 2>/dev/null | tail -n 1)
 cp -r "npm/$key" "$work/platform"
