@@ -153,6 +153,19 @@ test('a platform package whose binary does not load says so and what to reinstal
   t.true(r.message?.includes(`Reinstall fdpass-${key}@${version}`), r.message)
 })
 
+test('a broken binary built into the package directory says to rebuild it', (t) => {
+  const dir = project('broken-local-build')
+  fs.writeFileSync(path.join(dir, 'node_modules', 'fdpass', `fdpass.${key}.node`), 'not a shared object')
+  const r = probe('fdpass', { cwd: dir })
+  t.false(r.loaded)
+  t.is(r.code, 'ERR_FDPASS_NO_BINARY')
+  t.true(
+    r.message?.startsWith(`fdpass could not load its native binary for ${key}: fdpass.${key}.node, built in the package directory, failed to load (`),
+    r.message,
+  )
+  t.true(r.message?.endsWith(`Rebuild it (npm run build) or delete it to use fdpass-${key}.`), r.message)
+})
+
 test('NAPI_RS_NATIVE_LIBRARY_PATH naming a missing file is reported as such', (t) => {
   const missing = path.join(tmp, 'no-such-dir', `fdpass.${key}.node`)
   const r = probe(root, { env: { NAPI_RS_NATIVE_LIBRARY_PATH: missing } })

@@ -78,7 +78,11 @@ export function explainLoadFailure(err: unknown, root: string, version: string):
     message =
       `fdpass has no prebuilt binary for ${key}. Prebuilt binaries exist for ${PREBUILT_PLATFORMS.join(', ')}; ` +
       `elsewhere build the addon from the source repository (https://github.com/fdpass/fdpass) with Rust.`
-  } else if (resolves(`${pkg}/package.json`, root) || existsSync(join(root, `fdpass.${key}.node`))) {
+  } else if (existsSync(join(root, `fdpass.${key}.node`))) {
+    message =
+      `fdpass could not load its native binary for ${key}: fdpass.${key}.node, built in the package directory, ` +
+      `failed to load (${causeOf(err)}). Rebuild it (npm run build) or delete it to use ${pkg}.`
+  } else if (resolves(`${pkg}/package.json`, root)) {
     message =
       `fdpass could not load its native binary for ${key}: the binary is installed but failed to load (${causeOf(err)}). ` +
       `Reinstall ${pkg}@${version}, the package for this platform.`
