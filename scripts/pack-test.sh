@@ -5,8 +5,9 @@
 #   scripts/pack-test.sh        # after `npm run build`
 #
 # 1. Checks the main package's file list (`npm pack --dry-run --json`): only
-#    the built JavaScript, types, loader, README, LICENSE and package.json; no
-#    Rust sources, tests, target/ or binaries; no dependencies or install scripts.
+#    the built JavaScript, types, loader, README, CHANGELOG, LICENSE and
+#    package.json; no Rust sources, tests, target/ or binaries; no
+#    dependencies or install scripts.
 # 2. Packs the main package and this platform's binary package (npm/<platform>
 #    with the built .node copied in, as `napi artifacts` does in the release),
 #    prints their sizes and runs publint and arethetypeswrong on the tarball.
@@ -43,11 +44,11 @@ const fs = require('node:fs')
 const [info] = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'))
 const files = info.files.map((f) => f.path).sort()
 const allowed = [
-  /^package\.json$/, /^README\.md$/, /^LICENSE$/, /^binding\.js$/, /^binding\.d\.ts$/,
+  /^package\.json$/, /^README\.md$/, /^CHANGELOG\.md$/, /^LICENSE$/, /^binding\.js$/, /^binding\.d\.ts$/,
   /^dist\/(src\/)?[\w-]+\.(js|mjs|d\.ts|d\.mts)$/,
 ]
 const required = [
-  'package.json', 'README.md', 'LICENSE', 'binding.js', 'binding.d.ts',
+  'package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'binding.js', 'binding.d.ts',
   'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts',
 ]
 const stray = files.filter((f) => !allowed.some((re) => re.test(f)))
