@@ -1,6 +1,6 @@
 // Writes the ES module entry (dist/index.mjs + dist/index.d.mts) from the
 // CommonJS build, so that `import` and `require` expose the same names.
-import { writeFileSync } from 'node:fs'
+import { copyFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
@@ -15,3 +15,7 @@ writeFileSync(
     `export const { ${names.join(', ')} } = cjs\n`,
 )
 writeFileSync(new URL('../dist/index.d.mts', import.meta.url), `export * from './index.js'\n`)
+
+// dist/src/native.d.ts refers to the generated loader's types as '../binding':
+// give it a copy beside the compiled files, so every shipped .d.ts resolves.
+copyFileSync(new URL('../binding.d.ts', import.meta.url), new URL('../dist/binding.d.ts', import.meta.url))

@@ -49,7 +49,7 @@ const allowed = [
 ]
 const required = [
   'package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'binding.js', 'binding.d.ts',
-  'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts',
+  'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/binding.d.ts',
 ]
 const stray = files.filter((f) => !allowed.some((re) => re.test(f)))
 const missing = required.filter((f) => !files.includes(f))
