@@ -427,14 +427,19 @@ if (linux) {
       client.close()
       await server.close()
 
-      // Node's net (on this version) pads abstract names with NULs to the
-      // whole sun_path, so an exact-length name does not meet it...
-      const netServer = net.createServer((s) => s.end('from net'))
+      // Node's net pads abstract names with NULs to the whole sun_path on
+      // some versions (20 does; newer ones use the exact length): look at
+      // what it bound, then check that the matching form meets it and the
+      // other does not.
+      const netServer = net.createServer((s) => s.on('error', () => {}).end('from net'))
       await new Promise<void>((resolve) => netServer.listen(name, resolve))
-      t.is(await codeOf(connect(name)), 'ECONNREFUSED')
-      // ...and the documented fix is to pad the name the same way.
+      const bound = fs.readFileSync('/proc/net/unix', 'utf8').split('\n').find((l) => l.includes(name.slice(1)))
+      const netPads = bound!.trimEnd().endsWith('@')
+      t.log(`Node ${process.version} ${netPads ? 'pads' : 'does not pad'} abstract names`)
       const padded = name.padEnd(108, '\0')
-      const viaPadded = await connect(padded, { framing: false })
+      const [meets, misses] = netPads ? [padded, name] : [name, padded]
+      t.is(await codeOf(connect(misses)), 'ECONNREFUSED')
+      const viaPadded = await connect(meets, { framing: false })
       t.is((await viaPadded.receive()).data.toString(), 'from net')
       viaPadded.close()
       netServer.close()
