@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads'
 
 import { bind, closeFds, connect, fdKind, FdSocket, listen, recvFds, sendFds, socketPair, type SocketType } from 'fdpass'
 
-import { isCloexec, withFdAudit } from './helpers/fd-audit.js'
+import { isCloexec, openFds, withFdAudit } from './helpers/fd-audit.js'
 
 const linux = process.platform === 'linux'
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-sock-'))
@@ -561,5 +561,33 @@ test.serial('raw recvFds still works on an fd FdSocket gave away', async (t) => 
     t.is(recvFds(b).data.toString(), 'plain')
     sock.close()
     closeFds([b])
+  })
+})
+
+test.serial('a flood stays in the kernel: read-ahead and maxQueuedFds bound the fds taken in', async (t) => {
+  await withFdAudit(t, async () => {
+    const f = fileWith('x')
+    const twenty = new Array<number>(20).fill(f)
+    for (const [options, bound] of [
+      [{ maxFds: 20, maxQueuedFds: 50 }, 50 + 20],
+      [{ maxFds: 20, readAhead: 2 }, (1 + 2) * 20],
+    ] as const) {
+      const [a, b] = FdSocket.pair('stream', options)
+      for (let i = 0; i < 40; i++) await a.send(`m${i}`, twenty)
+      const before = openFds().size
+      const first = await b.receive()
+      const taken = openFds().size - before
+      t.true(taken >= 20 && taken <= bound, `${JSON.stringify(options)}: took in ${taken} fds, bound ${bound}`)
+      closeFds(first.fds)
+      // Everything still arrives, in order, as it is asked for.
+      for (let i = 1; i < 40; i++) {
+        const m = await b.receive()
+        t.is(m.data.toString(), `m${i}`)
+        closeFds(m.fds)
+      }
+      a.close()
+      b.close()
+    }
+    closeFds([f])
   })
 })

@@ -137,7 +137,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
     if (signal?.aborted) return Promise.reject(abortError(signal))
     if (this.#sockets.length === 0 && !this.#closed && this.#waiters.length === 0) {
       this.#reading = true
-      this.#native.read(ACCEPT_BATCH)
+      this.#native.read(ACCEPT_BATCH, 0)
       this.#reading = false
     }
     const socket = this.#sockets.shift()
@@ -171,7 +171,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
     const room = this.#waiters.length > 0 ? ACCEPT_BATCH : 0
     if (room !== this.#room) {
       this.#room = room
-      this.#native.setReading(room)
+      this.#native.setReading(room, 0)
     }
   }
 

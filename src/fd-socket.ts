@@ -37,6 +37,12 @@ export interface SocketOptions {
    * fds cannot exhaust this process's fd table or memory.
    */
   readAhead?: number
+  /**
+   * The most received fds held for messages nobody has taken yet (default
+   * 1024): reading ahead stops there. A single read may pass it by at most
+   * one message's fds.
+   */
+  maxQueuedFds?: number
 }
 
 /** Options of {@link FdSocket.receive} and {@link FdServer.accept}. */
@@ -60,8 +66,8 @@ export interface NativeSocketHandle {
   readonly fd: number
   readonly writableLength: number
   send(data: Uint8Array, fds: number[]): boolean
-  read(max: number): boolean
-  setReading(room: number): void
+  read(max: number, maxFds: number): boolean
+  setReading(room: number, fdRoom: number): void
   setRef(refed: boolean): void
   peerCredentials(): PeerCredentials
   close(): void
@@ -97,9 +103,11 @@ export interface ResolvedOptions {
   maxBytes: number
   maxFds: number
   readAhead: number
+  maxQueuedFds: number
 }
 
 const DEFAULT_READ_AHEAD = 16
+const DEFAULT_MAX_QUEUED_FDS = 1024
 
 /** Checks socket options. */
 export function resolveOptions(type: SocketType, options: SocketOptions | undefined): ResolvedOptions {
@@ -112,6 +120,7 @@ export function resolveOptions(type: SocketType, options: SocketOptions | undefi
     maxBytes: integerOption(opts.maxBytes, 'maxBytes', 1, 2 ** 31 - 1, DEFAULT_MAX_BYTES),
     maxFds: integerOption(opts.maxFds, 'maxFds', 0, MAX_FDS_PER_MESSAGE, MAX_FDS_PER_MESSAGE),
     readAhead: integerOption(opts.readAhead, 'readAhead', 0, 4096, DEFAULT_READ_AHEAD),
+    maxQueuedFds: integerOption(opts.maxQueuedFds, 'maxQueuedFds', 0, 2 ** 20, DEFAULT_MAX_QUEUED_FDS),
   }
 }
 
@@ -159,6 +168,8 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   #waiters: Waiter[] = []
   #sends: PendingSend[] = []
   #room = 0
+  #fdRoom = 0
+  #queuedFds = 0
   #ended = false
   #closed = false
   #reading = false
@@ -318,6 +329,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     this.#native.close()
     const error = closedError('the socket was closed')
     for (const item of this.#messages.splice(0)) if (!(item instanceof Error)) closeQuietly(item.fds)
+    this.#queuedFds = 0
     for (const waiter of this.#waiters.splice(0)) settle(waiter, undefined, error)
     for (const pending of this.#sends.splice(0)) pending.reject(error)
     this.#onClose?.()
@@ -333,12 +345,14 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     if (this.#messages.length === 0 && !this.#ended && !this.#closed && this.#waiters.length === 0) {
       // Try the syscall first: wait on the loop only if nothing is there.
       this.#reading = true
-      this.#native.read(1 + this.#options.readAhead)
+      this.#native.read(1 + this.#options.readAhead, this.#fdRoomFor(1))
       this.#reading = false
     }
     const item = this.#messages.shift()
     if (item !== undefined) {
-      return item instanceof Error ? Promise.reject(item) : Promise.resolve(item)
+      if (item instanceof Error) return Promise.reject(item)
+      this.#queuedFds -= item.fds.length
+      return Promise.resolve(item)
     }
     if (this.#ended || this.#closed) {
       if (iterating) return Promise.resolve(undefined)
@@ -362,12 +376,21 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     })
   }
 
+  /** Fds a read may bring: what maxQueuedFds leaves, and always enough for the waiters. */
+  #fdRoomFor(waiters: number): number {
+    const { maxQueuedFds, maxFds } = this.#options
+    return Math.max(maxQueuedFds - this.#queuedFds, waiters * Math.max(maxFds, 1))
+  }
+
   #updateReading(): void {
     if (this.#closed) return
-    const room = this.#waiters.length > 0 && !this.#ended ? this.#waiters.length + this.#options.readAhead : 0
-    if (room !== this.#room) {
+    const waiters = this.#waiters.length
+    const room = waiters > 0 && !this.#ended ? waiters + this.#options.readAhead : 0
+    const fdRoom = room > 0 ? this.#fdRoomFor(waiters) : 0
+    if (room !== this.#room || fdRoom !== this.#fdRoom) {
       this.#room = room
-      this.#native.setReading(room)
+      this.#fdRoom = fdRoom
+      this.#native.setReading(room, fdRoom)
     }
   }
 
@@ -408,7 +431,10 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       offset += length
       const waiter = this.#waiters.shift()
       if (waiter) settle(waiter, message, undefined)
-      else this.#messages.push(message)
+      else {
+        this.#messages.push(message)
+        this.#queuedFds += fdCount
+      }
     }
   }
 

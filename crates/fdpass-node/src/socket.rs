@@ -80,6 +80,9 @@ struct State {
     events: c_int,
     /// How many more messages JavaScript wants; 0 stops reading.
     read_room: usize,
+    /// How many more received fds JavaScript accepts before it takes some:
+    /// a read stops once a batch holds this many.
+    read_fd_room: usize,
     refed: bool,
     eof: bool,
     closed: bool,
@@ -161,6 +164,7 @@ impl NativeSocket {
                 poll: None,
                 events: 0,
                 read_room: 0,
+                read_fd_room: 0,
                 refed: true,
                 eof: false,
                 closed: false,
@@ -212,21 +216,26 @@ impl NativeSocket {
         result.map_err(|e| throw(&env, &e))
     }
 
-    /// Reads what is queued, up to `max` messages (or connections), and
-    /// delivers it to the callback before returning. Returns whether anything
-    /// (messages, end or an error) was delivered.
+    /// Reads what is queued, up to `max` messages (or connections) and about
+    /// `max_fds` fds, and delivers it to the callback before returning.
+    /// Returns whether anything (messages, end or an error) was delivered.
     #[napi]
-    pub fn read(&self, max: u32) -> Result<bool> {
-        let events = read_events(&self.shared, max as usize);
+    pub fn read(&self, max: u32, max_fds: u32) -> Result<bool> {
+        let events = read_events(&self.shared, max as usize, max_fds as usize);
         let delivered = !events.is_empty();
         deliver(&self.shared, events, false);
         Ok(delivered)
     }
 
-    /// How many more messages JavaScript wants read as they arrive (0: none).
+    /// How many more messages (and fds) JavaScript wants read as they arrive
+    /// (0 messages: stop reading).
     #[napi]
-    pub fn set_reading(&self, env: Env, room: u32) -> Result<()> {
-        self.shared.state.borrow_mut().read_room = room as usize;
+    pub fn set_reading(&self, env: Env, room: u32, fd_room: u32) -> Result<()> {
+        {
+            let mut state = self.shared.state.borrow_mut();
+            state.read_room = room as usize;
+            state.read_fd_room = fd_room as usize;
+        }
         update_poll(&self.shared).map_err(|e| throw(&env, &e))
     }
 
@@ -419,8 +428,9 @@ fn flush_writes(state: &mut State) -> Vec<Event> {
     events
 }
 
-/// Reads up to `max` messages (or accepted connections) without blocking.
-fn read_events(shared: &Rc<Shared>, max: usize) -> Vec<Event> {
+/// Reads up to `max` messages (or accepted connections) without blocking,
+/// stopping after the message that brings the batch to `max_fds` fds.
+fn read_events(shared: &Rc<Shared>, max: usize, max_fds: usize) -> Vec<Event> {
     let mut state = shared.state.borrow_mut();
     let state = &mut *state;
     if state.fd.is_none() || state.eof || max == 0 {
@@ -435,9 +445,9 @@ fn read_events(shared: &Rc<Shared>, max: usize) -> Vec<Event> {
     let mut count = 0usize;
     let mut tail = None;
     let outcome = if state.framing {
-        read_frames(state, max, &mut data, &mut meta, &mut fds, &mut count)
+        read_frames(state, (max, max_fds), &mut data, &mut meta, &mut fds, &mut count)
     } else {
-        read_datagrams(state, max, &mut data, &mut meta, &mut fds, &mut count)
+        read_datagrams(state, (max, max_fds), &mut data, &mut meta, &mut fds, &mut count)
     };
     match outcome {
         Ok(()) => {}
@@ -463,7 +473,7 @@ enum ReadEnd {
 
 fn read_frames(
     state: &mut State,
-    max: usize,
+    (max, max_fds): (usize, usize),
     data: &mut Vec<u8>,
     meta: &mut Vec<i32>,
     fds: &mut Vec<OwnedFd>,
@@ -473,7 +483,7 @@ fn read_frames(
         return Ok(());
     };
     loop {
-        while *count < max {
+        while *count < max && fds.len() < max_fds {
             match state.decoder.next_frame() {
                 Ok(Some(frame)) => {
                     data.extend_from_slice(frame.payload);
@@ -490,7 +500,7 @@ fn read_frames(
                 }
             }
         }
-        if *count >= max {
+        if *count >= max || fds.len() >= max_fds {
             return Ok(());
         }
         let spare = state.decoder.spare(READ_CHUNK);
@@ -521,7 +531,7 @@ fn read_frames(
 
 fn read_datagrams(
     state: &mut State,
-    max: usize,
+    (max, max_fds): (usize, usize),
     data: &mut Vec<u8>,
     meta: &mut Vec<i32>,
     fds: &mut Vec<OwnedFd>,
@@ -533,7 +543,7 @@ fn read_datagrams(
     if state.scratch.len() < state.max_bytes {
         state.scratch.resize(state.max_bytes, 0);
     }
-    while *count < max {
+    while *count < max && fds.len() < max_fds {
         let buf = &mut state.scratch[..state.max_bytes];
         match fdpass::recv_fds_with(sock.as_fd(), buf, state.max_fds, &mut state.control) {
             Ok(got) => {
@@ -679,9 +689,12 @@ unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) 
         let mut state = shared.state.borrow_mut();
         out.extend(flush_writes(&mut state));
     }
-    let room = shared.state.borrow().read_room;
+    let (room, fd_room) = {
+        let state = shared.state.borrow();
+        (state.read_room, state.read_fd_room)
+    };
     if events & READABLE != 0 && room > 0 {
-        out.extend(read_events(&shared, room));
+        out.extend(read_events(&shared, room, fd_room));
     }
     if status < 0 && out.is_empty() {
         out.push(Event::Error(CoreError::os(Errno::from_raw(-status), "uv_poll")));
