@@ -558,6 +558,11 @@ fn read_datagrams(
                 *count += 1;
             }
             Err(e) if e.would_block() => return Ok(()),
+            // A seqpacket peer that closed with our messages unread makes the
+            // kernel report ECONNRESET *before* the messages it had sent us
+            // (reading the error clears it). Read those first, as a stream
+            // does; the end of the stream follows them.
+            Err(e) if e.errno() == Some(libc::ECONNRESET) && state.kind == SocketType::SeqPacket => continue,
             Err(e) => return Err(ReadEnd::Failed(e)),
         }
     }
