@@ -273,6 +273,13 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     try {
       bytes = toBytes(data, 'data')
       list = resolveFds(fds)
+      if (bytes.length === 0 && list.length === 0 && this.type === 'seqpacket') {
+        throw makeError(
+          Error,
+          'ERR_EMPTY_DATA',
+          'an empty seqpacket message without fds reads as the end of the stream at the peer: send at least one byte',
+        )
+      }
       if (this.#native.send(bytes, list)) return Promise.resolve()
     } catch (err) {
       return Promise.reject(err)
