@@ -5,6 +5,7 @@
 import { makeError, type FdpassError } from './errors'
 import { toFd, type FdLike } from './fd-like'
 import { native } from './native'
+import { ensureSharedBuffers, readBatch, sendFds } from './shared-buffers'
 import { DEFAULT_MAX_BYTES, validateSocketType, type SocketType } from './raw'
 import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
 
@@ -65,8 +66,8 @@ export interface PeerCredentials {
 export interface NativeSocketHandle {
   readonly fd: number
   readonly writableLength: number
-  send(data: Uint8Array, fds: number[]): boolean
-  read(max: number, maxFds: number): boolean
+  send(data: Uint8Array, fdCount: number): boolean
+  read(max: number, maxFds: number): number
   setReading(room: number, fdRoom: number): void
   setRef(refed: boolean): void
   peerCredentials(): PeerCredentials
@@ -81,6 +82,7 @@ export const enum Ev {
   Written = 4,
   WriteError = 5,
   Accepted = 6,
+  Published = 7,
 }
 
 interface Waiter {
@@ -188,6 +190,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     this.#options = options
     this.#fd = fd
     this.#onClose = onClose
+    ensureSharedBuffers()
     this.#callback = (kind: number, a: unknown, b: unknown) => this.#onEvent(kind, a, b)
     this.#native = new native.NativeSocket(
       fd,
@@ -269,18 +272,18 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   send(data: Uint8Array | string, fds?: readonly FdLike[]): Promise<void> {
     if (this.#closed) return Promise.reject(closedError('send: the socket is closed'))
     let bytes: Uint8Array
-    let list: number[]
+    let count: number
     try {
       bytes = toBytes(data, 'data')
-      list = resolveFds(fds)
-      if (bytes.length === 0 && list.length === 0 && this.type === 'seqpacket') {
+      count = resolveFds(fds)
+      if (bytes.length === 0 && count === 0 && this.type === 'seqpacket') {
         throw makeError(
           Error,
           'ERR_EMPTY_DATA',
           'an empty seqpacket message without fds reads as the end of the stream at the peer: send at least one byte',
         )
       }
-      if (this.#native.send(bytes, list)) return Promise.resolve()
+      if (this.#native.send(bytes, count)) return Promise.resolve()
     } catch (err) {
       return Promise.reject(err)
     }
@@ -351,8 +354,10 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     if (signal?.aborted) return Promise.reject(abortError(signal))
     if (this.#messages.length === 0 && !this.#ended && !this.#closed && this.#waiters.length === 0) {
       // Try the syscall first: wait on the loop only if nothing is there.
+      // One message: one recvmsg, no extra call that would only say EAGAIN.
       this.#reading = true
-      this.#native.read(1 + this.#options.readAhead, this.#fdRoomFor(1))
+      const count = this.#native.read(1, this.#fdRoomFor(1))
+      if (count > 0) this.#deliverPublished(count)
       this.#reading = false
     }
     const item = this.#messages.shift()
@@ -403,6 +408,9 @@ export class FdSocket implements AsyncIterable<FdMessage> {
 
   #onEvent(kind: number, a: unknown, b: unknown): void {
     switch (kind) {
+      case Ev.Published:
+        this.#deliverPublished(a as number)
+        break
       case Ev.Messages:
         this.#deliverMessages(a as Buffer, b as Int32Array)
         break
@@ -425,6 +433,19 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     if (!this.#reading) this.#updateReading()
   }
 
+  #deliverPublished(count: number): void {
+    readBatch(count, (data, fds) => this.#deliver({ data, fds }))
+  }
+
+  #deliver(message: FdMessage): void {
+    const waiter = this.#waiters.shift()
+    if (waiter) settle(waiter, message, undefined)
+    else {
+      this.#messages.push(message)
+      this.#queuedFds += message.fds.length
+    }
+  }
+
   #deliverMessages(data: Buffer, meta: Int32Array): void {
     const count = meta[0] as number
     let offset = 0
@@ -434,14 +455,8 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       const fdCount = meta[i++] as number
       const fds = new Array<number>(fdCount)
       for (let f = 0; f < fdCount; f++) fds[f] = meta[i++] as number
-      const message: FdMessage = { data: data.subarray(offset, offset + length), fds }
+      this.#deliver({ data: data.subarray(offset, offset + length), fds })
       offset += length
-      const waiter = this.#waiters.shift()
-      if (waiter) settle(waiter, message, undefined)
-      else {
-        this.#messages.push(message)
-        this.#queuedFds += fdCount
-      }
     }
   }
 
@@ -470,8 +485,9 @@ function settle(waiter: Waiter, message: FdMessage | undefined, error: Error | u
   } else waiter.reject(error ?? closedError('the socket was closed'))
 }
 
-function resolveFds(fds: readonly FdLike[] | undefined): number[] {
-  if (fds === undefined) return []
+/** Puts the fds of `fds` into the shared `sendFds`; returns how many. */
+function resolveFds(fds: readonly FdLike[] | undefined): number {
+  if (fds === undefined) return 0
   if (!Array.isArray(fds)) {
     throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "fds" argument must be an array')
   }
@@ -482,9 +498,8 @@ function resolveFds(fds: readonly FdLike[] | undefined): number[] {
       `cannot send ${fds.length} fds in one message: the limit is ${MAX_FDS_PER_MESSAGE} (split them over several messages)`,
     )
   }
-  const out = new Array<number>(fds.length)
-  for (let i = 0; i < fds.length; i++) out[i] = toFd(fds[i], `fds[${i}]`)
-  return out
+  for (let i = 0; i < fds.length; i++) sendFds[i] = toFd(fds[i], `fds[${i}]`)
+  return fds.length
 }
 
 export { kAdopt }

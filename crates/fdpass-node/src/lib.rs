@@ -8,6 +8,7 @@
 
 mod errors;
 mod raw;
+mod shared_buffers;
 mod socket;
 mod unix;
 mod uv;

@@ -30,6 +30,7 @@ use napi_derive::napi;
 use nix::errno::Errno;
 
 use crate::errors::{build_error, throw};
+use crate::shared_buffers::{publish, with_send_fds};
 use crate::uv::{Poll, READABLE, WRITABLE};
 use crate::values::{borrow_fd, RawValue};
 
@@ -40,6 +41,7 @@ const EV_ERROR: i32 = 3; // a: Error; the socket is unusable
 const EV_WRITTEN: i32 = 4; // a: number of queued sends that completed
 const EV_WRITE_ERROR: i32 = 5; // a: Error, b: number of queued sends that failed
 const EV_ACCEPTED: i32 = 6; // b: Int32Array [count, fd...]
+const EV_PUBLISHED: i32 = 7; // a: count; the batch is in the shared buffers (see shared_buffers.rs)
 
 /// How much one non-framed read or framed read step asks the kernel for.
 const READ_CHUNK: usize = 64 * 1024;
@@ -210,21 +212,36 @@ impl NativeSocket {
     /// Sends one message now if the kernel takes it whole; otherwise queues
     /// (the rest of) it, data and fds together, and returns false: the
     /// callback reports its completion.
+    /// The fds to attach are the first `fd_count` of the shared `sendFds`.
     #[napi]
-    pub fn send(&self, env: Env, data: &[u8], fds: Vec<i32>) -> Result<bool> {
-        let result = send(&self.shared, data, &fds);
-        result.map_err(|e| throw(&env, &e))
+    pub fn send(&self, env: Env, data: &[u8], fd_count: u32) -> Result<bool> {
+        match with_send_fds(fd_count as usize, |fds| send(&self.shared, data, fds)) {
+            Some(result) => result.map_err(|e| throw(&env, &e)),
+            None => Err(napi::Error::new(
+                Status::InvalidArg,
+                "fdpass: shared buffers are not initialized",
+            )),
+        }
     }
 
     /// Reads what is queued, up to `max` messages (or connections) and about
     /// `max_fds` fds, and delivers it to the callback before returning.
     /// Returns whether anything (messages, end or an error) was delivered.
+    ///
+    /// The common case returns without calling back: a batch of `n`
+    /// messages written into the shared buffers returns `n`. Nothing read
+    /// returns 0; anything delivered through the callback returns -1.
     #[napi]
-    pub fn read(&self, max: u32, max_fds: u32) -> Result<bool> {
-        let events = read_events(&self.shared, max as usize, max_fds as usize);
+    pub fn read(&self, max: u32, max_fds: u32) -> Result<i32> {
+        let mut events = read_events(&self.shared, max as usize, max_fds as usize);
+        if let [Event::Messages { data, meta, fds }] = events.as_mut_slice() {
+            if publish(data, meta, fds) {
+                return Ok(meta[0]);
+            }
+        }
         let delivered = !events.is_empty();
         deliver(&self.shared, events, false);
-        Ok(delivered)
+        Ok(if delivered { -1 } else { 0 })
     }
 
     /// How many more messages (and fds) JavaScript wants read as they arrive
@@ -504,10 +521,9 @@ fn read_frames(
             return Ok(());
         }
         let spare = state.decoder.spare(READ_CHUNK);
-        let spare_len = spare.len();
         match fdpass::recv_fds_with(sock.as_fd(), spare, MAX_FDS_PER_MESSAGE, &mut state.control) {
             Ok(got) if got.len == 0 && got.fds.is_empty() => {
-                state.decoder.commit(spare_len, 0, Vec::new());
+                state.decoder.commit(0, Vec::new());
                 if state.decoder.is_mid_frame() {
                     state.decoder.clear();
                     return Err(ReadEnd::Failed(CoreError::Protocol {
@@ -516,9 +532,9 @@ fn read_frames(
                 }
                 return Err(ReadEnd::Eof);
             }
-            Ok(got) => state.decoder.commit(spare_len, got.len, got.fds),
+            Ok(got) => state.decoder.commit(got.len, got.fds),
             Err(e) => {
-                state.decoder.commit(spare_len, 0, Vec::new());
+                state.decoder.commit(0, Vec::new());
                 if e.would_block() {
                     return Ok(());
                 }
@@ -830,7 +846,12 @@ unsafe fn event_args(env: sys::napi_env, event: Event) -> Option<[sys::napi_valu
     sys::napi_get_undefined(env, &mut a);
     sys::napi_get_undefined(env, &mut b);
     let code = match event {
-        Event::Messages { data, meta, fds } => {
+        Event::Messages { data, meta, mut fds } => {
+            if publish(&data, &meta, &mut fds) {
+                sys::napi_create_int32(env, meta[0], &mut a);
+                sys::napi_create_int32(env, EV_PUBLISHED, &mut kind);
+                return Some([kind, a, b]);
+            }
             a = buffer(env, &data)?;
             b = int32_array(env, &meta)?;
             fds.into_iter().for_each(|fd| {

@@ -57,9 +57,13 @@ pub struct Frame<'a, F> {
 pub struct FrameDecoder<F> {
     max_bytes: usize,
     max_fds: usize,
+    /// Read buffer. Its whole length is initialized once and reused, so that
+    /// making room for a read never zero-fills it again.
     buf: Vec<u8>,
     /// Start of the unparsed bytes in `buf`.
     pos: usize,
+    /// End of the bytes read into `buf`.
+    end: usize,
     /// Stream offset of `buf[0]`.
     base: u64,
     batches: VecDeque<FdBatch<F>>,
@@ -74,6 +78,7 @@ impl<F> FrameDecoder<F> {
             max_fds,
             buf: Vec::new(),
             pos: 0,
+            end: 0,
             base: 0,
             batches: VecDeque::new(),
         }
@@ -82,27 +87,29 @@ impl<F> FrameDecoder<F> {
     /// Room for the next read: at least `min` bytes, more when a frame in
     /// progress needs it. Call [`commit`](Self::commit) with what was read.
     pub fn spare(&mut self, min: usize) -> &mut [u8] {
-        if self.pos > 0 {
-            self.buf.drain(..self.pos);
-            self.base += self.pos as u64;
-            self.pos = 0;
-        }
         let mut want = min;
         if let Some(len) = self.pending_frame_len() {
-            want = want.max(len.saturating_sub(self.buf.len()));
+            want = want.max(len.saturating_sub(self.end - self.pos));
         }
-        let filled = self.buf.len();
-        self.buf.resize(filled + want, 0);
-        &mut self.buf[filled..]
+        if self.pos > 0 && (self.pos == self.end || self.buf.len() - self.end < want) {
+            // Move the unparsed bytes to the front (usually none or a few).
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.base += self.pos as u64;
+            self.end -= self.pos;
+            self.pos = 0;
+        }
+        if self.buf.len() - self.end < want {
+            self.buf.resize(self.end + want, 0);
+        }
+        &mut self.buf[self.end..]
     }
 
     /// Records that `n` bytes were read into the [`spare`](Self::spare) room,
     /// together with the fds that came with them.
-    pub fn commit(&mut self, spare_len: usize, n: usize, fds: Vec<F>) {
-        let filled = self.buf.len() - spare_len;
-        self.buf.truncate(filled + n.min(spare_len));
+    pub fn commit(&mut self, n: usize, fds: Vec<F>) {
+        let start = self.base + self.end as u64;
+        self.end = (self.end + n).min(self.buf.len());
         if !fds.is_empty() {
-            let start = self.base + filled as u64;
             self.batches.push_back(FdBatch {
                 start,
                 end: start + n as u64,
@@ -114,22 +121,21 @@ impl<F> FrameDecoder<F> {
     /// Adds bytes read elsewhere (copying them) with the fds that came with them.
     pub fn push(&mut self, data: &[u8], fds: Vec<F>) {
         let spare = self.spare(data.len());
-        let len = spare.len();
         spare[..data.len()].copy_from_slice(data);
-        self.commit(len, data.len(), fds);
+        self.commit(data.len(), fds);
     }
 
     /// Total length (header + payload) of the frame at the read position, if
     /// its header has arrived and is acceptable.
     fn pending_frame_len(&self) -> Option<usize> {
-        let header = self.buf.get(self.pos..self.pos + HEADER_LEN)?;
+        let header = self.buf[..self.end].get(self.pos..self.pos + HEADER_LEN)?;
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
         (len <= self.max_bytes).then_some(HEADER_LEN + len)
     }
 
     /// The next complete frame, if one has arrived.
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_, F>>> {
-        let available = &self.buf[self.pos..];
+        let available = &self.buf[self.pos..self.end];
         if available.len() < HEADER_LEN {
             return Ok(None);
         }
@@ -205,7 +211,7 @@ impl<F> FrameDecoder<F> {
 
     /// Whether bytes of an unfinished frame or unclaimed fds are held.
     pub fn is_mid_frame(&self) -> bool {
-        self.pos < self.buf.len() || !self.batches.is_empty()
+        self.pos < self.end || !self.batches.is_empty()
     }
 
     /// How many received fds wait for their frame to complete.
@@ -217,6 +223,7 @@ impl<F> FrameDecoder<F> {
     pub fn clear(&mut self) {
         self.buf = Vec::new();
         self.pos = 0;
+        self.end = 0;
         self.batches.clear();
     }
 }

@@ -1,0 +1,116 @@
+//! Buffers shared with JavaScript, one set per JavaScript thread, through
+//! which the hot paths pass data without creating objects: received batches
+//! are written into `scratch` (payloads) and `meta` (counts, lengths, fds),
+//! and the fds of a send are read from `send_fds`. JavaScript reads a batch
+//! before the call that wrote it returns, so one set serves every socket of
+//! its thread.
+
+use std::cell::RefCell;
+use std::os::fd::{IntoRawFd, OwnedFd};
+use std::ptr;
+
+use napi::bindgen_prelude::{Result, Unknown};
+use napi::{sys, Env, JsValue, Status};
+use napi_derive::napi;
+
+struct Region<T> {
+    ptr: *mut T,
+    len: usize,
+}
+
+struct Buffers {
+    scratch: Region<u8>,
+    meta: Region<i32>,
+    send_fds: Region<i32>,
+}
+
+thread_local! {
+    static BUFFERS: RefCell<Option<Buffers>> = const { RefCell::new(None) };
+}
+
+/// Typed array data of `value`, kept alive by a reference that lives as long
+/// as the environment.
+unsafe fn region<T>(env: sys::napi_env, value: sys::napi_value) -> Result<Region<T>> {
+    let mut kind = 0;
+    let mut length = 0;
+    let mut data = ptr::null_mut();
+    let mut arraybuffer = ptr::null_mut();
+    let mut offset = 0;
+    let status = sys::napi_get_typedarray_info(
+        env,
+        value,
+        &mut kind,
+        &mut length,
+        &mut data,
+        &mut arraybuffer,
+        &mut offset,
+    );
+    let mut reference = ptr::null_mut();
+    if status != sys::Status::napi_ok
+        || sys::napi_create_reference(env, value, 1, &mut reference) != sys::Status::napi_ok
+    {
+        return Err(napi::Error::new(Status::InvalidArg, "expected a typed array"));
+    }
+    Ok(Region {
+        ptr: data.cast(),
+        len: length,
+    })
+}
+
+/// Registers this thread's shared buffers (called once by the TypeScript layer).
+#[napi(js_name = "initBuffers")]
+pub fn init_buffers(env: Env, scratch: Unknown<'_>, meta: Unknown<'_>, send_fds: Unknown<'_>) -> Result<()> {
+    // SAFETY: raw napi calls on the live env of this call; the references keep
+    // the typed arrays (and so their memory, which V8 never moves) alive.
+    let buffers = unsafe {
+        Buffers {
+            scratch: region(env.raw(), scratch.raw())?,
+            meta: region(env.raw(), meta.raw())?,
+            send_fds: region(env.raw(), send_fds.raw())?,
+        }
+    };
+    BUFFERS.with_borrow_mut(|b| *b = Some(buffers));
+    // SAFETY: the hook forgets the buffers when this environment ends, so a
+    // later environment on the same thread registers its own.
+    unsafe { sys::napi_add_env_cleanup_hook(env.raw(), Some(forget), ptr::null_mut()) };
+    Ok(())
+}
+
+unsafe extern "C" fn forget(_: *mut std::ffi::c_void) {
+    BUFFERS.with_borrow_mut(|b| *b = None);
+}
+
+/// Runs `f` on the fds of a send, read from the shared `send_fds` without
+/// copying; `None` when the buffers are missing or too small.
+pub fn with_send_fds<R>(count: usize, f: impl FnOnce(&[i32]) -> R) -> Option<R> {
+    BUFFERS.with_borrow(|b| {
+        let b = b.as_ref()?;
+        if count > b.send_fds.len {
+            return None;
+        }
+        // SAFETY: the region is live (referenced) and holds `len` i32s; no
+        // JavaScript runs while `f` does, so nothing writes to it meanwhile.
+        Some(f(unsafe { std::slice::from_raw_parts(b.send_fds.ptr, count) }))
+    })
+}
+
+/// Writes a batch into the shared buffers and hands its fds over to
+/// JavaScript. Returns false (and keeps everything) when it does not fit.
+pub fn publish(data: &[u8], meta: &[i32], fds: &mut Vec<OwnedFd>) -> bool {
+    BUFFERS.with_borrow(|b| {
+        let Some(b) = b.as_ref() else { return false };
+        if data.len() > b.scratch.len || meta.len() > b.meta.len {
+            return false;
+        }
+        // SAFETY: both regions are live and large enough (checked above); the
+        // sources are Rust-owned and do not overlap them.
+        unsafe {
+            ptr::copy_nonoverlapping(data.as_ptr(), b.scratch.ptr, data.len());
+            ptr::copy_nonoverlapping(meta.as_ptr(), b.meta.ptr, meta.len());
+        }
+        for fd in fds.drain(..) {
+            let _ = fd.into_raw_fd();
+        }
+        true
+    })
+}
