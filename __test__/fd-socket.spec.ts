@@ -607,3 +607,19 @@ if (linux) {
     })
   })
 }
+
+test.serial('close() closes the fds of messages read ahead but not taken', async (t) => {
+  await withFdAudit(t, async () => {
+    const [a, b] = FdSocket.pair()
+    const f = fileWith('x')
+    // Five messages arrive in one batch: one is taken, four wait in the read-ahead.
+    const first = b.receive()
+    for (let i = 0; i < 5; i++) await a.send(`m${i}`, [f])
+    const m = await first
+    closeFds(m.fds)
+    b.close()
+    a.close()
+    closeFds([f])
+    t.pass()
+  })
+})

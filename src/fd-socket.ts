@@ -438,6 +438,11 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   }
 
   #deliver(message: FdMessage): void {
+    if (this.#closed) {
+      // Arrived in the batch that was being handed over when close() ran.
+      closeQuietly(message.fds)
+      return
+    }
     const waiter = this.#waiters.shift()
     if (waiter) settle(waiter, message, undefined)
     else {
