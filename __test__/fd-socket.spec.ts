@@ -404,7 +404,8 @@ test.serial('FdServer: accept, async iteration, accept aborted, peer check, clos
     const refused = await connect(path.join(tmp, 'refuse.sock'))
     const accepted = refusing.accept()
     await refused.send('knock').catch(() => undefined)
-    t.is(await codeOf(refused.receive()), 'ERR_SOCKET_CLOSED', 'the refused client sees its connection closed')
+    // Closed by the server: end of stream, or ECONNRESET if our knock was unread.
+    t.true(['ERR_SOCKET_CLOSED', 'ECONNRESET'].includes((await codeOf(refused.receive())) as string))
     refused.close()
     const closing = refusing.close()
     t.is(await codeOf(accepted), 'ERR_SOCKET_CLOSED')

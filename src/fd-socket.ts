@@ -152,6 +152,15 @@ function closeQuietly(fds: number[]): void {
 const kAdopt = Symbol('fdpass.adopt')
 
 /**
+ * Closes the fds of read-ahead messages of a socket that was garbage-collected
+ * without close() (the native side closes the socket itself). The held value
+ * is the message queue, which does not refer back to the socket.
+ */
+const dropped = new FinalizationRegistry<Array<FdMessage | Error>>((messages) => {
+  for (const item of messages) if (!(item instanceof Error)) closeQuietly(item.fds)
+})
+
+/**
  * A Unix domain socket on Node's event loop that sends and receives messages
  * with fds attached. Make one with {@link FdSocket.pair}, {@link FdSocket.from},
  * `connect()`, or from `FdServer.accept()`.
@@ -172,6 +181,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   #room = 0
   #fdRoom = 0
   #queuedFds = 0
+  #failedWith: FdpassError | undefined
   #ended = false
   #closed = false
   #reading = false
@@ -190,6 +200,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     this.#options = options
     this.#fd = fd
     this.#onClose = onClose
+    dropped.register(this, this.#messages, this)
     ensureSharedBuffers()
     this.#callback = (kind: number, a: unknown, b: unknown) => this.#onEvent(kind, a, b)
     this.#native = new native.NativeSocket(
@@ -271,6 +282,9 @@ export class FdSocket implements AsyncIterable<FdMessage> {
    */
   send(data: Uint8Array | string, fds?: readonly FdLike[]): Promise<void> {
     if (this.#closed) return Promise.reject(closedError('send: the socket is closed'))
+    if (this.#failedWith) {
+      return Promise.reject(closedError(`send: the socket was closed after an error (${this.#failedWith.code})`))
+    }
     let bytes: Uint8Array
     let count: number
     try {
@@ -337,6 +351,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     if (this.#closed) return
     this.#closed = true
     this.#native.close()
+    dropped.unregister(this)
     const error = closedError('the socket was closed')
     for (const item of this.#messages.splice(0)) if (!(item instanceof Error)) closeQuietly(item.fds)
     this.#queuedFds = 0
@@ -476,6 +491,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     // The stream cannot be trusted past this point: close it. Messages that
     // arrived intact before the error stay receivable.
     this.#ended = true
+    this.#failedWith = error
     this.#native.close()
     for (const w of this.#waiters.splice(0)) settle(w, undefined, closedError('receive: the socket was closed after an error'))
     for (const pending of this.#sends.splice(0)) pending.reject(error)

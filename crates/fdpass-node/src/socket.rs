@@ -53,6 +53,10 @@ struct PendingWrite {
     fds: Vec<OwnedFd>,
 }
 
+/// A batch of messages: payloads, `[count, (length, fd count, fds...)...]`,
+/// and the fds, owned until JavaScript has them.
+type Batch = (Vec<u8>, Vec<i32>, Vec<OwnedFd>);
+
 enum Event {
     Messages {
         data: Vec<u8>,
@@ -76,6 +80,8 @@ struct State {
     decoder: FrameDecoder<OwnedFd>,
     control: Box<ControlBuffer>,
     scratch: Vec<u8>,
+    /// The vectors of the last batch, kept to be reused by the next one.
+    spare_batch: Option<Batch>,
     writes: VecDeque<PendingWrite>,
     queued_bytes: usize,
     poll: Option<Poll>,
@@ -161,6 +167,7 @@ impl NativeSocket {
                 decoder: FrameDecoder::new(max_bytes as usize, (max_fds as usize).min(MAX_FDS_PER_MESSAGE)),
                 control: Box::new(ControlBuffer::new()),
                 scratch: Vec::new(),
+                spare_batch: None,
                 writes: VecDeque::new(),
                 queued_bytes: 0,
                 poll: None,
@@ -233,12 +240,23 @@ impl NativeSocket {
     /// returns 0; anything delivered through the callback returns -1.
     #[napi]
     pub fn read(&self, max: u32, max_fds: u32) -> Result<i32> {
-        let mut events = read_events(&self.shared, max as usize, max_fds as usize);
-        if let [Event::Messages { data, meta, fds }] = events.as_mut_slice() {
-            if publish(data, meta, fds) {
-                return Ok(meta[0]);
-            }
+        if self.shared.state.borrow().listening {
+            let events = read_events(&self.shared, max as usize, max_fds as usize);
+            let delivered = !events.is_empty();
+            deliver(&self.shared, events, false);
+            return Ok(if delivered { -1 } else { 0 });
         }
+        let (batch, tail) = read_batch(&self.shared, max as usize, max_fds as usize);
+        let mut events = Vec::new();
+        if let Some((data, meta, mut fds)) = batch {
+            if tail.is_none() && publish(&data, &meta, &mut fds) {
+                let count = meta[0];
+                self.shared.state.borrow_mut().spare_batch = Some((data, meta, fds));
+                return Ok(count);
+            }
+            events.push(Event::Messages { data, meta, fds });
+        }
+        events.extend(tail);
         let delivered = !events.is_empty();
         deliver(&self.shared, events, false);
         Ok(if delivered { -1 } else { 0 })
@@ -448,17 +466,35 @@ fn flush_writes(state: &mut State) -> Vec<Event> {
 /// Reads up to `max` messages (or accepted connections) without blocking,
 /// stopping after the message that brings the batch to `max_fds` fds.
 fn read_events(shared: &Rc<Shared>, max: usize, max_fds: usize) -> Vec<Event> {
+    if shared.state.borrow().listening {
+        let mut state = shared.state.borrow_mut();
+        if state.fd.is_none() || max == 0 {
+            return Vec::new();
+        }
+        return accept_events(&mut state, max);
+    }
+    let (batch, tail) = read_batch(shared, max, max_fds);
+    let mut events = Vec::new();
+    if let Some((data, meta, fds)) = batch {
+        events.push(Event::Messages { data, meta, fds });
+    }
+    events.extend(tail);
+    events
+}
+
+/// Reads up to `max` messages: the batch (if any message came) and what
+/// ended the read, if something did (end of stream, an error).
+fn read_batch(shared: &Rc<Shared>, max: usize, max_fds: usize) -> (Option<Batch>, Option<Event>) {
     let mut state = shared.state.borrow_mut();
     let state = &mut *state;
-    if state.fd.is_none() || state.eof || max == 0 {
-        return Vec::new();
+    if state.fd.is_none() || state.eof || max == 0 || state.listening {
+        return (None, None);
     }
-    if state.listening {
-        return accept_events(state, max);
-    }
-    let mut data = Vec::new();
-    let mut meta = vec![0i32];
-    let mut fds = Vec::new();
+    let (mut data, mut meta, mut fds) = state.spare_batch.take().unwrap_or_default();
+    data.clear();
+    meta.clear();
+    meta.push(0);
+    fds.clear();
     let mut count = 0usize;
     let mut tail = None;
     let outcome = if state.framing {
@@ -474,13 +510,12 @@ fn read_events(shared: &Rc<Shared>, max: usize, max_fds: usize) -> Vec<Event> {
         }
         Err(ReadEnd::Failed(e)) => tail = Some(Event::Error(e)),
     }
-    let mut events = Vec::new();
-    if count > 0 {
-        meta[0] = count as i32;
-        events.push(Event::Messages { data, meta, fds });
+    if count == 0 {
+        state.spare_batch = Some((data, meta, fds));
+        return (None, tail);
     }
-    events.extend(tail);
-    events
+    meta[0] = count as i32;
+    (Some((data, meta, fds)), tail)
 }
 
 enum ReadEnd {
