@@ -252,14 +252,18 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     return new FdSocket(kAdopt, fd, type, options, onClose)
   }
 
-  /** The socket's fd (still owned by this object). */
+  /** The socket's fd (still owned by this object); -1 once the socket is closed. */
   get fd(): number {
-    return this.#fd
+    return this.closed ? -1 : this.#fd
   }
 
-  /** Whether `close()` was called. */
+  /**
+   * Whether the socket is closed: by `close()`, or by fdpass after an error
+   * the connection cannot survive (messages that arrived intact before it
+   * can still be received; call `close()` to release them).
+   */
   get closed(): boolean {
-    return this.#closed
+    return this.#closed || this.#failedWith !== undefined
   }
 
   /**
@@ -325,7 +329,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
 
   /** The peer's pid, uid and gid as of connect time. See README on pid reuse. */
   peerCredentials(): PeerCredentials {
-    if (this.#closed) throw closedError('peerCredentials: the socket is closed')
+    if (this.closed) throw closedError('peerCredentials: the socket is closed')
     return this.#native.peerCredentials()
   }
 

@@ -11,8 +11,10 @@
 const fs = require('node:fs')
 const { FdSocket, connect, sendFds, closeFds } = require('fdpass')
 
+const FD_DIR = process.platform === 'linux' ? '/proc/self/fd' : '/dev/fd'
+
 function openFds() {
-  return fs.readdirSync('/proc/self/fd').map(Number).filter((fd) => {
+  return fs.readdirSync(FD_DIR).map(Number).filter((fd) => {
     try {
       fs.fstatSync(fd)
       return true
@@ -36,7 +38,8 @@ async function main() {
       if (fds.length !== i % 4) throw new Error(`message ${i} has ${fds.length} fds`)
       if (fill.length !== (i * 37) % 3000) throw new Error(`message ${i} has a wrong payload length`)
       fds.forEach((fd, j) => {
-        const text = fs.readFileSync(`/proc/self/fd/${fd}`, 'utf8')
+        const buf = Buffer.alloc(64)
+        const text = buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)).toString()
         if (text !== `fd ${i % 16}.${j}`) throw new Error(`message ${i} fd ${j} reads ${text}`)
       })
       closeFds(fds)
