@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Sanitizer checks of the native code, Linux only:
+#
+# 1. Miri runs the core's control-message and frame-decoder unit tests
+#    (crates/fdpass: cmsg, frame), checking the unsafe reads of control data
+#    for undefined behaviour.
+# 2. The Node addon, built with AddressSanitizer, is driven by the whole ava
+#    suite with LeakSanitizer on, then by a check that sockets dropped without
+#    close() and garbage-collected free everything. A finding is any
+#    AddressSanitizer error in any process, or any leak whose allocation stack
+#    has a frame of fdpass's own code (crates/fdpass/src, crates/fdpass-node/src).
+#    Leaks whose stacks hold only Node, V8, libuv, napi-rs or Python frames
+#    are not ours (Node leaves much allocated at exit on purpose) and are only
+#    counted. A suppression file would not do: every stack of ours also has
+#    Node frames below it.
+#
+# Needs the nightly toolchain (miri and rust-src are added when missing), gcc's
+# libasan, and `npm run build` done (dist/ and binding.js). Non-zero exit on any
+# finding; the sanitizer logs are then kept and their folder printed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ "$(uname -s)" = Linux ] || { echo "sanitize.sh runs on Linux only" >&2; exit 1; }
+if [ ! -f dist/index.js ] || [ ! -f binding.js ]; then
+  echo "run npm run build first" >&2
+  exit 1
+fi
+
+step() { printf '\n--- %s\n' "$*"; }
+
+cargo +nightly --version >/dev/null 2>&1 ||
+  rustup toolchain install nightly --profile minimal
+installed=$(rustup component list --toolchain nightly --installed)
+for component in miri rust-src; do
+  grep -q "^$component" <<<"$installed" || rustup component add --toolchain nightly "$component"
+done
+
+step "miri: cargo +nightly miri test -p fdpass --lib -- cmsg frame"
+cargo +nightly miri test -p fdpass --lib -- cmsg frame
+
+step "AddressSanitizer build of the addon"
+host=$(rustc +nightly -vV | sed -n 's/^host: //p')
+asan_dir="$PWD/target/asan"
+RUSTFLAGS="-Zsanitizer=address" cargo +nightly build -p fdpass-node \
+  --target "$host" --target-dir "$asan_dir"
+addon="$asan_dir/fdpass.asan.node"
+cp "$asan_dir/$host/debug/libfdpass_node.so" "$addon"
+libasan=$(gcc -print-file-name=libasan.so)
+[ -e "$libasan" ] || { echo "gcc's libasan.so not found (Debian: libasan8)" >&2; exit 1; }
+
+logs=$(mktemp -d "${TMPDIR:-/tmp}/fdpass-asan-logs.XXXXXX")
+# Some tests run children as nobody: they write their logs here too.
+chmod 1777 "$logs"
+# exitcode=0: LeakSanitizer must not change the exit status of processes that
+# are not ours (Node and Python leak at exit); findings are read from the logs.
+asan_env=(
+  "LD_PRELOAD=$libasan"
+  "ASAN_OPTIONS=detect_leaks=1:exitcode=0:log_path=$logs/asan"
+  "NAPI_RS_NATIVE_LIBRARY_PATH=$addon"
+)
+
+step "ava suite on the AddressSanitizer build (LeakSanitizer on)"
+env "${asan_env[@]}" node node_modules/ava/entrypoints/cli.mjs
+
+step "sockets dropped without close() are freed by their finalizers"
+env "${asan_env[@]}" node --expose-gc -e '
+const { FdSocket } = require(process.cwd() + "/dist/index.js")
+;(async () => {
+  for (let i = 0; i < 100; i++) FdSocket.pair() // never closed
+  for (let i = 0; i < 5; i++) {
+    globalThis.gc()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  console.log("200 sockets dropped without close() and collected")
+})()'
+
+step "sanitizer reports"
+shopt -s nullglob
+reports=("$logs"/asan.*)
+findings=0
+errors=$(grep -l 'ERROR: AddressSanitizer' "${reports[@]}" /dev/null || true)
+if [ -n "$errors" ]; then
+  for f in $errors; do
+    printf '=== %s\n' "$f"
+    cat "$f"
+  done
+  findings=$((findings + $(wc -l <<<"$errors")))
+fi
+ours=$(awk 'BEGIN { RS = "" }
+  /(Direct|Indirect) leak of/ && /crates\/fdpass(-node)?\/src\// { n++; print "=== " FILENAME; print; print "" }
+  END { exit n == 0 }' "${reports[@]}" /dev/null) || true
+if [ -n "$ours" ]; then
+  printf '%s\n' "$ours"
+  findings=$((findings + $(grep -c '^=== ' <<<"$ours")))
+  echo "leaks by the first frame of fdpass code in their stacks (count, frame):"
+  awk 'BEGIN { RS = "" } /crates\/fdpass(-node)?\/src\// {
+      n = split($0, line, "\n")
+      for (i = 1; i <= n; i++) if (line[i] ~ /crates\/fdpass(-node)?\/src\//) {
+        sub(/^ *#[0-9]+ 0x[0-9a-f]+ in /, "", line[i]); print line[i]; break
+      }
+    }' <<<"$ours" | sort | uniq -c | sort -rn
+fi
+others=$(cat "${reports[@]}" /dev/null | grep -cE '^(Direct|Indirect) leak of' || true)
+echo "${#reports[@]} processes reported at exit; $others leak stacks in all, of which $(grep -c '^=== ' <<<"$ours" || true) in fdpass code; $(wc -w <<<"$errors") processes with memory errors"
+if [ "$findings" -ne 0 ]; then
+  echo "sanitizers: $findings findings; logs kept in $logs" >&2
+  exit 1
+fi
+rm -rf "$logs"
+echo "sanitizers: no findings (miri, AddressSanitizer, LeakSanitizer)"
