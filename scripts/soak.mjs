@@ -76,7 +76,8 @@ async function sender(n, file) {
   const fdsAtStart = fdCount()
   const sock = FdSocket.from(3)
   const fd = fs.openSync(file, 'r')
-  const warmAt = Math.floor(n / 10)
+  // At least half of a short run (JIT and heap sizes settle first), a tenth of a long one.
+  const warmAt = Math.max(Math.floor(n / 10), Math.min(Math.floor(n / 2), 25_000))
   const payload = Buffer.alloc(8)
   let rssWarm = 0
   let pending = []
@@ -133,7 +134,8 @@ async function receiver(n, json) {
   const childExit = new Promise((resolve) => child.on('close', (code, signal) => resolve(code ?? signal)))
   const sock = FdSocket.from(mine)
 
-  const warmAt = Math.floor(n / 10)
+  // At least half of a short run (JIT and heap sizes settle first), a tenth of a long one.
+  const warmAt = Math.max(Math.floor(n / 10), Math.min(Math.floor(n / 2), 25_000))
   const sampleEvery = Math.max(1, Math.floor(n / 200))
   const samples = { receiver: [], sender: [] }
   let received = 0
@@ -170,7 +172,7 @@ async function receiver(n, json) {
           // the sender exited early: counted as lost messages below
         }
       }
-      if (received % warmAt === 0) rssTrail.push(Number(((await settledRss()) / MB).toFixed(1)))
+      if (received % Math.floor(n / 10) === 0 && received >= warmAt) rssTrail.push(Number(((await settledRss()) / MB).toFixed(1)))
       if (received === warmAt) {
         rssWarm = await settledRss()
         memWarm = process.memoryUsage()
