@@ -2,6 +2,7 @@
 //! with one `SCM_RIGHTS` control message).
 
 use std::io::{IoSlice, IoSliceMut};
+use std::mem::size_of;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
@@ -46,6 +47,17 @@ pub fn check_send(data_len: usize, fd_count: usize) -> Result<()> {
 /// with the first byte, so send the rest *without* fds.
 pub fn send_fds(socket: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> Result<usize> {
     check_send(data.len(), fds.len())?;
+    // One getsockopt(SO_DOMAIN) per send, deliberately not cached. A cache
+    // keyed by fd number is unsound: the caller (or Node's fs.closeSync, a
+    // libuv thread pool close, another addon) can close the number between
+    // two sends and a TCP socket can take it; Linux then accepts SCM_RIGHTS on
+    // that socket, drops the fds and reports success. fdpass sees neither the
+    // close nor the reuse, and nothing in user space can tell whether a
+    // number still names the same open file without a syscall (fstat, fcntl,
+    // kcmp all are one). sendmsg cannot do the check either: inet sockets
+    // accept and ignore SCM_RIGHTS, and no flag or control message that keeps
+    // this a single plain SCM_RIGHTS message fails there and works on AF_UNIX.
+    // `__test__/lean.spec.ts` reuses a checked number for a TCP socket.
     ensure_unix(socket)?;
     send_vectored(socket, &[IoSlice::new(data)], fds)
 }
@@ -53,17 +65,88 @@ pub fn send_fds(socket: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> Result<us
 /// Sends the concatenation of `iov` with `fds` attached, on a socket the caller
 /// has already checked to be `AF_UNIX`, with counts checked by [`check_send`].
 pub fn send_vectored(socket: BorrowedFd<'_>, iov: &[IoSlice<'_>], fds: &[RawFd]) -> Result<usize> {
-    let rights = [ControlMessage::ScmRights(fds)];
-    // Exactly one SCM_RIGHTS message, and none at all without fds: an empty one
-    // makes the receiver's recvmsg fail with ENOMEM on macOS.
-    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
+    if fds.len() > MAX_FDS_PER_MESSAGE {
+        // Unchecked counts (a caller that skipped check_send): let the kernel
+        // judge them as before, with a control buffer on the heap.
+        let rights = [ControlMessage::ScmRights(fds)];
+        loop {
+            match sendmsg::<()>(socket.as_raw_fd(), iov, &rights, send_flags(), None) {
+                Err(Errno::EINTR) => continue,
+                Err(errno) => return Err(Error::os(normalize_send_errno(errno), "sendmsg")),
+                Ok(n) => return Ok(n),
+            }
+        }
+    }
+    let mut control = SendControl::new();
     loop {
-        match sendmsg::<()>(socket.as_raw_fd(), iov, cmsgs, send_flags(), None) {
+        match send_with_rights(socket, iov, fds, &mut control) {
             Err(Errno::EINTR) => continue,
             Err(errno) => return Err(Error::os(normalize_send_errno(errno), "sendmsg")),
             Ok(n) => return Ok(n),
         }
     }
+}
+
+/// Room for one `SCM_RIGHTS` message carrying the most fds a send may carry.
+// SAFETY: CMSG_SPACE only does arithmetic on its argument.
+const SEND_CONTROL_LEN: usize =
+    unsafe { libc::CMSG_SPACE((MAX_FDS_PER_MESSAGE * size_of::<libc::c_int>()) as u32) as usize };
+
+/// The control buffer of one send, on the stack and aligned as a `cmsghdr`.
+/// nix's `sendmsg` allocates one on the heap per call; this path allocates
+/// nothing.
+#[repr(C, align(8))]
+struct SendControl([u8; SEND_CONTROL_LEN]);
+
+impl SendControl {
+    fn new() -> Self {
+        SendControl([0; SEND_CONTROL_LEN])
+    }
+}
+
+/// One `sendmsg` with exactly one `SCM_RIGHTS` control message holding `fds`,
+/// and none at all without fds (an empty one makes the receiver's recvmsg fail
+/// with ENOMEM on macOS), with `MSG_NOSIGNAL`: the message nix's
+/// `ControlMessage::ScmRights` builds, without its heap buffer.
+/// `fds.len()` must be at most [`MAX_FDS_PER_MESSAGE`].
+fn send_with_rights(
+    socket: BorrowedFd<'_>,
+    iov: &[IoSlice<'_>],
+    fds: &[RawFd],
+    control: &mut SendControl,
+) -> std::result::Result<usize, Errno> {
+    debug_assert!(fds.len() <= MAX_FDS_PER_MESSAGE);
+    let payload_len = std::mem::size_of_val(fds);
+    // SAFETY: msghdr is plain data (musl has padding fields), all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // IoSlice is guaranteed ABI-compatible with iovec on Unix; the kernel only
+    // reads through this pointer.
+    msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = iov.len() as _;
+    if !fds.is_empty() {
+        // SAFETY: arithmetic only.
+        let space = unsafe { libc::CMSG_SPACE(payload_len as u32) } as usize;
+        // Never more than SEND_CONTROL_LEN: fds.len() <= MAX_FDS_PER_MESSAGE.
+        let buf = &mut control.0[..space];
+        buf.fill(0);
+        msg.msg_control = buf.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        // SAFETY: msg_control points at `space` zeroed bytes aligned for a
+        // cmsghdr, room for one header plus `payload_len` bytes of data
+        // (CMSG_SPACE), so CMSG_FIRSTHDR is non-null and the header and the
+        // fds written through CMSG_DATA stay inside the buffer.
+        unsafe {
+            let header = libc::CMSG_FIRSTHDR(&msg);
+            (*header).cmsg_level = libc::SOL_SOCKET;
+            (*header).cmsg_type = libc::SCM_RIGHTS;
+            (*header).cmsg_len = libc::CMSG_LEN(payload_len as u32) as _;
+            std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(header), payload_len);
+        }
+    }
+    // SAFETY: msg points at live iovecs and a live control buffer for the
+    // duration of the call; sendmsg only reads them.
+    let n = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+    Errno::result(n).map(|n| n as usize)
 }
 
 /// macOS reports a full buffer as ENOBUFS and a closing peer as EPROTOTYPE;
@@ -140,6 +223,98 @@ pub fn recv_fds_with(
     Ok(Received { len, fds })
 }
 
+/// What [`recv_fds_into`] brought: the counts of what it wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceivedInto {
+    /// Bytes written into the buffer. 0 with no fds is end of stream on a
+    /// stream socket (or an empty datagram).
+    pub len: usize,
+    /// How many fds were written at the start of the fd slice; the caller
+    /// owns them and must close them.
+    pub fd_count: usize,
+}
+
+/// [`recv_fds_with`] without allocating: the fds that came with the message
+/// are written, in order, at the start of `fds_out`, and the caller owns
+/// them. Same checks and cleanup as [`recv_fds`]: on any error every fd that
+/// arrived has been closed and nothing is written that the caller must close.
+///
+/// `fds_out` must have room for `max_fds` fds.
+pub fn recv_fds_into(
+    socket: BorrowedFd<'_>,
+    buf: &mut [u8],
+    max_fds: usize,
+    control: &mut ControlBuffer,
+    fds_out: &mut [RawFd],
+) -> Result<ReceivedInto> {
+    if fds_out.len() < max_fds {
+        return Err(Error::InvalidArgument {
+            reason: format!("room for {} fds is less than maxFds ({max_fds})", fds_out.len()),
+        });
+    }
+    control.0.fill(0);
+    let max_bytes = buf.len();
+    let mut iov = [IoSliceMut::new(buf)];
+    let (len, flags) = loop {
+        match recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut control.0), recv_flags()) {
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(Error::os(errno, "recvmsg")),
+            Ok(msg) => break (msg.bytes, msg.flags),
+        }
+    };
+    // Every fd the kernel installed is either kept in `fds_out[..kept]` or
+    // closed here; `received` counts the SCM_RIGHTS ones.
+    let mut kept = 0;
+    let mut received = 0;
+    for cmsg in control_messages(&control.0) {
+        if !cmsg.carries_fds() {
+            continue;
+        }
+        let is_rights = cmsg.kind == libc::SCM_RIGHTS;
+        for raw in cmsg.fds() {
+            if is_rights {
+                received += 1;
+                if kept < max_fds {
+                    fds_out[kept] = raw;
+                    kept += 1;
+                    continue;
+                }
+            }
+            // SAFETY: the kernel just installed this fd for this message and
+            // nothing else knows its number: we own it and close it at once.
+            drop(unsafe { OwnedFd::from_raw_fd(raw) });
+        }
+    }
+    let close_kept = |fds: &[RawFd]| {
+        for &raw in fds {
+            // SAFETY: as above, these fds are ours alone until returned.
+            drop(unsafe { OwnedFd::from_raw_fd(raw) });
+        }
+    };
+    let error = if flags.contains(MsgFlags::MSG_CTRUNC) {
+        Some(Error::FdsTruncated {
+            received,
+            max_fds,
+            kernel_truncated: true,
+        })
+    } else if received > max_fds {
+        Some(Error::FdsTruncated {
+            received,
+            max_fds,
+            kernel_truncated: false,
+        })
+    } else if flags.contains(MsgFlags::MSG_TRUNC) {
+        Some(Error::MessageTruncated { max_bytes })
+    } else {
+        set_cloexec_after_receive_raw(&fds_out[..kept]).err()
+    };
+    if let Some(error) = error {
+        close_kept(&fds_out[..kept]);
+        return Err(error);
+    }
+    Ok(ReceivedInto { len, fd_count: kept })
+}
+
 /// Takes ownership of every fd the kernel installed, as listed in `control`.
 /// Fds in other control messages (a Linux pidfd) are closed at once.
 fn take_fds(control: &[u8]) -> Result<Vec<OwnedFd>> {
@@ -175,4 +350,97 @@ fn set_cloexec_after_receive(fds: &[OwnedFd]) -> Result<()> {
         crate::fd::set_cloexec(fd.as_raw_fd())?;
     }
     Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn set_cloexec_after_receive_raw(_fds: &[RawFd]) -> Result<()> {
+    Ok(())
+}
+
+/// macOS has no MSG_CMSG_CLOEXEC: mark each received fd before anything else
+/// can run in this thread.
+#[cfg(not(target_os = "linux"))]
+fn set_cloexec_after_receive_raw(fds: &[RawFd]) -> Result<()> {
+    for &fd in fds {
+        crate::fd::set_cloexec(fd)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::socket::{socket_pair, SocketType};
+    use std::os::fd::AsFd;
+
+    fn fd_is_open(fd: RawFd) -> bool {
+        // SAFETY: F_GETFD on a plain number only reports whether it is open.
+        unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+    }
+
+    // One test: the lib's other unit tests open no fds, so checking fd
+    // numbers for reuse here cannot race with them.
+    #[test]
+    fn lean_send_and_receive_paths() {
+        let (a, b) = socket_pair(SocketType::SeqPacket).expect("pair");
+        let mut control = ControlBuffer::new();
+        let mut buf = [0u8; 16];
+        let mut out = [-1; 8];
+        let me = a.as_raw_fd();
+
+        // No fds: no control message at all, the receiver sees none.
+        assert_eq!(
+            send_vectored(a.as_fd(), &[IoSlice::new(b"no")], &[]).expect("send"),
+            2
+        );
+        let got = recv_fds_into(b.as_fd(), &mut buf, 8, &mut control, &mut out).expect("recv");
+        assert_eq!(got, ReceivedInto { len: 2, fd_count: 0 });
+
+        // Three fds in order, each a new open fd.
+        send_vectored(
+            a.as_fd(),
+            &[IoSlice::new(b"x"), IoSlice::new(b"yz")],
+            &[me, me, me],
+        )
+        .expect("send");
+        let got = recv_fds_into(b.as_fd(), &mut buf, 3, &mut control, &mut out).expect("recv");
+        assert_eq!((got.len, got.fd_count), (3, 3));
+        assert_eq!(&buf[..3], b"xyz");
+        let received: Vec<RawFd> = out[..3].to_vec();
+        for &fd in &received {
+            assert!(fd != me && fd_is_open(fd));
+            crate::fd::close_fds(&[fd]).expect("close");
+        }
+
+        // More fds than max_fds: an error, and every fd that arrived closed
+        // (the lowest free numbers are those just closed: they must be free).
+        send_vectored(a.as_fd(), &[IoSlice::new(b"m")], &[me, me, me]).expect("send");
+        let err = recv_fds_into(b.as_fd(), &mut buf, 2, &mut control, &mut out).expect_err("too many");
+        assert!(matches!(
+            err,
+            Error::FdsTruncated {
+                received: 3,
+                max_fds: 2,
+                kernel_truncated: false
+            }
+        ));
+        for &fd in &received {
+            assert!(!fd_is_open(fd), "fd {fd} left open");
+        }
+
+        // A message longer than the buffer: its fds closed too.
+        send_vectored(a.as_fd(), &[IoSlice::new(&[7u8; 40])], &[me]).expect("send");
+        let err = recv_fds_into(b.as_fd(), &mut buf, 8, &mut control, &mut out).expect_err("long");
+        assert!(matches!(err, Error::MessageTruncated { max_bytes: 16 }));
+        assert!(!fd_is_open(received[0]));
+
+        // No room for max_fds: refused before any syscall.
+        let err = recv_fds_into(b.as_fd(), &mut buf, 9, &mut control, &mut out).expect_err("room");
+        assert!(matches!(err, Error::InvalidArgument { .. }));
+
+        // Unchecked counts still reach the kernel, which refuses them.
+        let many = vec![me; MAX_FDS_PER_MESSAGE + 1];
+        let err = send_vectored(a.as_fd(), &[IoSlice::new(b"x")], &many).expect_err("254 fds");
+        assert_eq!(err, Error::os(Errno::EINVAL, "sendmsg"));
+    }
 }
