@@ -55,6 +55,7 @@ if (scratch.byteLength !== SCRATCH_FD_BYTES + SCRATCH_DATA_BYTES) {
 }
 const scratchFds = new Int32Array(scratch, 0, SCRATCH_FD_SLOTS)
 const scratchData = new Uint8Array(scratch, SCRATCH_FD_BYTES, SCRATCH_DATA_BYTES)
+
 /** Whether `value` is an fd number (what validateFd accepts), without building its name. */
 function isFdNumber(value: unknown): boolean {
   return typeof value === 'number' && (value | 0) === value && value >= 0

@@ -422,7 +422,7 @@ unsafe extern "C" fn close_fds_lean(env: sys::napi_env, info: sys::napi_callback
     else {
         return throw_misuse(env, c"fdpass: bad lean call");
     };
-    if let Err(e) = fdpass::close_fds(fds) {
+    if let Err(e) = fdpass::message::close_all(fds) {
         throw(&Env::from_raw(env), &e);
     }
     ptr::null_mut()
