@@ -144,9 +144,13 @@ function sendLean(socket: number, bytes: Uint8Array, count: number): number {
  */
 export function recvFds(socket: number, options?: RecvFdsOptions): RecvFdsResult {
   validateFd(socket, 'socket')
-  const opts = optionsObject(options, 'options')
-  const maxBytes = integerOption(opts.maxBytes, 'maxBytes', 1, MAX_BYTES_LIMIT, DEFAULT_MAX_BYTES)
-  const maxFds = integerOption(opts.maxFds, 'maxFds', 0, MAX_FDS_PER_MESSAGE, MAX_FDS_PER_MESSAGE)
+  let maxBytes = DEFAULT_MAX_BYTES
+  let maxFds = MAX_FDS_PER_MESSAGE
+  if (options !== undefined) {
+    const opts = optionsObject(options, 'options')
+    maxBytes = integerOption(opts.maxBytes, 'maxBytes', 1, MAX_BYTES_LIMIT, DEFAULT_MAX_BYTES)
+    maxFds = integerOption(opts.maxFds, 'maxFds', 0, MAX_FDS_PER_MESSAGE, MAX_FDS_PER_MESSAGE)
+  }
   if (maxBytes > SCRATCH_DATA_BYTES) return native.recvFds(socket, maxBytes, maxFds)
   const len = lean.recvFds(socket, maxBytes, maxFds)
   // The fds are ours from here: nothing below can throw.
