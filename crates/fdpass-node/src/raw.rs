@@ -141,6 +141,8 @@ struct Lean {
 /// Frees an environment's [`Lean`] when the environment shuts down, after
 /// which none of its callbacks can run.
 unsafe extern "C" fn free_lean(arg: *mut c_void) {
+    // SAFETY: `arg` is the Box::into_raw of bind_lean, registered once with
+    // this hook, which napi calls once.
     drop(Box::from_raw(arg.cast::<Lean>()));
 }
 
@@ -218,10 +220,10 @@ type LeanCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info)
 ///
 /// # Safety
 /// `env` and `info` are those of a running lean callback.
-unsafe fn lean_args<const N: usize>(
+unsafe fn lean_args<'a, const N: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-) -> Option<(&'static mut Lean, [sys::napi_value; N])> {
+) -> Option<(&'a mut Lean, [sys::napi_value; N])> {
     let mut argc = N;
     let mut argv = [ptr::null_mut(); N];
     let mut data = ptr::null_mut();
@@ -246,17 +248,27 @@ unsafe fn lean_args<const N: usize>(
 }
 
 /// Reads a number argument that `src/raw.ts` has validated.
+///
+/// # Safety
+/// `env` and `value` are those of a running lean callback.
 unsafe fn arg_i32(env: sys::napi_env, value: sys::napi_value) -> Option<i32> {
     let mut out = 0;
     (sys::napi_get_value_int32(env, value, &mut out) == sys::Status::napi_ok).then_some(out)
 }
 
 /// Throws the error `src/raw.ts` should have made impossible.
+///
+/// # Safety
+/// `env` is the env of a running lean callback.
 unsafe fn throw_misuse(env: sys::napi_env, what: &std::ffi::CStr) -> sys::napi_value {
     sys::napi_throw_error(env, ptr::null(), what.as_ptr());
     ptr::null_mut()
 }
 
+/// A JavaScript number (null, hence undefined, if napi fails).
+///
+/// # Safety
+/// `env` is the env of a running lean callback.
 unsafe fn number(env: sys::napi_env, n: u32) -> sys::napi_value {
     let mut value = ptr::null_mut();
     sys::napi_create_uint32(env, n, &mut value);
