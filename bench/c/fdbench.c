@@ -159,22 +159,22 @@ static double timed(batch_fn fn, void *ctx, long *n_io) {
  * batch of about `seconds`. FDPASS_BENCH_N fixes n and skips both. */
 static double warmup = 0.3;
 
+static double measure(batch_fn fn, void *ctx, long n) {
+  double t0 = now();
+  fn(n, ctx);
+  return now() - t0;
+}
+
 static long calibrate(batch_fn fn, void *ctx, double seconds) {
   const char *fixed = getenv("FDPASS_BENCH_N"); /* counting syscalls, instructions */
   if (fixed) return atol(fixed);
   double start = now();
   long n = 20;
-  for (;;) {
-    double t0 = now();
-    fn(n, ctx);
-    double dt = now() - t0;
-    if (dt > 0.02 || n > 50000000) {
-      if (now() - start < warmup) continue;
-      long want = (long)(n * seconds / dt);
-      return want < 10 ? 10 : want;
-    }
-    n *= 4;
-  }
+  while (measure(fn, ctx, n) <= 0.02 && n < 50000000) n *= 4;
+  while (now() - start < warmup) measure(fn, ctx, n);
+  /* Measured after the warm-up, not by the first (cold) batch. */
+  long want = (long)(n * seconds / measure(fn, ctx, n));
+  return want < 10 ? 10 : want;
 }
 
 struct w12 {

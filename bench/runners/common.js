@@ -49,17 +49,16 @@ async function calibrate(batch, seconds) {
   if (process.env.FDPASS_BENCH_N) return Number(process.env.FDPASS_BENCH_N)
   const start = process.hrtime.bigint()
   const elapsed = () => Number(process.hrtime.bigint() - start) / 1e9
-  let n = 20
-  for (;;) {
+  const measure = async (n) => {
     const t0 = process.hrtime.bigint()
     await batch(n)
-    const dt = Number(process.hrtime.bigint() - t0) / 1e9
-    if (dt > 0.02 || n > 5e7) {
-      if (elapsed() < warmupSeconds) continue
-      return Math.max(10, Math.round((n * seconds) / dt))
-    }
-    n *= 4
+    return Number(process.hrtime.bigint() - t0) / 1e9
   }
+  let n = 20
+  while ((await measure(n)) <= 0.02 && n < 5e7) n *= 4
+  while (elapsed() < warmupSeconds) await measure(n)
+  // Measured after the warm-up, not by the first (cold) batch.
+  return Math.max(10, Math.round((n * seconds) / (await measure(n))))
 }
 
 /** Times one batch of n; returns ops/s. */

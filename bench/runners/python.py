@@ -35,16 +35,19 @@ def calibrate(batch, seconds):
     if os.environ.get("FDPASS_BENCH_N"):
         return int(os.environ["FDPASS_BENCH_N"])
     start = time.perf_counter()
-    n = 20
-    while True:
+
+    def measure(n):
         t0 = time.perf_counter()
         batch(n)
-        dt = time.perf_counter() - t0
-        if dt > 0.02 or n > 5e7:
-            if time.perf_counter() - start < WARMUP:
-                continue
-            return max(10, round(n * seconds / dt))
+        return time.perf_counter() - t0
+
+    n = 20
+    while measure(n) <= 0.02 and n < 5e7:
         n *= 4
+    while time.perf_counter() - start < WARMUP:
+        measure(n)
+    # Measured after the warm-up, not by the first (cold) batch.
+    return max(10, round(n * seconds / measure(n)))
 
 
 def timed(batch, n):
