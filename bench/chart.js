@@ -60,7 +60,8 @@ function renderSvg(report) {
     grid.push(`<text x="${gx.toFixed(1)}" y="${top - 10}" text-anchor="middle" fill="#666">${t.toFixed(2)}×</text>`)
   }
   const m = report.meta
-  const subtitle = `${m.date.slice(0, 16).replace('T', ' ')} UTC · ${m.machine.cpus} × ${m.machine.cpu} · ${m.machine.kernel} · fdpass ${m.versions.fdpass} · Node ${m.versions.node} · ${m.versions.python || 'no Python'}${m.versions.usocket ? ` · usocket ${m.versions.usocket}` : ''}`
+  const load = m.machine.loadAverage ? `load ${m.machine.loadAverage.start}→${m.machine.loadAverage.end} · ` : ''
+  const subtitle = `${m.date.slice(0, 16).replace('T', ' ')} UTC · ${m.machine.cpus} × ${m.machine.cpu} · ${load}${m.machine.kernel} · fdpass ${m.versions.fdpass} · Node ${m.versions.node} · ${m.versions.python || 'no Python'}${m.versions.usocket ? ` · usocket ${m.versions.usocket}` : ''}`
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">
 <rect width="100%" height="100%" fill="#fff"/>
 <text x="10" y="20" font-size="15" font-weight="bold">fdpass vs C sendmsg/recvmsg: rate as a ratio to C (same run; higher is faster; whiskers: min–max)</text>

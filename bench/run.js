@@ -151,6 +151,7 @@ for (const wl of WORKLOADS) {
 }
 
 const started = Date.now()
+const loadBefore = os.loadavg()
 for (let round = 0; round < settings.rounds; round++) {
   for (const wl of WORKLOADS) {
     // Every implementation once per round, interleaved, so that a burst of
@@ -193,6 +194,9 @@ for (const wl of WORKLOADS) {
     row.correct = row.fdsBad === 0 && row.leakedFds === 0 && row.childExit.every((x) => x === 0)
   }
 }
+
+const loadAfter = os.loadavg()
+const round2 = (x) => Math.round(x * 100) / 100
 
 // ---------------------------------------------------------------- extras (full runs)
 
@@ -279,6 +283,9 @@ const meta = {
     cpus: os.cpus().length,
     kernel: `${os.type()} ${os.release()}`,
     arch: process.arch,
+    // Other work on the machine during the run (1-minute load averages at
+    // the start and the end of the measurements).
+    loadAverage: { start: round2(loadBefore[0]), end: round2(loadAfter[0]) },
   },
   versions: {
     fdpass: `${pkg.version}${git ? ` (${git})` : ''}`,
@@ -305,7 +312,7 @@ function cell(row) {
 function markdown() {
   const lines = []
   lines.push(`# fdpass benchmark (${meta.mode} run)`, '')
-  lines.push(`${meta.date} · ${meta.machine.cpus} × ${meta.machine.cpu} · ${meta.machine.kernel} · fdpass ${meta.versions.fdpass} · Node ${meta.versions.node} · ${meta.versions.python} · ${meta.versions.gcc}${meta.versions.usocket ? ` · usocket ${meta.versions.usocket}` : ''}`, '')
+  lines.push(`${meta.date} · ${meta.machine.cpus} × ${meta.machine.cpu} · load ${meta.machine.loadAverage.start}→${meta.machine.loadAverage.end} · ${meta.machine.kernel} · fdpass ${meta.versions.fdpass} · Node ${meta.versions.node} · ${meta.versions.python} · ${meta.versions.gcc}${meta.versions.usocket ? ` · usocket ${meta.versions.usocket}` : ''}`, '')
   lines.push(`Ratio to the C reference of the same run (higher is faster), then the median rate. Median of ${settings.rounds * settings.reps} repetitions (${settings.rounds} interleaved rounds × ${settings.reps}) after warm-up.`, '')
   lines.push(`| workload | ${IMPLS.map((i) => i.name).join(' | ')} |`)
   lines.push(`|---|${IMPLS.map(() => '---').join('|')}|`)
