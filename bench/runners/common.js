@@ -1,0 +1,84 @@
+'use strict'
+// Shared by the Node.js runners: the same protocol and JSON output as the C
+// reference (bench/c/fdbench.c). A runner is invoked as
+//   node <runner> <workload> <variant> <seconds> <reps>
+// and prints one JSON line: { unit, ops: [per rep], perRep, fdsExpected,
+// fdsBad, leakedFds, p50us?, p99us?, childExit? } or { skip: reason }.
+const fs = require('node:fs')
+
+function openFdCount() {
+  return fs.readdirSync('/proc/self/fd').length - 1 // the directory's own fd
+}
+
+/**
+ * The open fds before a run. Node opens its child-process signal pipe (and /dev/null for 'ignore' stdio)
+ * on the first spawn and keeps them: open them now, not counted as leaks.
+ */
+function baselineFdCount() {
+  require('node:child_process').spawnSync(process.execPath, ['-e', ''], { stdio: 'ignore' })
+  return openFdCount()
+}
+
+let warmupSeconds = 0.3
+
+/** The command line: <workload> <variant> <seconds per rep> <reps> [warm-up seconds]. */
+function args() {
+  const [workload, variant, seconds, reps, warmup] = process.argv.slice(2)
+  if (warmup !== undefined) warmupSeconds = Number(warmup)
+  return { workload, variant, seconds: Number(seconds), reps: Number(reps) }
+}
+
+/** Whether `fd` is the same open file as the stats `ref`. */
+function sameFile(fd, ref) {
+  try {
+    const st = fs.fstatSync(fd)
+    return st.ino === ref.ino && st.dev === ref.dev
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Warm-up and calibration: runs `batch(n)` (sync or async) with n growing
+ * until a batch takes 20 ms, keeps running batches until the warm-up time has
+ * passed (JIT, caches, a child process starting), then measures once more;
+ * returns the n for a batch of about `seconds`. FDPASS_BENCH_N fixes n and
+ * skips both (for counting syscalls and instructions per message).
+ */
+async function calibrate(batch, seconds) {
+  if (process.env.FDPASS_BENCH_N) return Number(process.env.FDPASS_BENCH_N)
+  const start = process.hrtime.bigint()
+  const elapsed = () => Number(process.hrtime.bigint() - start) / 1e9
+  const measure = async (n) => {
+    const t0 = process.hrtime.bigint()
+    await batch(n)
+    return Number(process.hrtime.bigint() - t0) / 1e9
+  }
+  let n = 20
+  while ((await measure(n)) <= 0.02 && n < 5e7) n *= 4
+  while (elapsed() < warmupSeconds) await measure(n)
+  // Measured after the warm-up, not by the first (cold) batch.
+  return Math.max(10, Math.round((n * seconds) / (await measure(n))))
+}
+
+/** Times one batch of n; returns ops/s. */
+async function timed(batch, n) {
+  const t0 = process.hrtime.bigint()
+  await batch(n)
+  return n / (Number(process.hrtime.bigint() - t0) / 1e9)
+}
+
+function percentile(sorted, q) {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]
+}
+
+function print(result) {
+  process.stdout.write(JSON.stringify(result) + '\n')
+}
+
+function skip(reason) {
+  print({ skip: reason })
+  process.exit(0)
+}
+
+module.exports = { openFdCount, baselineFdCount, args, sameFile, calibrate, timed, percentile, print, skip }

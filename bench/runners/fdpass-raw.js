@@ -1,0 +1,149 @@
+'use strict'
+// fdpass raw sync API: sendFds / recvFds / closeFds on plain fd numbers.
+const path = require('node:path')
+const fs = require('node:fs')
+const { spawn } = require('node:child_process')
+const c = require('./common')
+
+const fdpass = require(path.resolve(__dirname, '..', '..'))
+const { socketPair, sendFds, recvFds, closeFds } = fdpass
+
+const X = Buffer.from('f')
+
+/** Reads exactly n bytes (no fds expected) from a stream socket. */
+function readExactly(sock, n) {
+  const parts = []
+  let got = 0
+  while (got < n) {
+    const { data, fds } = recvFds(sock, { maxBytes: n - got, maxFds: 0 })
+    if (fds.length) closeFds(fds)
+    if (data.length === 0) throw new Error('end of stream')
+    parts.push(data)
+    got += data.length
+  }
+  return Buffer.concat(parts)
+}
+
+function child(workload) {
+  const sock = 3
+  const pingpong = workload === 'w3'
+  const ref = fs.statSync('/dev/null')
+  const base = c.openFdCount()
+  let good = 0
+  const yes = Buffer.from('y')
+  const no = Buffer.from('n')
+  for (;;) {
+    const { data, fds } = recvFds(sock, { maxBytes: 1, maxFds: 1 })
+    if (data.length === 0) process.exit(2)
+    const tag = data[0]
+    if (tag === 0x51 /* Q */) break
+    if (tag === 0x45 /* E */) {
+      const out = Buffer.alloc(8)
+      out.writeBigInt64LE(BigInt(good))
+      sendFds(sock, out)
+      good = 0
+      continue
+    }
+    let ok = fds.length === 1 && (good > 0 || c.sameFile(fds[0], ref))
+    try {
+      closeFds(fds)
+    } catch {
+      ok = false
+    }
+    if (ok) good++
+    if (pingpong) sendFds(sock, ok ? yes : no)
+  }
+  process.exit(c.openFdCount() === base ? 0 : 3)
+}
+
+async function main() {
+  const a = c.args()
+  if (a.workload === 'child') return child(a.variant)
+  const base = c.baselineFdCount()
+  const file = fs.openSync('/dev/null', 'r')
+  const ref = fs.fstatSync(file)
+  let bad = 0
+  const out = { ops: [] }
+
+  if (a.workload === 'w1' || a.workload === 'w2') {
+    const nfds = a.workload === 'w1' ? 1 : Number(a.variant)
+    const [s, r] = socketPair(a.workload === 'w1' ? a.variant : 'stream')
+    const sent = new Array(nfds).fill(file)
+    const batch = (n) => {
+      for (let i = 0; i < n; i++) {
+        sendFds(s, X, sent)
+        const { fds } = recvFds(r)
+        if (fds.length !== nfds) bad += nfds - fds.length
+        if (i === 0 && !c.sameFile(fds[0], ref)) bad++
+        try {
+          closeFds(fds)
+        } catch {
+          bad += fds.length
+        }
+      }
+    }
+    let n = await c.calibrate(batch, a.seconds)
+    bad = 0
+    for (let rep = 0; rep < a.reps; rep++) out.ops.push(await c.timed(batch, n))
+    closeFds([s, r])
+    Object.assign(out, { unit: a.workload === 'w1' ? 'round trips/s' : 'messages/s', perRep: n, fdsExpected: n * nfds * a.reps })
+  } else if (a.workload === 'w3' || a.workload === 'w4') {
+    const pingpong = a.workload === 'w3'
+    const [s, theirs] = socketPair('stream')
+    const kid = spawn(process.execPath, [__filename, 'child', a.workload], { stdio: ['inherit', 'inherit', 'inherit', theirs] })
+    const exited = new Promise((resolve) => kid.on('exit', (code, sig) => resolve(code ?? 128)))
+    closeFds([theirs])
+    const one = [file]
+    const endRep = (n) => {
+      sendFds(s, 'E')
+      const good = Number(readExactly(s, 8).readBigInt64LE())
+      bad += n - good
+    }
+    let lat = null
+    const batch = pingpong
+      ? (n) => {
+          for (let i = 0; i < n; i++) {
+            const t0 = lat ? process.hrtime.bigint() : 0n
+            sendFds(s, X, one)
+            const { data } = recvFds(s, { maxBytes: 1, maxFds: 0 })
+            if (lat) lat[i] = Number(process.hrtime.bigint() - t0) / 1e3
+            if (data[0] !== 0x79) bad++
+          }
+        }
+      : (n) => {
+          for (let i = 0; i < n; i++) sendFds(s, X, one)
+          endRep(n)
+        }
+    const n = await c.calibrate(batch, a.seconds)
+    if (pingpong) endRep(0)
+    bad = 0
+    out.p50us = []
+    out.p99us = []
+    for (let rep = 0; rep < a.reps; rep++) {
+      lat = pingpong ? new Float64Array(n) : null
+      out.ops.push(await c.timed(batch, n))
+      if (pingpong) {
+        endRep(n)
+        lat.sort()
+        out.p50us.push(c.percentile(lat, 0.5))
+        out.p99us.push(c.percentile(lat, 0.99))
+      }
+    }
+    if (!pingpong) delete out.p50us, delete out.p99us
+    sendFds(s, 'Q')
+    out.childExit = await exited
+    closeFds([s])
+    Object.assign(out, { unit: pingpong ? 'round trips/s' : 'fds/s', perRep: n, fdsExpected: n * a.reps })
+  } else {
+    c.skip(`unknown workload ${a.workload}`)
+  }
+  closeFds([file])
+  out.fdsBad = bad
+  out.leakedFds = c.openFdCount() - base
+  c.print(out)
+}
+
+main().catch((err) => {
+  c.print({ error: String(err && err.stack ? err.stack : err) })
+  process.exit(1)
+})
