@@ -2,7 +2,6 @@
 //! with one `SCM_RIGHTS` control message).
 
 use std::io::{IoSlice, IoSliceMut};
-use std::mem::size_of;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
@@ -65,21 +64,12 @@ pub fn send_fds(socket: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> Result<us
 /// Sends the concatenation of `iov` with `fds` attached, on a socket the caller
 /// has already checked to be `AF_UNIX`, with counts checked by [`check_send`].
 pub fn send_vectored(socket: BorrowedFd<'_>, iov: &[IoSlice<'_>], fds: &[RawFd]) -> Result<usize> {
-    if fds.len() > MAX_FDS_PER_MESSAGE {
-        // Unchecked counts (a caller that skipped check_send): let the kernel
-        // judge them as before, with a control buffer on the heap.
-        let rights = [ControlMessage::ScmRights(fds)];
-        loop {
-            match sendmsg::<()>(socket.as_raw_fd(), iov, &rights, send_flags(), None) {
-                Err(Errno::EINTR) => continue,
-                Err(errno) => return Err(Error::os(normalize_send_errno(errno), "sendmsg")),
-                Ok(n) => return Ok(n),
-            }
-        }
-    }
-    let mut control = SendControl::new();
+    let rights = [ControlMessage::ScmRights(fds)];
+    // Exactly one SCM_RIGHTS message, and none at all without fds: an empty one
+    // makes the receiver's recvmsg fail with ENOMEM on macOS.
+    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
     loop {
-        match send_with_rights(socket, iov, fds, &mut control) {
+        match sendmsg::<()>(socket.as_raw_fd(), iov, cmsgs, send_flags(), None) {
             Err(Errno::EINTR) => continue,
             Err(errno) => return Err(Error::os(normalize_send_errno(errno), "sendmsg")),
             Ok(n) => return Ok(n),
@@ -87,136 +77,10 @@ pub fn send_vectored(socket: BorrowedFd<'_>, iov: &[IoSlice<'_>], fds: &[RawFd])
     }
 }
 
-/// Room for one `SCM_RIGHTS` message carrying the most fds a send may carry.
-// SAFETY: CMSG_SPACE only does arithmetic on its argument.
-const SEND_CONTROL_LEN: usize =
-    unsafe { libc::CMSG_SPACE((MAX_FDS_PER_MESSAGE * size_of::<libc::c_int>()) as u32) as usize };
-
-/// The control buffer of one send, on the stack and aligned as a `cmsghdr`.
-/// nix's `sendmsg` allocates one on the heap per call; this path allocates
-/// nothing.
-#[repr(C, align(8))]
-struct SendControl([u8; SEND_CONTROL_LEN]);
-
-impl SendControl {
-    fn new() -> Self {
-        SendControl([0; SEND_CONTROL_LEN])
-    }
-}
-
-/// One `sendmsg` with exactly one `SCM_RIGHTS` control message holding `fds`,
-/// and none at all without fds (an empty one makes the receiver's recvmsg fail
-/// with ENOMEM on macOS), with `MSG_NOSIGNAL`: the message nix's
-/// `ControlMessage::ScmRights` builds, without its heap buffer.
-/// `fds.len()` must be at most [`MAX_FDS_PER_MESSAGE`].
-fn send_with_rights(
-    socket: BorrowedFd<'_>,
-    iov: &[IoSlice<'_>],
-    fds: &[RawFd],
-    control: &mut SendControl,
-) -> std::result::Result<usize, Errno> {
-    debug_assert!(fds.len() <= MAX_FDS_PER_MESSAGE);
-    let payload_len = std::mem::size_of_val(fds);
-    // SAFETY: msghdr is plain data (musl has padding fields), all-zero is valid.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    // IoSlice is guaranteed ABI-compatible with iovec on Unix; the kernel only
-    // reads through this pointer.
-    msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
-    msg.msg_iovlen = iov.len() as _;
-    if !fds.is_empty() {
-        // SAFETY: arithmetic only.
-        let space = unsafe { libc::CMSG_SPACE(payload_len as u32) } as usize;
-        // Never more than SEND_CONTROL_LEN: fds.len() <= MAX_FDS_PER_MESSAGE.
-        let buf = &mut control.0[..space];
-        buf.fill(0);
-        msg.msg_control = buf.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        // SAFETY: msg_control points at `space` zeroed bytes aligned for a
-        // cmsghdr, room for one header plus `payload_len` bytes of data
-        // (CMSG_SPACE), so CMSG_FIRSTHDR is non-null and the header and the
-        // fds written through CMSG_DATA stay inside the buffer.
-        unsafe {
-            let header = libc::CMSG_FIRSTHDR(&msg);
-            (*header).cmsg_level = libc::SOL_SOCKET;
-            (*header).cmsg_type = libc::SCM_RIGHTS;
-            (*header).cmsg_len = libc::CMSG_LEN(payload_len as u32) as _;
-            std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(header), payload_len);
-        }
-    }
-    // SAFETY: msg points at live iovecs and a live control buffer for the
-    // duration of the call; sendmsg only reads them.
-    let n = unsafe { sys_sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-    Errno::result(n).map(|n| n as usize)
-}
-
-// sendmsg, recvmsg and close without glibc's cancellation-point wrappers. In
-// a process with more than one thread (every Node.js process) glibc's wrapper
-// switches asynchronous thread cancellation on and off around each call: two
-// atomic operations, about 25 ns per call on the test machine, a third of the
-// kernel's own cost of an idle second thread in the W1 benchmark. fdpass never
-// cancels threads, and the raw syscall returns and sets errno alike. Linux
-// only: macOS deprecates syscall(2).
-
-/// `sendmsg(2)`, straight to the kernel on Linux.
-///
-/// # Safety
-/// As `libc::sendmsg`: `msg` and what it points to must be valid for the call.
-#[cfg(target_os = "linux")]
-unsafe fn sys_sendmsg(fd: RawFd, msg: *const libc::msghdr, flags: libc::c_int) -> isize {
-    libc::syscall(libc::SYS_sendmsg, fd as libc::c_long, msg, flags as libc::c_long) as isize
-}
-#[cfg(not(target_os = "linux"))]
-unsafe fn sys_sendmsg(fd: RawFd, msg: *const libc::msghdr, flags: libc::c_int) -> isize {
-    libc::sendmsg(fd, msg, flags)
-}
-
-/// `recvmsg(2)`, straight to the kernel on Linux.
-///
-/// # Safety
-/// As `libc::recvmsg`: `msg` and what it points to must be valid for the call.
-#[cfg(target_os = "linux")]
-unsafe fn sys_recvmsg(fd: RawFd, msg: *mut libc::msghdr, flags: libc::c_int) -> isize {
-    libc::syscall(libc::SYS_recvmsg, fd as libc::c_long, msg, flags as libc::c_long) as isize
-}
-#[cfg(not(target_os = "linux"))]
-unsafe fn sys_recvmsg(fd: RawFd, msg: *mut libc::msghdr, flags: libc::c_int) -> isize {
-    libc::recvmsg(fd, msg, flags)
-}
-
-/// `close(2)` of a plain fd number, straight to the kernel on Linux; returns
-/// 0 or -1 with errno set, as `libc::close`.
-///
-/// # Safety
-/// The caller hands over the fd: nothing may use the number afterwards.
-#[cfg(target_os = "linux")]
-pub unsafe fn sys_close(fd: RawFd) -> libc::c_int {
-    libc::syscall(libc::SYS_close, fd as libc::c_long) as libc::c_int
-}
-/// `close(2)` of a plain fd number; returns 0 or -1 with errno set.
-///
-/// # Safety
-/// The caller hands over the fd: nothing may use the number afterwards.
-#[cfg(not(target_os = "linux"))]
-pub unsafe fn sys_close(fd: RawFd) -> libc::c_int {
-    libc::close(fd)
-}
-
-/// [`crate::close_fds`] through [`sys_close`]: closes every fd in `fds`, even
-/// when some fail, and reports the first failure (EINTR is not one: Linux and
-/// macOS release the fd even then).
+/// Closes every fd in `fds`, even when some fail; reports the first failure.
+/// The same as [`crate::close_fds`], kept under this name for the binding.
 pub fn close_all(fds: &[RawFd]) -> Result<()> {
-    let mut first_error = None;
-    for &fd in fds {
-        // SAFETY: the caller hands over ownership of every fd in `fds`.
-        let r = unsafe { sys_close(fd) };
-        if r == -1 && first_error.is_none() {
-            let errno = Errno::last();
-            if errno != Errno::EINTR {
-                first_error = Some(Error::os(errno, "close"));
-            }
-        }
-    }
-    first_error.map_or(Ok(()), Err)
+    crate::fd::close_fds(fds)
 }
 
 /// macOS reports a full buffer as ENOBUFS and a closing peer as EPROTOTYPE;
@@ -324,24 +188,12 @@ pub fn recv_fds_into(
     }
     control.0.fill(0);
     let max_bytes = buf.len();
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
+    let mut iov = [IoSliceMut::new(buf)];
     let (len, flags) = loop {
-        // SAFETY: msghdr is plain data (musl has padding fields), all-zero is valid.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.0.as_mut_ptr().cast();
-        msg.msg_controllen = control.0.len() as _;
-        // SAFETY: msg points at the live iovec over `buf` and at the live
-        // control buffer, both writable for their full lengths.
-        let n = unsafe { sys_recvmsg(socket.as_raw_fd(), &mut msg, recv_flags().bits()) };
-        match Errno::result(n) {
+        match recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut control.0), recv_flags()) {
             Err(Errno::EINTR) => continue,
             Err(errno) => return Err(Error::os(errno, "recvmsg")),
-            Ok(n) => break (n as usize, MsgFlags::from_bits_retain(msg.msg_flags)),
+            Ok(msg) => break (msg.bytes, msg.flags),
         }
     };
     // Every fd the kernel installed is either kept in `fds_out[..kept]` or
