@@ -181,6 +181,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   #room = 0
   #fdRoom = 0
   #queuedFds = 0
+  #stopPending = false
   #failedWith: FdpassError | undefined
   #ended = false
   #closed = false
@@ -414,6 +415,27 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   }
 
   #updateReading(): void {
+    if (this.#closed) return
+    const waiters = this.#waiters.length
+    const room = waiters > 0 && !this.#ended ? waiters + this.#options.readAhead : 0
+    if (room === 0 && this.#room > 0 && !this.#ended) {
+      // Nobody waits right now, but a loop over receive() asks again as soon
+      // as it has handled this message: stop watching the socket only if
+      // nobody has by the next turn of the event loop, rather than stopping
+      // and restarting the poll (two epoll_ctl calls) for every message.
+      if (!this.#stopPending) {
+        this.#stopPending = true
+        setImmediate(() => {
+          this.#stopPending = false
+          this.#updateReadingNow()
+        }).unref()
+      }
+      return
+    }
+    this.#updateReadingNow()
+  }
+
+  #updateReadingNow(): void {
     if (this.#closed) return
     const waiters = this.#waiters.length
     const room = waiters > 0 && !this.#ended ? waiters + this.#options.readAhead : 0

@@ -119,9 +119,17 @@ async function main() {
           }
         }
       : async (n) => {
-          // Streaming: sends are not awaited one by one.
-          const pending = []
-          for (let i = 0; i < n; i++) pending.push(s.send(X, one))
+          // Streaming: sends are not awaited one by one, but a window of them,
+          // as a sender that respects backpressure does (an unbounded queue
+          // would hold a duplicate of every queued fd).
+          let pending = []
+          for (let i = 0; i < n; i++) {
+            pending.push(s.send(X, one))
+            if (pending.length === 256) {
+              await Promise.all(pending)
+              pending = []
+            }
+          }
           await Promise.all(pending)
           await endRep(n)
         }
