@@ -80,11 +80,12 @@ export async function connect(path: string, options?: ConnectOptions): Promise<F
     // A Unix connect completes at once, or says EAGAIN while the listener's
     // backlog is full: retry with a growing delay, without blocking the loop.
     for (let delay = 1; !native.connectUnix(fd, address); delay = Math.min(delay * 2, 50)) await sleep(delay)
-    return FdSocket[kAdopt](fd, type, resolved)
   } catch (err) {
     native.closeFds([fd])
     throw err
   }
+  // From here the socket object owns the fd, failure included.
+  return FdSocket[kAdopt](fd, type, resolved)
 }
 
 /**
@@ -110,12 +111,13 @@ export async function listen(path: string, options?: ListenOptions): Promise<FdS
   try {
     owned = bindTo(fd, path, type, opts.mode, opts.replaceStale === true)
     native.listenUnix(fd, backlog)
-    return new FdServer(kAdopt, fd, path, type, resolved, owned, allowPeer)
   } catch (err) {
     native.closeFds([fd])
     if (owned) unlinkIfOwned(owned)
     throw err
   }
+  // From here the server object owns the fd, failure included.
+  return new FdServer(kAdopt, fd, path, type, resolved, owned, allowPeer)
 }
 
 /**
@@ -130,13 +132,13 @@ export async function bind(path: string, options?: BindOptions): Promise<FdSocke
   let owned: OwnedPath | undefined
   try {
     owned = bindTo(fd, path, 'dgram', opts.mode, opts.replaceStale === true)
-    const own = owned
-    return FdSocket[kAdopt](fd, 'dgram', resolved, own ? () => unlinkIfOwned(own) : undefined)
   } catch (err) {
     native.closeFds([fd])
     if (owned) unlinkIfOwned(owned)
     throw err
   }
+  const own = owned
+  return FdSocket[kAdopt](fd, 'dgram', resolved, own ? () => unlinkIfOwned(own) : undefined)
 }
 
 /** Binds `fd` to `socketPath`; returns the file it created (none for abstract names). */

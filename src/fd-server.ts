@@ -193,7 +193,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
     try {
       socket = FdSocket[kAdopt](fd, this.#type, this.#options)
     } catch (err) {
-      native.closeFds([fd])
+      // The constructor owns (and has closed) the fd, failure included.
       const waiter = this.#waiters.shift()
       if (waiter) settle(waiter, undefined, err as Error)
       return

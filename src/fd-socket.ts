@@ -201,7 +201,6 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     this.#options = options
     this.#fd = fd
     this.#onClose = onClose
-    dropped.register(this, this.#messages, this)
     ensureSharedBuffers()
     this.#callback = (kind: number, a: unknown, b: unknown) => this.#onEvent(kind, a, b)
     this.#native = new native.NativeSocket(
@@ -213,6 +212,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       options.maxFds,
       this.#callback,
     ) as NativeSocketHandle
+    dropped.register(this, this.#messages, this)
   }
 
   /**
@@ -224,14 +224,19 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     const kind = validateSocketType(type)
     const resolved = resolveOptions(kind, options)
     const [a, b] = native.socketPair(kind) as [number, number]
-    let first: FdSocket | undefined
+    // The constructor owns the fd it is given, on failure too: close only
+    // what no constructor has been given.
+    let first: FdSocket
     try {
       first = new FdSocket(kAdopt, a, kind, resolved)
+    } catch (err) {
+      closeQuietly([b])
+      throw err
+    }
+    try {
       return [first, new FdSocket(kAdopt, b, kind, resolved)]
     } catch (err) {
-      if (first) first.close()
-      else closeQuietly([a])
-      closeQuietly([b])
+      first.close()
       throw err
     }
   }

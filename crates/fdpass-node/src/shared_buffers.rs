@@ -16,6 +16,7 @@ use napi_derive::napi;
 struct Region<T> {
     ptr: *mut T,
     len: usize,
+    reference: sys::napi_ref,
 }
 
 struct Buffers {
@@ -54,6 +55,7 @@ unsafe fn region<T>(env: sys::napi_env, value: sys::napi_value) -> Result<Region
     Ok(Region {
         ptr: data.cast(),
         len: length,
+        reference,
     })
 }
 
@@ -72,12 +74,21 @@ pub fn init_buffers(env: Env, scratch: Unknown<'_>, meta: Unknown<'_>, send_fds:
     BUFFERS.with_borrow_mut(|b| *b = Some(buffers));
     // SAFETY: the hook forgets the buffers when this environment ends, so a
     // later environment on the same thread registers its own.
-    unsafe { sys::napi_add_env_cleanup_hook(env.raw(), Some(forget), ptr::null_mut()) };
+    unsafe { sys::napi_add_env_cleanup_hook(env.raw(), Some(forget), env.raw().cast()) };
     Ok(())
 }
 
-unsafe extern "C" fn forget(_: *mut std::ffi::c_void) {
-    BUFFERS.with_borrow_mut(|b| *b = None);
+unsafe extern "C" fn forget(env: *mut std::ffi::c_void) {
+    let env: sys::napi_env = env.cast();
+    if let Some(b) = BUFFERS.with_borrow_mut(|b| b.take()) {
+        // SAFETY: the references were made in this env, which is still alive
+        // while its cleanup hooks run.
+        unsafe {
+            sys::napi_delete_reference(env, b.scratch.reference);
+            sys::napi_delete_reference(env, b.meta.reference);
+            sys::napi_delete_reference(env, b.send_fds.reference);
+        }
+    }
 }
 
 /// Runs `f` on the fds of a send, read from the shared `send_fds` without

@@ -316,7 +316,7 @@ impl NativeSocket {
     /// let go of it.
     #[napi]
     pub fn close(&self) {
-        close(&self.shared, true);
+        close(&self.shared);
     }
 }
 
@@ -324,7 +324,7 @@ impl Drop for NativeSocket {
     fn drop(&mut self) {
         // Garbage-collected without close(): release the fd and the handle.
         // No JavaScript may run here, and none does.
-        close(&self.shared, false);
+        close(&self.shared);
     }
 }
 
@@ -776,12 +776,12 @@ unsafe extern "C" fn cleanup_hook(arg: *mut c_void) {
     // runs once and is then removed by Node).
     let shared = unsafe { Rc::from_raw(arg as *const Shared) };
     shared.state.borrow_mut().cleanup_arg = ptr::null();
-    close(&shared, false);
+    close(&shared);
 }
 
-/// Closes the socket. `from_js` tells whether JavaScript called it (the
-/// environment is usable) or a finalizer / cleanup hook did.
-fn close(shared: &Rc<Shared>, from_js: bool) {
+/// Closes the socket: from JavaScript, a finalizer or the env's cleanup hook,
+/// all with the env alive.
+fn close(shared: &Rc<Shared>) {
     let mut state = shared.state.borrow_mut();
     if state.closed {
         return;
@@ -801,8 +801,9 @@ fn close(shared: &Rc<Shared>, from_js: bool) {
             drop(Rc::from_raw(arg));
         }
     }
-    if !state.callback.is_null() && from_js {
-        // SAFETY: the reference belongs to this env; JavaScript is running.
+    if !state.callback.is_null() {
+        // SAFETY: the reference belongs to this env, which is alive: from
+        // JavaScript, from a finalizer or from the env's cleanup hook.
         unsafe {
             sys::napi_delete_reference(env, state.callback);
             sys::napi_async_destroy(env, state.async_context);

@@ -123,7 +123,13 @@ impl<'a> Iterator for ControlMessages<'a> {
         }
         let end = len.min(rest.len());
         let data = rest.get(DATA_OFFSET.min(end)..end).unwrap_or(&[]);
-        self.pos = self.pos.saturating_add(cmsg_align(len)).min(self.buf.len());
+        // A length that reaches the end of the buffer ends the walk; aligning
+        // it could overflow (a forged cmsg_len near usize::MAX).
+        self.pos = if len >= rest.len() {
+            self.buf.len()
+        } else {
+            (self.pos + cmsg_align(len)).min(self.buf.len())
+        };
         Some(ControlMessage {
             level: header.cmsg_level,
             kind: header.cmsg_type,
@@ -196,6 +202,23 @@ mod tests {
         let mut tiny = Vec::new();
         put(&mut tiny, libc::SOL_SOCKET, libc::SCM_RIGHTS, &[], Some(2));
         assert_eq!(control_messages(&tiny).count(), 0);
+    }
+
+    #[test]
+    fn a_length_near_usize_max_ends_the_walk() {
+        // Found by the control_messages fuzz target: aligning this length
+        // overflowed, and the walk yielded the same message forever.
+        let mut buf = Vec::new();
+        put(
+            &mut buf,
+            libc::SOL_SOCKET,
+            libc::SCM_RIGHTS,
+            &ints(&[3, 4]),
+            Some(usize::MAX - 1),
+        );
+        let all: Vec<_> = control_messages(&buf).take(2).collect();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].fds().collect::<Vec<_>>(), vec![3, 4]);
     }
 
     #[test]
