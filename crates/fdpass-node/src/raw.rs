@@ -136,14 +136,19 @@ struct Lean {
     scratch: *mut u8,
     /// Reused receive control buffer (zeroed by every receive).
     control: fdpass::cmsg::ControlBuffer,
+    /// The env and the reference that keeps the scratch ArrayBuffer alive,
+    /// released with the rest when the env ends.
+    env: sys::napi_env,
+    reference: sys::napi_ref,
 }
 
 /// Frees an environment's [`Lean`] when the environment shuts down, after
 /// which none of its callbacks can run.
 unsafe extern "C" fn free_lean(arg: *mut c_void) {
     // SAFETY: `arg` is the Box::into_raw of bind_lean, registered once with
-    // this hook, which napi calls once.
-    drop(Box::from_raw(arg.cast::<Lean>()));
+    // this hook, which napi calls once, while the env is still alive.
+    let lean = Box::from_raw(arg.cast::<Lean>());
+    sys::napi_delete_reference(lean.env, lean.reference);
 }
 
 /// Creates the scratch ArrayBuffer of this environment and the lean
@@ -161,8 +166,8 @@ pub fn bind_lean(env: Env) -> Result<RawValue> {
         )
     };
     // SAFETY: raw napi calls on the live env of this callback. The reference
-    // (count 1, never released) keeps the ArrayBuffer, hence `scratch`, alive
-    // as long as the environment, which outlives the functions given `lean`;
+    // (count 1, released by the env's cleanup hook) keeps the ArrayBuffer,
+    // hence `scratch`, alive as long as the environment, which outlives the functions given `lean`;
     // `lean` itself is freed by the environment's cleanup hook. The buffer
     // never leaves `src/raw.ts`, so nothing can detach it.
     unsafe {
@@ -178,9 +183,11 @@ pub fn bind_lean(env: Env) -> Result<RawValue> {
         let lean = Box::into_raw(Box::new(Lean {
             scratch: data.cast(),
             control: fdpass::cmsg::ControlBuffer::new(),
+            env: raw,
+            reference,
         }));
         if sys::napi_add_env_cleanup_hook(raw, Some(free_lean), lean.cast()) != sys::Status::napi_ok {
-            drop(Box::from_raw(lean));
+            free_lean(lean.cast());
             return Err(fail());
         }
         let mut object = ptr::null_mut();
