@@ -173,14 +173,11 @@ pub fn peer_credentials(fd: BorrowedFd<'_>) -> Result<PeerCredentials> {
     let pid = socket::getsockopt(&fd, socket::sockopt::LocalPeerPid)
         .ok()
         .filter(|p| *p > 0);
-    let gid = if cred.cr_ngroups > 0 {
-        cred.cr_groups[0]
-    } else {
-        u32::MAX
-    };
+    // xucred has no gid of its own: its first group is the effective gid.
+    let gid = cred.groups().first().copied().unwrap_or(u32::MAX);
     Ok(PeerCredentials {
         pid,
-        uid: cred.cr_uid,
+        uid: cred.uid(),
         gid,
     })
 }
