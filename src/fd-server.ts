@@ -6,8 +6,6 @@ import * as fs from 'node:fs'
 
 import { makeError, type FdpassError } from './errors'
 import {
-  abortError,
-  closedError,
   Ev,
   FdSocket,
   kAdopt,
@@ -17,15 +15,9 @@ import {
   type ResolvedOptions,
 } from './fd-socket'
 import { native } from './native'
+import { abortError, closedError, iterate, settle, wait, type Waiter } from './waiters'
 import type { SocketType } from './raw'
 
-interface AcceptWaiter {
-  resolve(socket: FdSocket | undefined): void
-  reject(error: Error): void
-  iterating: boolean
-  signal?: AbortSignal
-  onAbort?: () => void
-}
 
 /** The socket file a server created, to remove it on close if it is still ours. */
 export interface OwnedPath {
@@ -52,7 +44,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
   readonly #owned: OwnedPath | undefined
   readonly #allowPeer: PeerCheck | undefined
   #sockets: FdSocket[] = []
-  #waiters: AcceptWaiter[] = []
+  #waiters: Array<Waiter<FdSocket>> = []
   #room = 0
   #closed = false
   #reading = false
@@ -92,13 +84,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
 
   /** Iterates over incoming connections until the server is closed. */
   [Symbol.asyncIterator](): AsyncIterator<FdSocket> {
-    return {
-      next: async (): Promise<IteratorResult<FdSocket>> => {
-        const socket = await this.#next(true, undefined)
-        return socket === undefined ? { done: true, value: undefined } : { done: false, value: socket }
-      },
-      return: async (): Promise<IteratorResult<FdSocket>> => ({ done: true, value: undefined }),
-    }
+    return iterate((iterating) => this.#next(iterating, undefined))
   }
 
   /** Lets a pending accept keep the process alive (the default). */
@@ -150,20 +136,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
     if (this.#closed) {
       return iterating ? Promise.resolve(undefined) : Promise.reject(closedError('accept: the server is closed'))
     }
-    return new Promise((resolve, reject) => {
-      const waiter: AcceptWaiter = { resolve, reject, iterating, signal }
-      if (signal) {
-        waiter.onAbort = () => {
-          const i = this.#waiters.indexOf(waiter)
-          if (i >= 0) this.#waiters.splice(i, 1)
-          this.#updateReading()
-          reject(abortError(signal))
-        }
-        signal.addEventListener('abort', waiter.onAbort, { once: true })
-      }
-      this.#waiters.push(waiter)
-      this.#updateReading()
-    })
+    return wait(this.#waiters, iterating, signal, () => this.#updateReading())
   }
 
   #updateReading(): void {
@@ -217,12 +190,6 @@ export class FdServer implements AsyncIterable<FdSocket> {
   }
 }
 
-function settle(waiter: AcceptWaiter, socket: FdSocket | undefined, error: Error | undefined): void {
-  if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort)
-  if (socket) waiter.resolve(socket)
-  else if (waiter.iterating && (error as FdpassError | undefined)?.code === 'ERR_SOCKET_CLOSED') waiter.resolve(undefined)
-  else waiter.reject(error ?? closedError('the server was closed'))
-}
 
 /** Removes a socket file if it is still the one we created. */
 export function unlinkIfOwned(owned: OwnedPath): void {

@@ -6,6 +6,7 @@ import { makeError, type FdpassError } from './errors'
 import { toFd, type FdLike } from './fd-like'
 import { native } from './native'
 import { ensureSharedBuffers, readBatch, sendFds } from './shared-buffers'
+import { abortError, closedError, iterate, settle, wait, type Waiter } from './waiters'
 import { DEFAULT_MAX_BYTES, validateSocketType, type SocketType } from './raw'
 import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
 
@@ -85,14 +86,6 @@ export const enum Ev {
   Published = 7,
 }
 
-interface Waiter {
-  resolve(message: FdMessage | undefined): void
-  reject(error: Error): void
-  /** An iterator's next(): end of stream resolves it instead of rejecting. */
-  iterating: boolean
-  signal?: AbortSignal
-  onAbort?: () => void
-}
 
 interface PendingSend {
   resolve(): void
@@ -126,17 +119,7 @@ export function resolveOptions(type: SocketType, options: SocketOptions | undefi
   }
 }
 
-/** `ERR_SOCKET_CLOSED`, as Node names it. */
-export function closedError(reason: string): FdpassError {
-  return makeError(Error, 'ERR_SOCKET_CLOSED', reason)
-}
-
-/** An `AbortError` for an aborted wait, as Node's own APIs reject. */
-export function abortError(signal: AbortSignal): Error {
-  const err = makeError(Error, 'ABORT_ERR', 'The operation was aborted', { cause: signal.reason })
-  err.name = 'AbortError'
-  return err
-}
+export { abortError, closedError }
 
 /** Closes the fds of messages nobody took. */
 function closeQuietly(fds: number[]): void {
@@ -176,7 +159,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   readonly #options: ResolvedOptions
   readonly #fd: number
   #messages: Array<FdMessage | Error> = []
-  #waiters: Waiter[] = []
+  #waiters: Array<Waiter<FdMessage>> = []
   #sends: PendingSend[] = []
   #room = 0
   #fdRoom = 0
@@ -324,13 +307,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
 
   /** Iterates over incoming messages; ends cleanly at end of stream or close. */
   [Symbol.asyncIterator](): AsyncIterator<FdMessage> {
-    return {
-      next: async (): Promise<IteratorResult<FdMessage>> => {
-        const message = await this.#next(true, undefined)
-        return message === undefined ? { done: true, value: undefined } : { done: false, value: message }
-      },
-      return: async (): Promise<IteratorResult<FdMessage>> => ({ done: true, value: undefined }),
-    }
+    return iterate((iterating) => this.#next(iterating, undefined))
   }
 
   /** The peer's pid, uid and gid as of connect time. See README on pid reuse. */
@@ -397,20 +374,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
         closedError(this.#closed ? 'receive: the socket is closed' : 'receive: the peer closed the connection'),
       )
     }
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, iterating, signal }
-      if (signal) {
-        waiter.onAbort = () => {
-          const i = this.#waiters.indexOf(waiter)
-          if (i >= 0) this.#waiters.splice(i, 1)
-          this.#updateReading()
-          reject(abortError(signal))
-        }
-        signal.addEventListener('abort', waiter.onAbort, { once: true })
-      }
-      this.#waiters.push(waiter)
-      this.#updateReading()
-    })
+    return wait(this.#waiters, iterating, signal, () => this.#updateReading())
   }
 
   /** Fds a read may bring: what maxQueuedFds leaves, and always enough for the waiters. */
@@ -529,13 +493,6 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   }
 }
 
-function settle(waiter: Waiter, message: FdMessage | undefined, error: Error | undefined, always = false): void {
-  if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort)
-  if (message !== undefined) waiter.resolve(message)
-  else if (waiter.iterating && !always && error !== undefined && (error as FdpassError).code === 'ERR_SOCKET_CLOSED') {
-    waiter.resolve(undefined)
-  } else waiter.reject(error ?? closedError('the socket was closed'))
-}
 
 /** Puts the fds of `fds` into the shared `sendFds`; returns how many. */
 function resolveFds(fds: readonly FdLike[] | undefined): number {
