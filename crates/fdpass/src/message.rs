@@ -126,35 +126,17 @@ pub fn recv_fds_with(
     max_fds: usize,
     control: &mut ControlBuffer,
 ) -> Result<Received> {
-    control.0.fill(0);
-    let max_bytes = buf.len();
-    let mut iov = [IoSliceMut::new(buf)];
-    let (len, flags) = loop {
-        match recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut control.0), recv_flags()) {
-            Err(Errno::EINTR) => continue,
-            Err(errno) => return Err(Error::os(errno, "recvmsg")),
-            Ok(msg) => break (msg.bytes, msg.flags),
-        }
-    };
-    let fds = take_fds(&control.0)?;
-    if flags.contains(MsgFlags::MSG_CTRUNC) {
-        return Err(Error::FdsTruncated {
-            received: fds.len(),
-            max_fds,
-            kernel_truncated: true,
-        });
-    }
-    if fds.len() > max_fds {
-        return Err(Error::FdsTruncated {
-            received: fds.len(),
-            max_fds,
-            kernel_truncated: false,
-        });
-    }
-    if flags.contains(MsgFlags::MSG_TRUNC) {
-        return Err(Error::MessageTruncated { max_bytes });
-    }
-    Ok(Received { len, fds })
+    // Room for every fd one message can bring (Linux 253, macOS about 254).
+    let mut raw: [RawFd; 256] = [-1; 256];
+    let max_fds = max_fds.min(raw.len());
+    let got = recv_fds_into(socket, buf, max_fds, control, &mut raw)?;
+    let fds = raw[..got.fd_count]
+        .iter()
+        // SAFETY: recv_fds_into hands over these fds, just installed by the
+        // kernel for this message; nothing else owns them.
+        .map(|&fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        .collect();
+    Ok(Received { len: got.len, fds })
 }
 
 /// What [`recv_fds_into`] brought: the counts of what it wrote.
@@ -247,43 +229,6 @@ pub fn recv_fds_into(
         return Err(error);
     }
     Ok(ReceivedInto { len, fd_count: kept })
-}
-
-/// Takes ownership of every fd the kernel installed, as listed in `control`.
-/// Fds in other control messages (a Linux pidfd) are closed at once.
-fn take_fds(control: &[u8]) -> Result<Vec<OwnedFd>> {
-    let mut fds = Vec::new();
-    for cmsg in control_messages(control) {
-        if !cmsg.carries_fds() {
-            continue;
-        }
-        let is_rights = cmsg.kind == libc::SCM_RIGHTS;
-        for raw in cmsg.fds() {
-            // SAFETY: the kernel just installed this fd in our table for this
-            // message; nothing else knows its number, so we are its only owner.
-            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-            if is_rights {
-                fds.push(fd);
-            }
-        }
-    }
-    set_cloexec_after_receive(&fds)?;
-    Ok(fds)
-}
-
-#[cfg(target_os = "linux")]
-fn set_cloexec_after_receive(_fds: &[OwnedFd]) -> Result<()> {
-    Ok(())
-}
-
-/// macOS has no MSG_CMSG_CLOEXEC: mark each received fd before anything else
-/// can run in this thread.
-#[cfg(not(target_os = "linux"))]
-fn set_cloexec_after_receive(fds: &[OwnedFd]) -> Result<()> {
-    for fd in fds {
-        crate::fd::set_cloexec(fd.as_raw_fd())?;
-    }
-    Ok(())
 }
 
 #[cfg(target_os = "linux")]
