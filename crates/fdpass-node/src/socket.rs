@@ -53,16 +53,51 @@ struct PendingWrite {
     fds: Vec<OwnedFd>,
 }
 
-/// A batch of messages: payloads, `[count, (length, fd count, fds...)...]`,
-/// and the fds, owned until JavaScript has them.
-type Batch = (Vec<u8>, Vec<i32>, Vec<OwnedFd>);
+/// A batch of messages read in one go: the payloads back to back, `meta` =
+/// `[count, (length, fd count, fds...)...]`, and the fds, owned until
+/// JavaScript has them.
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    meta: Vec<i32>,
+    fds: Vec<OwnedFd>,
+}
+
+impl Batch {
+    /// Empties the batch, keeping its allocations.
+    fn reset(&mut self) {
+        self.data.clear();
+        self.meta.clear();
+        self.meta.push(0);
+        self.fds.clear();
+    }
+
+    /// Appends one message and its fds.
+    fn push(&mut self, payload: &[u8], fds: Vec<OwnedFd>) {
+        if self.meta.is_empty() {
+            self.meta.push(0);
+        }
+        self.data.extend_from_slice(payload);
+        self.meta.push(payload.len() as i32);
+        self.meta.push(fds.len() as i32);
+        self.meta.extend(fds.iter().map(AsRawFd::as_raw_fd));
+        self.fds.extend(fds);
+        self.meta[0] += 1;
+    }
+
+    /// How many messages it holds.
+    fn count(&self) -> usize {
+        self.meta.first().map_or(0, |&n| n as usize)
+    }
+
+    /// Whether it holds `max` messages, or at least `max_fds` fds.
+    fn is_full(&self, (max, max_fds): (usize, usize)) -> bool {
+        self.count() >= max || self.fds.len() >= max_fds
+    }
+}
 
 enum Event {
-    Messages {
-        data: Vec<u8>,
-        meta: Vec<i32>,
-        fds: Vec<OwnedFd>,
-    },
+    Messages(Batch),
     Accepted(Vec<OwnedFd>),
     End,
     Error(CoreError),
@@ -248,13 +283,13 @@ impl NativeSocket {
         }
         let (batch, tail) = read_batch(&self.shared, max as usize, max_fds as usize);
         let mut events = Vec::new();
-        if let Some((data, meta, mut fds)) = batch {
-            if tail.is_none() && publish(&data, &meta, &mut fds) {
-                let count = meta[0];
-                self.shared.state.borrow_mut().spare_batch = Some((data, meta, fds));
+        if let Some(mut batch) = batch {
+            if tail.is_none() && publish(&batch.data, &batch.meta, &mut batch.fds) {
+                let count = batch.count() as i32;
+                self.shared.state.borrow_mut().spare_batch = Some(batch);
                 return Ok(count);
             }
-            events.push(Event::Messages { data, meta, fds });
+            events.push(Event::Messages(batch));
         }
         events.extend(tail);
         let delivered = !events.is_empty();
@@ -475,9 +510,7 @@ fn read_events(shared: &Rc<Shared>, max: usize, max_fds: usize) -> Vec<Event> {
     }
     let (batch, tail) = read_batch(shared, max, max_fds);
     let mut events = Vec::new();
-    if let Some((data, meta, fds)) = batch {
-        events.push(Event::Messages { data, meta, fds });
-    }
+    events.extend(batch.map(Event::Messages));
     events.extend(tail);
     events
 }
@@ -490,17 +523,13 @@ fn read_batch(shared: &Rc<Shared>, max: usize, max_fds: usize) -> (Option<Batch>
     if state.fd.is_none() || state.eof || max == 0 || state.listening {
         return (None, None);
     }
-    let (mut data, mut meta, mut fds) = state.spare_batch.take().unwrap_or_default();
-    data.clear();
-    meta.clear();
-    meta.push(0);
-    fds.clear();
-    let mut count = 0usize;
+    let mut batch = state.spare_batch.take().unwrap_or_default();
+    batch.reset();
     let mut tail = None;
     let outcome = if state.framing {
-        read_frames(state, (max, max_fds), &mut data, &mut meta, &mut fds, &mut count)
+        read_frames(state, (max, max_fds), &mut batch)
     } else {
-        read_datagrams(state, (max, max_fds), &mut data, &mut meta, &mut fds, &mut count)
+        read_datagrams(state, (max, max_fds), &mut batch)
     };
     match outcome {
         Ok(()) => {}
@@ -510,12 +539,11 @@ fn read_batch(shared: &Rc<Shared>, max: usize, max_fds: usize) -> (Option<Batch>
         }
         Err(ReadEnd::Failed(e)) => tail = Some(Event::Error(e)),
     }
-    if count == 0 {
-        state.spare_batch = Some((data, meta, fds));
+    if batch.count() == 0 {
+        state.spare_batch = Some(batch);
         return (None, tail);
     }
-    meta[0] = count as i32;
-    (Some((data, meta, fds)), tail)
+    (Some(batch), tail)
 }
 
 enum ReadEnd {
@@ -525,26 +553,16 @@ enum ReadEnd {
 
 fn read_frames(
     state: &mut State,
-    (max, max_fds): (usize, usize),
-    data: &mut Vec<u8>,
-    meta: &mut Vec<i32>,
-    fds: &mut Vec<OwnedFd>,
-    count: &mut usize,
+    limits: (usize, usize),
+    batch: &mut Batch,
 ) -> std::result::Result<(), ReadEnd> {
     let Some(sock) = state.fd.as_ref() else {
         return Ok(());
     };
     loop {
-        while *count < max && fds.len() < max_fds {
+        while !batch.is_full(limits) {
             match state.decoder.next_frame() {
-                Ok(Some(frame)) => {
-                    data.extend_from_slice(frame.payload);
-                    meta.push(frame.payload.len() as i32);
-                    meta.push(frame.fds.len() as i32);
-                    meta.extend(frame.fds.iter().map(AsRawFd::as_raw_fd));
-                    fds.extend(frame.fds);
-                    *count += 1;
-                }
+                Ok(Some(frame)) => batch.push(frame.payload, frame.fds),
                 Ok(None) => break,
                 Err(e) => {
                     state.decoder.clear();
@@ -552,7 +570,7 @@ fn read_frames(
                 }
             }
         }
-        if *count >= max || fds.len() >= max_fds {
+        if batch.is_full(limits) {
             return Ok(());
         }
         let spare = state.decoder.spare(READ_CHUNK);
@@ -582,11 +600,8 @@ fn read_frames(
 
 fn read_datagrams(
     state: &mut State,
-    (max, max_fds): (usize, usize),
-    data: &mut Vec<u8>,
-    meta: &mut Vec<i32>,
-    fds: &mut Vec<OwnedFd>,
-    count: &mut usize,
+    limits: (usize, usize),
+    batch: &mut Batch,
 ) -> std::result::Result<(), ReadEnd> {
     let Some(sock) = state.fd.as_ref() else {
         return Ok(());
@@ -594,19 +609,14 @@ fn read_datagrams(
     if state.scratch.len() < state.max_bytes {
         state.scratch.resize(state.max_bytes, 0);
     }
-    while *count < max && fds.len() < max_fds {
+    while !batch.is_full(limits) {
         let buf = &mut state.scratch[..state.max_bytes];
         match fdpass::recv_fds_with(sock.as_fd(), buf, state.max_fds, &mut state.control) {
             Ok(got) => {
                 if got.len == 0 && got.fds.is_empty() && state.kind != SocketType::Datagram {
                     return Err(ReadEnd::Eof);
                 }
-                data.extend_from_slice(&buf[..got.len]);
-                meta.push(got.len as i32);
-                meta.push(got.fds.len() as i32);
-                meta.extend(got.fds.iter().map(AsRawFd::as_raw_fd));
-                fds.extend(got.fds);
-                *count += 1;
+                batch.push(&buf[..got.len], got.fds);
             }
             Err(e) if e.would_block() => return Ok(()),
             // A seqpacket peer that closed with our messages unread makes the
@@ -882,7 +892,7 @@ unsafe fn event_args(env: sys::napi_env, event: Event) -> Option<[sys::napi_valu
     sys::napi_get_undefined(env, &mut a);
     sys::napi_get_undefined(env, &mut b);
     let code = match event {
-        Event::Messages { data, meta, mut fds } => {
+        Event::Messages(Batch { data, meta, mut fds }) => {
             if publish(&data, &meta, &mut fds) {
                 sys::napi_create_int32(env, meta[0], &mut a);
                 sys::napi_create_int32(env, EV_PUBLISHED, &mut kind);
