@@ -282,6 +282,26 @@ unsafe fn number(env: sys::napi_env, n: u32) -> sys::napi_value {
     value
 }
 
+/// The end of both lean sends: `sendFds` on `socket`, returning the bytes
+/// sent, or throwing the error (null return).
+///
+/// # Safety
+/// `env` must be the env of the running callback.
+unsafe fn send_and_report(env: sys::napi_env, socket: i32, data: &[u8], fds: &[RawFd]) -> sys::napi_value {
+    let env = Env::from_raw(env);
+    let socket = match borrow_fd(&env, socket) {
+        Ok(socket) => socket,
+        Err(_) => return ptr::null_mut(),
+    };
+    match fdpass::send_fds(socket, data, fds) {
+        Ok(n) => number(env.raw(), n as u32),
+        Err(e) => {
+            throw(&env, &e);
+            ptr::null_mut()
+        }
+    }
+}
+
 /// The first `count` fd slots of the scratch, if there are that many.
 ///
 /// # Safety
@@ -333,18 +353,7 @@ unsafe extern "C" fn send_fds_lean(env: sys::napi_env, info: sys::napi_callback_
     else {
         return throw_misuse(env, c"fdpass: bad lean call");
     };
-    let env = Env::from_raw(env);
-    let socket = match borrow_fd(&env, socket) {
-        Ok(socket) => socket,
-        Err(_) => return ptr::null_mut(),
-    };
-    match fdpass::send_fds(socket, data, fds) {
-        Ok(n) => number(env.raw(), n as u32),
-        Err(e) => {
-            throw(&env, &e);
-            ptr::null_mut()
-        }
-    }
+    send_and_report(env, socket, data, fds)
 }
 
 /// `sendScratch(socket, dataLength, fdCount)`: sends scratch data bytes
@@ -370,18 +379,7 @@ unsafe extern "C" fn send_scratch_lean(env: sys::napi_env, info: sys::napi_callb
     };
     // Disjoint from the fd slots; no JavaScript runs during this call.
     let data = std::slice::from_raw_parts(lean.scratch.add(SCRATCH_FD_BYTES), len);
-    let env = Env::from_raw(env);
-    let socket = match borrow_fd(&env, socket) {
-        Ok(socket) => socket,
-        Err(_) => return ptr::null_mut(),
-    };
-    match fdpass::send_fds(socket, data, fds) {
-        Ok(n) => number(env.raw(), n as u32),
-        Err(e) => {
-            throw(&env, &e);
-            ptr::null_mut()
-        }
-    }
+    send_and_report(env, socket, data, fds)
 }
 
 /// `recvFds(socket, maxBytes, maxFds)`: receives into the scratch; returns
