@@ -1,7 +1,7 @@
 'use strict'
 // fdpass FdSocket, the async event-loop API: await a.send(data, fds) and
 // await b.receive() -> { data, fds }; across processes FdSocket.from(3) in
-// the child. Skipped, with the reason printed, in builds without FdSocket.
+// the child.
 const path = require('node:path')
 const fs = require('node:fs')
 const { spawn } = require('node:child_process')
@@ -9,14 +9,8 @@ const c = require('./common')
 
 const fdpass = require(path.resolve(__dirname, '..', '..'))
 const { FdSocket, socketPair, closeFds } = fdpass
-if (typeof FdSocket !== 'function') c.skip('FdSocket not available in this build')
 
 const X = Buffer.from('f')
-
-async function close(sock) {
-  if (typeof sock.close === 'function') await sock.close()
-  else if (typeof sock.destroy === 'function') sock.destroy()
-}
 
 /** Receives until `n` bytes have arrived (a stream may split the reply). */
 async function receiveBytes(sock, n) {
@@ -59,7 +53,7 @@ async function child(workload) {
     if (ok) good++
     if (pingpong) await sock.send(Buffer.from(ok ? 'y' : 'n'))
   }
-  await close(sock)
+  sock.close()
   process.exit(c.openFdCount() === base ? 0 : 3)
 }
 
@@ -92,8 +86,8 @@ async function main() {
     const n = await c.calibrate(batch, a.seconds)
     bad = 0
     for (let rep = 0; rep < a.reps; rep++) out.ops.push(await c.timed(batch, n))
-    await close(s)
-    await close(r)
+    s.close()
+    r.close()
     Object.assign(out, { unit: a.workload === 'w1' ? 'round trips/s' : 'messages/s', perRep: n, fdsExpected: n * nfds * a.reps })
   } else if (a.workload === 'w3' || a.workload === 'w4') {
     const pingpong = a.workload === 'w3'
@@ -149,7 +143,7 @@ async function main() {
     }
     await s.send(Buffer.from('Q'))
     out.childExit = await exited
-    await close(s)
+    s.close()
     Object.assign(out, { unit: pingpong ? 'round trips/s' : 'fds/s', perRep: n, fdsExpected: n * a.reps })
   } else {
     c.skip(`unknown workload ${a.workload}`)
