@@ -16,6 +16,9 @@ test('the demo hands the open file to a child, which reads on from byte 32', asy
   t.regex(stdout, /\[child\] {2}\| This text is read by the child, through the fd it received:/)
   t.notRegex(stdout, /\| This line is read by the parent/)
   t.regex(stdout, /\[parent\] child exited with code 0/)
+  // Both processes audit their own fds: nothing leaked, nothing closed by mistake.
+  t.regex(stdout, /\[child\] {2}fd audit: ok/)
+  t.regex(stdout, /\[parent\] fd audit: ok/)
 })
 
 test('the demo takes another file as its argument', async (t) => {
@@ -25,5 +28,7 @@ test('the demo takes another file as its argument', async (t) => {
   const { stdout } = await run(process.execPath, [demo, file])
   t.regex(stdout, /read the first 32 bytes: "01234567890123456789012345678901"/)
   t.regex(stdout, /\| 23456789\n/)
+  t.regex(stdout, /\[child\] {2}fd audit: ok/)
+  t.regex(stdout, /\[parent\] fd audit: ok/)
   fs.rmSync(dir, { recursive: true })
 })

@@ -301,21 +301,23 @@ test.serial('the event loop keeps ticking while a receive waits', async (t) => {
 })
 
 test.serial('unref() lets the process exit with a receive pending; ref() keeps it alive', async (t) => {
-  const [a1, b1] = socketPair()
-  const unrefd = runPeer(['idle-receive', 'unref'], b1)
-  closeFds([b1])
-  const started = Date.now()
-  await unrefd.report
-  t.true(Date.now() - started < 5000, 'the unref()d peer exited by itself')
-  closeFds([a1])
+  await withFdAudit(t, async () => {
+    const [a1, b1] = socketPair()
+    const unrefd = runPeer(['idle-receive', 'unref'], b1)
+    closeFds([b1])
+    const started = Date.now()
+    await unrefd.report
+    t.true(Date.now() - started < 5000, 'the unref()d peer exited by itself')
+    closeFds([a1])
 
-  const [a2, b2] = socketPair()
-  const refd = runPeer(['idle-receive', 'ref'], b2)
-  closeFds([b2])
-  await new Promise((r) => setTimeout(r, 500))
-  t.is(refd.child.exitCode, null, 'the ref()d peer is still waiting')
-  closeFds([a2]) // end of stream: its receive settles and it exits
-  await refd.report
+    const [a2, b2] = socketPair()
+    const refd = runPeer(['idle-receive', 'ref'], b2)
+    closeFds([b2])
+    await new Promise((r) => setTimeout(r, 500))
+    t.is(refd.child.exitCode, null, 'the ref()d peer is still waiting')
+    closeFds([a2]) // end of stream: its receive settles and it exits
+    await refd.report
+  })
 })
 
 test.serial('peerCredentials() of a child that connected is its pid, uid and gid', async (t) => {
@@ -481,34 +483,36 @@ test.serial('FdSocket.from refuses what is not a Unix socket', async (t) => {
 })
 
 test.serial('worker threads: sockets in several workers, terminated with sockets open', async (t) => {
-  // The module is loaded in this (main) thread already; each worker loads it again.
-  const source = `
-    const { parentPort } = require('node:worker_threads')
-    const fs = require('node:fs')
-    const { FdSocket, closeFds } = require(${JSON.stringify(require.resolve('fdpass'))})
-    ;(async () => {
-      const [a, b] = FdSocket.pair()
-      const fd = fs.openSync(${JSON.stringify(__filename)}, 'r')
-      await a.send('w', [fd])
-      const m = await b.receive()
-      closeFds([fd, ...m.fds])
-      // Leave sockets open with a receive pending, then get terminated.
-      const [c, d] = FdSocket.pair()
-      d.receive().catch(() => {})
-      parentPort.postMessage(m.data.toString() + m.fds.length)
-    })()
-  `
-  const workers = Array.from({ length: 4 }, () => new Worker(source, { eval: true }))
-  const messages = await Promise.all(workers.map((w) => once(w, 'message')))
-  t.deepEqual(messages.map(([m]) => m), ['w1', 'w1', 'w1', 'w1'])
-  const codes = await Promise.all(workers.map((w) => w.terminate()))
-  t.deepEqual(codes, [1, 1, 1, 1])
-  // This thread's own sockets still work.
-  const [a, b] = FdSocket.pair()
-  await a.send('main')
-  t.is((await b.receive()).data.toString(), 'main')
-  a.close()
-  b.close()
+  await withFdAudit(t, async () => {
+    // The module is loaded in this (main) thread already; each worker loads it again.
+    const source = `
+      const { parentPort } = require('node:worker_threads')
+      const fs = require('node:fs')
+      const { FdSocket, closeFds } = require(${JSON.stringify(require.resolve('fdpass'))})
+      ;(async () => {
+        const [a, b] = FdSocket.pair()
+        const fd = fs.openSync(${JSON.stringify(__filename)}, 'r')
+        await a.send('w', [fd])
+        const m = await b.receive()
+        closeFds([fd, ...m.fds])
+        // Leave sockets open with a receive pending, then get terminated.
+        const [c, d] = FdSocket.pair()
+        d.receive().catch(() => {})
+        parentPort.postMessage(m.data.toString() + m.fds.length)
+      })()
+    `
+    const workers = Array.from({ length: 4 }, () => new Worker(source, { eval: true }))
+    const messages = await Promise.all(workers.map((w) => once(w, 'message')))
+    t.deepEqual(messages.map(([m]) => m), ['w1', 'w1', 'w1', 'w1'])
+    const codes = await Promise.all(workers.map((w) => w.terminate()))
+    t.deepEqual(codes, [1, 1, 1, 1])
+    // This thread's own sockets still work.
+    const [a, b] = FdSocket.pair()
+    await a.send('main')
+    t.is((await b.receive()).data.toString(), 'main')
+    a.close()
+    b.close()
+  })
 })
 
 test.serial('interop: a Python peer with framing off over stream, natively over seqpacket and dgram', async (t) => {

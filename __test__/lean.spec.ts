@@ -114,41 +114,43 @@ test.serial('a bad element of the fds list is named in the error', (t) => {
 })
 
 test.serial('worker threads each get their own scratch', async (t) => {
-  const script = `
-    const { parentPort } = require('node:worker_threads')
-    const { socketPair, sendFds, recvFds, closeFds } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
-    const fs = require('node:fs')
+  await withFdAudit(t, async () => {
+    const script = `
+      const { parentPort } = require('node:worker_threads')
+      const { socketPair, sendFds, recvFds, closeFds } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+      const fs = require('node:fs')
+      const [a, b] = socketPair('seqpacket')
+      const f = fs.openSync(${JSON.stringify(__filename)}, 'r')
+      let ok = 0
+      for (let i = 0; i < 2000; i++) {
+        const msg = 'w' + i
+        sendFds(a, msg, [f, f])
+        const { data, fds } = recvFds(b)
+        if (data.toString() === msg && fds.length === 2) ok++
+        closeFds(fds)
+      }
+      closeFds([f, a, b])
+      parentPort.postMessage(ok)
+    `
+    const workers = [0, 1].map(() => new Worker(script, { eval: true }))
+    const messages = workers.map((w) => once(w, 'message'))
+    const exits = workers.map((w) => once(w, 'exit'))
+    // The main thread uses its own scratch meanwhile.
     const [a, b] = socketPair('seqpacket')
-    const f = fs.openSync(${JSON.stringify(__filename)}, 'r')
-    let ok = 0
+    let mainOk = 0
     for (let i = 0; i < 2000; i++) {
-      const msg = 'w' + i
-      sendFds(a, msg, [f, f])
+      sendFds(a, `m${i}`, [a])
       const { data, fds } = recvFds(b)
-      if (data.toString() === msg && fds.length === 2) ok++
+      if (data.toString() === `m${i}` && fds.length === 1) mainOk++
       closeFds(fds)
     }
-    closeFds([f, a, b])
-    parentPort.postMessage(ok)
-  `
-  const workers = [0, 1].map(() => new Worker(script, { eval: true }))
-  const messages = workers.map((w) => once(w, 'message'))
-  const exits = workers.map((w) => once(w, 'exit'))
-  // The main thread uses its own scratch meanwhile.
-  const [a, b] = socketPair('seqpacket')
-  let mainOk = 0
-  for (let i = 0; i < 2000; i++) {
-    sendFds(a, `m${i}`, [a])
-    const { data, fds } = recvFds(b)
-    if (data.toString() === `m${i}` && fds.length === 1) mainOk++
-    closeFds(fds)
-  }
-  closeFds([a, b])
-  const results = (await Promise.all(messages)).map(([ok]) => ok as number)
-  // Exited workers have closed their own fds: later audits see a quiet table.
-  await Promise.all(exits)
-  t.deepEqual(results, [2000, 2000])
-  t.is(mainOk, 2000)
+    closeFds([a, b])
+    const results = (await Promise.all(messages)).map(([ok]) => ok as number)
+    // Exited workers have closed their own fds: later audits see a quiet table.
+    await Promise.all(exits)
+    t.deepEqual(results, [2000, 2000])
+    t.is(mainOk, 2000)
+  })
 })
 
 test.serial('an fd number reused by a TCP socket is refused: no per-number cache of the AF_UNIX check', async (t) => {

@@ -3,8 +3,10 @@
 'use strict'
 const fs = require('node:fs')
 const { closeFds, recvFds } = require('fdpass')
+const { auditFds, openFds } = require('./fd-audit')
 
 const log = (line) => console.log(`[child]  ${line}`)
+const fdsBefore = openFds()
 
 const { data, fds } = recvFds(3, { maxFds: 1 })
 closeFds([3])
@@ -26,4 +28,8 @@ for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) chunks.push(B
 closeFds([fd])
 log(`read on from ${position}, where the parent stopped:`)
 for (const line of Buffer.concat(chunks).toString().replace(/\n$/, '').split('\n')) console.log(`[child]  | ${line}`)
-log('done')
+auditFds(fdsBefore, [3], log).then((clean) => {
+  log(clean ? 'fd audit: ok' : 'fd audit: FAILED')
+  log('done')
+  process.exitCode = clean ? 0 : 1
+})

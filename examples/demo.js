@@ -9,6 +9,7 @@ const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
 const { closeFds, sendFds, socketPair } = require('fdpass')
+const { auditFds, openFds } = require('./fd-audit')
 
 const file = process.argv[2] ?? path.join(__dirname, 'hello.txt')
 const log = (line) => console.log(`[parent] ${line}`)
@@ -28,13 +29,18 @@ const child = spawn(process.execPath, [path.join(__dirname, 'demo-child.js')], {
 })
 closeFds([childEnd])
 log(`spawned child pid ${child.pid} with the socket as its fd 3`)
+// From here on, the file and our end of the socket are the only fds of ours
+// that must go away: the fd audit at the end checks that nothing else changed.
+const fdsBefore = openFds()
 
 sendFds(parentEnd, 'F', [fd])
 log(`sent fd ${fd} with a 1-byte message`)
 closeFds([fd, parentEnd])
 log('closed its own copies of the file and the socket')
 
-child.on('exit', (code, signal) => {
+child.on('exit', async (code, signal) => {
   log(`child exited with ${signal ?? `code ${code}`}`)
-  process.exitCode = code ?? 1
+  const clean = await auditFds(fdsBefore, [fd, parentEnd], log)
+  if (clean) log('fd audit: ok')
+  process.exitCode = clean ? (code ?? 1) : 1
 })
