@@ -6,6 +6,9 @@ const { closeFds, recvFds } = require('fdpass')
 const { auditFds, openFds } = require('./fd-audit')
 
 const log = (line) => console.log(`[child]  ${line}`)
+// Set stdout up first: on a pipe, libuv opens a spare fd with it, which is
+// not ours to audit.
+void process.stdout
 const fdsBefore = openFds()
 
 const { data, fds } = recvFds(3, { maxFds: 1 })
