@@ -14,6 +14,7 @@ import {
   type ReceiveOptions,
   type ResolvedOptions,
 } from './fd-socket'
+import { lean } from './lean'
 import { native } from './native'
 import { abortError, closedError, iterate, settle, wait, type Waiter } from './waiters'
 import type { SocketType } from './raw'
@@ -39,6 +40,8 @@ export class FdServer implements AsyncIterable<FdSocket> {
   /** The path it listens on (a leading `'\0'` for a Linux abstract name). */
   readonly path: string
   readonly #native: NativeSocketHandle
+  /** What the lean per-message calls take (see src/lean.ts); never leaves this object. */
+  readonly #handle: unknown
   readonly #type: SocketType
   readonly #options: ResolvedOptions
   readonly #owned: OwnedPath | undefined
@@ -70,6 +73,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
     this.#allowPeer = allowPeer
     this.#callback = (kind: number, a: unknown, b: unknown) => this.#onEvent(kind, a, b)
     this.#native = new native.NativeSocket(fd, type, true, false, 1, 0, this.#callback) as NativeSocketHandle
+    this.#handle = this.#native.handle()
   }
 
   /** The listening socket's fd (owned by the server; can be passed to another process). */
@@ -123,7 +127,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
     if (signal?.aborted) return Promise.reject(abortError(signal))
     if (this.#sockets.length === 0 && !this.#closed && this.#waiters.length === 0) {
       this.#reading = true
-      this.#native.read(ACCEPT_BATCH, 0)
+      lean.socketRead(this.#handle, ACCEPT_BATCH, 0)
       this.#reading = false
     }
     const socket = this.#sockets.shift()

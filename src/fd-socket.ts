@@ -5,7 +5,8 @@
 import { makeError, type FdpassError } from './errors'
 import { toFd, type FdLike } from './fd-like'
 import { native } from './native'
-import { ensureSharedBuffers, readBatch, sendFds } from './shared-buffers'
+import { copyToScratch, isFdNumber, lean, scratchFds, SMALL_COPY } from './lean'
+import { ensureSharedBuffers, readBatch } from './shared-buffers'
 import { abortError, closedError, iterate, settle, wait, type Waiter } from './waiters'
 import { DEFAULT_MAX_BYTES, validateSocketType, type SocketType } from './raw'
 import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
@@ -67,8 +68,7 @@ export interface PeerCredentials {
 export interface NativeSocketHandle {
   readonly fd: number
   readonly writableLength: number
-  send(data: Uint8Array, fdCount: number): boolean
-  read(max: number, maxFds: number): number
+  handle(): unknown
   setReading(room: number, fdRoom: number): void
   setRef(refed: boolean): void
   peerCredentials(): PeerCredentials
@@ -156,6 +156,8 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   /** The socket type. */
   readonly type: SocketType
   readonly #native: NativeSocketHandle
+  /** What the lean per-message calls take (see src/lean.ts); never leaves this object. */
+  readonly #handle: unknown
   readonly #options: ResolvedOptions
   readonly #fd: number
   #messages: Array<FdMessage | Error> = []
@@ -195,6 +197,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       options.maxFds,
       this.#callback,
     ) as NativeSocketHandle
+    this.#handle = this.#native.handle()
     dropped.register(this, this.#messages, this)
   }
 
@@ -290,7 +293,11 @@ export class FdSocket implements AsyncIterable<FdMessage> {
           'an empty seqpacket message without fds reads as the end of the stream at the peer: send at least one byte',
         )
       }
-      if (this.#native.send(bytes, count)) return Promise.resolve()
+      const sentNow =
+        bytes.length > SMALL_COPY
+          ? lean.socketSend(this.#handle, bytes, count)
+          : lean.socketSendScratch(this.#handle, copyToScratch(bytes), count)
+      if (sentNow) return Promise.resolve()
     } catch (err) {
       return Promise.reject(err)
     }
@@ -358,7 +365,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       // Try the syscall first: wait on the loop only if nothing is there.
       // One message: one recvmsg, no extra call that would only say EAGAIN.
       this.#reading = true
-      const count = this.#native.read(1, this.#fdRoomFor(1))
+      const count = lean.socketRead(this.#handle, 1, this.#fdRoomFor(1))
       if (count > 0) this.#deliverPublished(count)
       this.#reading = false
     }
@@ -494,7 +501,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
 }
 
 
-/** Puts the fds of `fds` into the shared `sendFds`; returns how many. */
+/** Puts the fds of `fds` into the lean fd slots; returns how many. */
 function resolveFds(fds: readonly FdLike[] | undefined): number {
   if (fds === undefined) return 0
   if (!Array.isArray(fds)) {
@@ -507,7 +514,11 @@ function resolveFds(fds: readonly FdLike[] | undefined): number {
       `cannot send ${fds.length} fds in one message: the limit is ${MAX_FDS_PER_MESSAGE} (split them over several messages)`,
     )
   }
-  for (let i = 0; i < fds.length; i++) sendFds[i] = toFd(fds[i], `fds[${i}]`)
+  for (let i = 0; i < fds.length; i++) {
+    const fd: unknown = fds[i]
+    // The element's name is built only for the error message.
+    scratchFds[i] = isFdNumber(fd) ? (fd as number) : toFd(fd, `fds[${i}]`)
+  }
   return fds.length
 }
 

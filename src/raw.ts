@@ -3,6 +3,7 @@
  * in the spirit of Python's `socket.send_fds` / `socket.recv_fds`.
  */
 import { describe, makeError } from './errors'
+import { copyToScratch, lean, SCRATCH_DATA_BYTES, SCRATCH_FD_SLOTS, scratchData, scratchFds, SMALL_COPY, writeFdNumbers } from './lean'
 import { native } from './native'
 import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd, validateFdList } from './validate'
 
@@ -40,29 +41,6 @@ export interface RecvFdsResult {
 export const DEFAULT_MAX_BYTES = 64 * 1024
 
 const MAX_BYTES_LIMIT = 2 ** 31 - 1
-
-// The lean path (see crates/fdpass-node/src/raw.rs): plain napi functions, and
-// fd numbers and received bytes cross into and out of native code through one
-// scratch ArrayBuffer of this environment, so each call passes and returns
-// small integers only. The scratch never leaves this module.
-const SCRATCH_FD_SLOTS = 256
-const SCRATCH_FD_BYTES = SCRATCH_FD_SLOTS * 4
-const SCRATCH_DATA_BYTES = 64 * 1024
-const lean = native.bindLean()
-const scratch = lean.scratch
-if (scratch.byteLength !== SCRATCH_FD_BYTES + SCRATCH_DATA_BYTES) {
-  throw new Error('fdpass: the native addon does not match this JavaScript build (scratch size)')
-}
-const scratchFds = new Int32Array(scratch, 0, SCRATCH_FD_SLOTS)
-const scratchData = new Uint8Array(scratch, SCRATCH_FD_BYTES, SCRATCH_DATA_BYTES)
-
-/** Whether `value` is an fd number (what validateFd accepts), without building its name. */
-function isFdNumber(value: unknown): boolean {
-  return typeof value === 'number' && (value | 0) === value && value >= 0
-}
-
-/** Copies below this size go byte by byte: cheaper than a subarray and set. */
-const SMALL_COPY = 64
 
 /** Checks a socket type argument; `'stream'` when absent. */
 export function validateSocketType(type: unknown, name = 'type'): SocketType {
@@ -110,22 +88,13 @@ export function sendFds(socket: number, data: Uint8Array | string, fds?: readonl
   if (fds === undefined) return sendLean(socket, bytes, 0)
   if (!Array.isArray(fds)) validateFdList(fds, 'fds') // throws the usual TypeError
   if (fds.length > MAX_FDS_PER_MESSAGE) validateFdList(fds, 'fds') // throws ERR_TOO_MANY_FDS
-  // Each element is read once: validated and written to the scratch.
-  for (let i = 0; i < fds.length; i++) {
-    const fd: unknown = fds[i]
-    // The element name is built only for the error message.
-    if (!isFdNumber(fd)) validateFd(fd, `fds[${i}]`)
-    scratchFds[i] = fd as number
-  }
-  return sendLean(socket, bytes, fds.length)
+  return sendLean(socket, bytes, writeFdNumbers(fds, 'fds'))
 }
 
 /** Sends `bytes` with the fds already in scratch slots [0, count). */
 function sendLean(socket: number, bytes: Uint8Array, count: number): number {
-  const len = bytes.length
-  if (len > SMALL_COPY) return lean.sendFds(socket, bytes, count)
-  for (let i = 0; i < len; i++) scratchData[i] = bytes[i]!
-  return lean.sendScratch(socket, len, count)
+  if (bytes.length > SMALL_COPY) return lean.sendFds(socket, bytes, count)
+  return lean.sendScratch(socket, copyToScratch(bytes), count)
 }
 
 /**
@@ -169,21 +138,12 @@ export function recvFds(socket: number, options?: RecvFdsOptions): RecvFdsResult
  * `fs.closeSync` costs a native crossing per fd; this costs one per batch.
  */
 export function closeFds(fds: readonly number[]): void {
-  if (!Array.isArray(fds)) {
-    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "fds" argument must be an array of fds. Received ${describe(fds)}`)
-  }
-  if (fds.length > SCRATCH_FD_SLOTS) {
+  if (Array.isArray(fds) && fds.length > SCRATCH_FD_SLOTS) {
     for (let i = 0; i < fds.length; i++) validateFd(fds[i], `fds[${i}]`)
     native.closeFds(fds as number[])
     return
   }
-  for (let i = 0; i < fds.length; i++) {
-    const fd: unknown = fds[i]
-    // The element name is built only for the error message.
-    if (!isFdNumber(fd)) validateFd(fd, `fds[${i}]`)
-    scratchFds[i] = fd as number
-  }
-  lean.closeFds(fds.length)
+  lean.closeFds(writeFdNumbers(fds, 'fds'))
 }
 
 /** What an fd refers to (`fstat`): `'file'`, `'socket'`, `'fifo'`, ... Throws `EBADF` for a closed fd. */

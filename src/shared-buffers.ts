@@ -1,24 +1,20 @@
 /**
  * Buffers shared with the native side, one set per JavaScript thread (see
  * crates/fdpass-node/src/shared_buffers.rs): received batches arrive in
- * `scratch` and `meta` without any object being created natively, and the
- * fds of a send leave through `sendFds`. Registered on first use.
+ * `scratch` and `meta` without any object being created natively.
+ * Registered on first use.
  */
 import { native } from './native'
-import { MAX_FDS_PER_MESSAGE } from './validate'
 
 let scratch: Buffer | undefined
 let meta: Int32Array | undefined
-/** Where `FdSocket.send` puts the fds of a message for the native call. */
-export let sendFds: Int32Array = new Int32Array(0)
 
 /** Registers the buffers with the native side, once per thread. */
 export function ensureSharedBuffers(): void {
   if (scratch !== undefined) return
   scratch = Buffer.allocUnsafeSlow(256 * 1024)
   meta = new Int32Array(16 * 1024)
-  sendFds = new Int32Array(MAX_FDS_PER_MESSAGE)
-  native.initBuffers(scratch, meta, sendFds)
+  native.initBuffers(scratch, meta)
 }
 
 /**

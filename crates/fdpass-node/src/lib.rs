@@ -7,6 +7,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod errors;
+mod lean;
 mod raw;
 mod shared_buffers;
 mod socket;

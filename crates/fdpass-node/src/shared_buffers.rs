@@ -1,7 +1,7 @@
 //! Buffers shared with JavaScript, one set per JavaScript thread, through
 //! which the hot paths pass data without creating objects: received batches
-//! are written into `scratch` (payloads) and `meta` (counts, lengths, fds),
-//! and the fds of a send are read from `send_fds`. JavaScript reads a batch
+//! are written into `scratch` (payloads) and `meta` (counts, lengths, fds).
+//! (Sends go through the lean scratch, see lean.rs.) JavaScript reads a batch
 //! before the call that wrote it returns, so one set serves every socket of
 //! its thread.
 
@@ -22,7 +22,6 @@ struct Region<T> {
 struct Buffers {
     scratch: Region<u8>,
     meta: Region<i32>,
-    send_fds: Region<i32>,
 }
 
 thread_local! {
@@ -61,14 +60,13 @@ unsafe fn region<T>(env: sys::napi_env, value: sys::napi_value) -> Result<Region
 
 /// Registers this thread's shared buffers (called once by the TypeScript layer).
 #[napi(js_name = "initBuffers")]
-pub fn init_buffers(env: Env, scratch: Unknown<'_>, meta: Unknown<'_>, send_fds: Unknown<'_>) -> Result<()> {
+pub fn init_buffers(env: Env, scratch: Unknown<'_>, meta: Unknown<'_>) -> Result<()> {
     // SAFETY: raw napi calls on the live env of this call; the references keep
     // the typed arrays (and so their memory, which V8 never moves) alive.
     let buffers = unsafe {
         Buffers {
             scratch: region(env.raw(), scratch.raw())?,
             meta: region(env.raw(), meta.raw())?,
-            send_fds: region(env.raw(), send_fds.raw())?,
         }
     };
     BUFFERS.with_borrow_mut(|b| *b = Some(buffers));
@@ -86,23 +84,8 @@ unsafe extern "C" fn forget(env: *mut std::ffi::c_void) {
         unsafe {
             sys::napi_delete_reference(env, b.scratch.reference);
             sys::napi_delete_reference(env, b.meta.reference);
-            sys::napi_delete_reference(env, b.send_fds.reference);
         }
     }
-}
-
-/// Runs `f` on the fds of a send, read from the shared `send_fds` without
-/// copying; `None` when the buffers are missing or too small.
-pub fn with_send_fds<R>(count: usize, f: impl FnOnce(&[i32]) -> R) -> Option<R> {
-    BUFFERS.with_borrow(|b| {
-        let b = b.as_ref()?;
-        if count > b.send_fds.len {
-            return None;
-        }
-        // SAFETY: the region is live (referenced) and holds `len` i32s; no
-        // JavaScript runs while `f` does, so nothing writes to it meanwhile.
-        Some(f(unsafe { std::slice::from_raw_parts(b.send_fds.ptr, count) }))
-    })
 }
 
 /// Writes a batch into the shared buffers and hands its fds over to

@@ -30,7 +30,8 @@ use napi_derive::napi;
 use nix::errno::Errno;
 
 use crate::errors::{build_error, throw};
-use crate::shared_buffers::{publish, with_send_fds};
+use crate::lean::{arg_bytes, arg_usize, boolean, lean_args, throw_misuse, LeanFunction};
+use crate::shared_buffers::publish;
 use crate::uv::{Poll, READABLE, WRITABLE};
 use crate::values::{borrow_fd, RawValue};
 
@@ -251,50 +252,33 @@ impl NativeSocket {
         self.shared.state.borrow().queued_bytes as f64
     }
 
-    /// Sends one message now if the kernel takes it whole; otherwise queues
-    /// (the rest of) it, data and fds together, and returns false: the
-    /// callback reports its completion.
-    /// The fds to attach are the first `fd_count` of the shared `sendFds`.
-    #[napi]
-    pub fn send(&self, env: Env, data: &[u8], fd_count: u32) -> Result<bool> {
-        match with_send_fds(fd_count as usize, |fds| send(&self.shared, data, fds)) {
-            Some(result) => result.map_err(|e| throw(&env, &e)),
-            None => Err(napi::Error::new(
-                Status::InvalidArg,
-                "fdpass: shared buffers are not initialized",
-            )),
+    /// The handle the lean calls take (see [`LEAN_FUNCTIONS`]): an external
+    /// value holding a count of this socket's state. It never leaves the
+    /// TypeScript object that owns this socket.
+    #[napi(ts_return_type = "unknown")]
+    pub fn handle(&self, env: Env) -> Result<RawValue> {
+        let boxed = Box::into_raw(Box::new(self.shared.clone()));
+        let mut value = ptr::null_mut();
+        // SAFETY: raw napi call on the live env of this call; the finalizer
+        // frees the box exactly once, when the value is collected.
+        let status = unsafe {
+            sys::napi_create_external(
+                env.raw(),
+                boxed.cast(),
+                Some(free_handle),
+                ptr::null_mut(),
+                &mut value,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            // SAFETY: no external owns the box.
+            drop(unsafe { Box::from_raw(boxed) });
+            return Err(napi::Error::new(
+                Status::GenericFailure,
+                "fdpass: could not create a socket handle",
+            ));
         }
-    }
-
-    /// Reads what is queued, up to `max` messages (or connections) and about
-    /// `max_fds` fds, and delivers it to the callback before returning.
-    /// Returns whether anything (messages, end or an error) was delivered.
-    ///
-    /// The common case returns without calling back: a batch of `n`
-    /// messages written into the shared buffers returns `n`. Nothing read
-    /// returns 0; anything delivered through the callback returns -1.
-    #[napi]
-    pub fn read(&self, max: u32, max_fds: u32) -> Result<i32> {
-        if self.shared.state.borrow().listening {
-            let events = read_events(&self.shared, max as usize, max_fds as usize);
-            let delivered = !events.is_empty();
-            deliver(&self.shared, events, false);
-            return Ok(if delivered { -1 } else { 0 });
-        }
-        let (batch, tail) = read_batch(&self.shared, max as usize, max_fds as usize);
-        let mut events = Vec::new();
-        if let Some(mut batch) = batch {
-            if tail.is_none() && publish(&batch.data, &batch.meta, &mut batch.fds) {
-                let count = batch.count() as i32;
-                self.shared.state.borrow_mut().spare_batch = Some(batch);
-                return Ok(count);
-            }
-            events.push(Event::Messages(batch));
-        }
-        events.extend(tail);
-        let delivered = !events.is_empty();
-        deliver(&self.shared, events, false);
-        Ok(if delivered { -1 } else { 0 })
+        Ok(RawValue(value))
     }
 
     /// How many more messages (and fds) JavaScript wants read as they arrive
@@ -361,6 +345,153 @@ impl Drop for NativeSocket {
         // No JavaScript may run here, and none does.
         close(&self.shared);
     }
+}
+
+/// Frees the state count held by a socket handle.
+unsafe extern "C" fn free_handle(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: `data` is the Box::into_raw of NativeSocket::handle, and napi
+    // calls this finalizer once.
+    drop(unsafe { Box::from_raw(data.cast::<Rc<Shared>>()) });
+}
+
+/// The lean functions of `FdSocket` and `FdServer` (see lean.rs): the calls
+/// made for every message.
+pub const LEAN_FUNCTIONS: &[LeanFunction] = &[
+    (c"socketSend", socket_send_lean),
+    (c"socketSendScratch", socket_send_scratch_lean),
+    (c"socketRead", socket_read_lean),
+];
+
+/// The state behind a handle argument.
+///
+/// # Safety
+/// `env` and `value` are those of a running lean callback, and `value` is a
+/// handle made by [`NativeSocket::handle`]: the TypeScript layer passes only
+/// the handle its socket object holds, never anything a user gave.
+unsafe fn arg_shared<'a>(env: sys::napi_env, value: sys::napi_value) -> Option<&'a Rc<Shared>> {
+    let mut data = ptr::null_mut();
+    if sys::napi_get_value_external(env, value, &mut data) != sys::Status::napi_ok || data.is_null() {
+        return None;
+    }
+    // SAFETY: the box lives until the handle is collected, and the handle is
+    // alive while it is an argument of the running call.
+    Some(&*data.cast::<Rc<Shared>>())
+}
+
+/// Sends with the fds of `lean`'s slots [0, count) and reports the outcome:
+/// true when the kernel took the whole message, false when it was queued.
+unsafe fn send_and_report(
+    env: sys::napi_env,
+    shared: &Rc<Shared>,
+    data: &[u8],
+    fds: &[i32],
+) -> sys::napi_value {
+    match send(shared, data, fds) {
+        Ok(sent_now) => boolean(env, sent_now),
+        Err(e) => {
+            throw(&Env::from_raw(env), &e);
+            ptr::null_mut()
+        }
+    }
+}
+
+/// `socketSend(handle, data, fdCount)`: sends `data` (the caller's
+/// Uint8Array) with the fds in scratch slots [0, fdCount).
+unsafe extern "C" fn socket_send_lean(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY (whole body): env and info are those of this running callback,
+    // in which no JavaScript runs.
+    let Some((lean, [handle, data, count])) = lean_args::<3>(env, info) else {
+        return throw_misuse(env);
+    };
+    let (Some(shared), Some(data), Some(fds)) = (
+        arg_shared(env, handle),
+        arg_bytes(env, data),
+        arg_usize(env, count).and_then(|c| lean.fd_slots(c)),
+    ) else {
+        return throw_misuse(env);
+    };
+    send_and_report(env, shared, data, fds)
+}
+
+/// `socketSendScratch(handle, dataLength, fdCount)`: sends scratch data
+/// bytes [0, dataLength) with the fds in scratch slots [0, fdCount).
+unsafe extern "C" fn socket_send_scratch_lean(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY (whole body): env and info are those of this running callback,
+    // in which no JavaScript runs; the data area and the fd slots are disjoint.
+    let Some((lean, [handle, len, count])) = lean_args::<3>(env, info) else {
+        return throw_misuse(env);
+    };
+    let (Some(shared), Some(data), Some(fds)) = (
+        arg_shared(env, handle),
+        arg_usize(env, len).and_then(|len| lean.data(len)),
+        arg_usize(env, count).and_then(|c| lean.fd_slots(c)),
+    ) else {
+        return throw_misuse(env);
+    };
+    send_and_report(env, shared, data, fds)
+}
+
+/// `socketRead(handle, max, maxFds)`: reads what is queued, up to `max`
+/// messages (or connections) and about `maxFds` fds.
+///
+/// The common case returns without calling back: a batch of `n` messages
+/// written into the shared buffers returns `n`. Nothing read returns 0;
+/// anything delivered through the socket's callback (end of stream, an
+/// error, accepted connections, a batch too large for the shared buffers)
+/// returns -1.
+unsafe extern "C" fn socket_read_lean(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY (whole body): env and info are those of this running callback.
+    let Some((_, [handle, max, max_fds])) = lean_args::<3>(env, info) else {
+        return throw_misuse(env);
+    };
+    let (Some(shared), Some(max), Some(max_fds)) = (
+        arg_shared(env, handle),
+        arg_usize(env, max),
+        arg_usize(env, max_fds),
+    ) else {
+        return throw_misuse(env);
+    };
+    // The callback may run JavaScript that drops the last other count.
+    let shared = shared.clone();
+    number_i32(env, read_now(&shared, max, max_fds))
+}
+
+/// See [`socket_read_lean`].
+fn read_now(shared: &Rc<Shared>, max: usize, max_fds: usize) -> i32 {
+    if shared.state.borrow().listening {
+        let events = read_events(shared, max, max_fds);
+        let delivered = !events.is_empty();
+        deliver(shared, events, false);
+        return if delivered { -1 } else { 0 };
+    }
+    let (batch, tail) = read_batch(shared, max, max_fds);
+    let mut events = Vec::new();
+    if let Some(mut batch) = batch {
+        if tail.is_none() && publish(&batch.data, &batch.meta, &mut batch.fds) {
+            let count = batch.count() as i32;
+            shared.state.borrow_mut().spare_batch = Some(batch);
+            return count;
+        }
+        events.push(Event::Messages(batch));
+    }
+    events.extend(tail);
+    let delivered = !events.is_empty();
+    deliver(shared, events, false);
+    if delivered {
+        -1
+    } else {
+        0
+    }
+}
+
+/// A small JavaScript integer (null, hence undefined, if napi fails).
+unsafe fn number_i32(env: sys::napi_env, n: i32) -> sys::napi_value {
+    let mut value = ptr::null_mut();
+    sys::napi_create_int32(env, n, &mut value);
+    value
 }
 
 fn check(status: sys::napi_status) -> Result<()> {

@@ -1,0 +1,57 @@
+/**
+ * The lean calls (see crates/fdpass-node/src/lean.rs): the per-message native
+ * functions are plain napi callbacks, and fd numbers and small payloads cross
+ * into and out of native code through one scratch ArrayBuffer of this
+ * environment, so each call passes and returns small integers only. The
+ * scratch never leaves fdpass.
+ */
+import { native } from './native'
+import { describe, makeError } from './errors'
+import { validateFd } from './validate'
+
+/** Fd slots of the scratch (the count and up to 253 fds, plus room to spare). */
+export const SCRATCH_FD_SLOTS = 256
+const SCRATCH_FD_BYTES = SCRATCH_FD_SLOTS * 4
+/** Bytes of data the scratch holds. */
+export const SCRATCH_DATA_BYTES = 64 * 1024
+
+export const lean = native.bindLean()
+const scratch = lean.scratch
+if (scratch.byteLength !== SCRATCH_FD_BYTES + SCRATCH_DATA_BYTES) {
+  throw new Error('fdpass: the native addon does not match this JavaScript build (scratch size)')
+}
+/** The fd slots: what a send sends and closeFds closes; where recvFds writes its fds. */
+export const scratchFds = new Int32Array(scratch, 0, SCRATCH_FD_SLOTS)
+/** The data area: received bytes, or a small payload to send. */
+export const scratchData = new Uint8Array(scratch, SCRATCH_FD_BYTES, SCRATCH_DATA_BYTES)
+
+/** Copies below this size go byte by byte: cheaper than a subarray and set. */
+export const SMALL_COPY = 64
+
+/** Whether `value` is an fd number (what validateFd accepts), without building its name. */
+export function isFdNumber(value: unknown): boolean {
+  return typeof value === 'number' && (value | 0) === value && value >= 0
+}
+
+/**
+ * Writes the fd numbers of `fds` into the fd slots and returns how many.
+ * Each element is read once; the element's name is built only for an error.
+ */
+export function writeFdNumbers(fds: readonly number[], name: string): number {
+  if (!Array.isArray(fds)) {
+    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "${name}" argument must be an array of fds. Received ${describe(fds)}`)
+  }
+  for (let i = 0; i < fds.length; i++) {
+    const fd: unknown = fds[i]
+    if (!isFdNumber(fd)) validateFd(fd, `${name}[${i}]`)
+    scratchFds[i] = fd as number
+  }
+  return fds.length
+}
+
+/** Copies a small payload into the data area (the caller checked `bytes.length <= SMALL_COPY`). */
+export function copyToScratch(bytes: Uint8Array): number {
+  const len = bytes.length
+  for (let i = 0; i < len; i++) scratchData[i] = bytes[i]!
+  return len
+}
