@@ -3,7 +3,8 @@
  * processes over Unix domain sockets with `SCM_RIGHTS`.
  *
  * Two layers: the raw, synchronous API on fd numbers (`socketPair`,
- * `sendFds`, `recvFds`, `closeFds`, `fdKind`), and event-loop sockets
+ * `sendFds`, `recvFds`, `closeFds`, `fdKind`) or on an owned `SyncSocket`,
+ * and event-loop sockets
  * (`FdSocket`, `FdServer`, `connect`, `listen`, `bind`) with framing,
  * backpressure and Node object support.
  *
@@ -13,6 +14,7 @@ export type { FdpassError } from './src/errors'
 export type { FdKind, RecvFdsOptions, RecvFdsResult, SocketType } from './src/raw'
 export { closeFds, DEFAULT_MAX_BYTES, fdKind, recvFds, sendFds, socketPair } from './src/raw'
 export { MAX_FDS_PER_MESSAGE } from './src/validate'
+export { SyncSocket } from './src/sync-socket'
 export type { FdLike } from './src/fd-like'
 export type { FdMessage, PeerCredentials, ReceiveOptions, SocketOptions } from './src/fd-socket'
 export { FdSocket } from './src/fd-socket'

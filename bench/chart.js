@@ -8,6 +8,7 @@ const COLORS = {
   c: '#555555',
   'c-threads': '#999999',
   'fdpass-raw': '#1f77b4',
+  'fdpass-numbers': '#aec7e8',
   'fdpass-async': '#17becf',
   python: '#2ca02c',
   'node-cp': '#d62728',

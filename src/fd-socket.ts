@@ -6,7 +6,7 @@ import { makeError, type FdpassError } from './errors'
 import { toFd, type FdLike } from './fd-like'
 import { native } from './native'
 import { copyToScratch, isFdNumber, lean, scratchFds, SMALL_COPY } from './lean'
-import { ensureSharedBuffers, readBatch } from './shared-buffers'
+import { beginBatch, ensureSharedBuffers, nextMessage } from './shared-buffers'
 import { abortError, closedError, iterate, settle, wait, type Waiter } from './waiters'
 import { DEFAULT_MAX_BYTES, validateSocketType, type SocketType } from './raw'
 import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
@@ -366,8 +366,14 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       // One message: one recvmsg, no extra call that would only say EAGAIN.
       this.#reading = true
       const count = lean.socketRead(this.#handle, 1, this.#fdRoomFor(1))
-      if (count > 0) this.#deliverPublished(count)
       this.#reading = false
+      // The common case: exactly the one message asked for, handed over
+      // without passing through the queue.
+      if (count === 1 && this.#messages.length === 0) {
+        beginBatch()
+        return Promise.resolve(nextMessage())
+      }
+      if (count > 0) this.#deliverPublished(count)
     }
     const item = this.#messages.shift()
     if (item !== undefined) {
@@ -451,7 +457,8 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   }
 
   #deliverPublished(count: number): void {
-    readBatch(count, (data, fds) => this.#deliver({ data, fds }))
+    beginBatch()
+    for (let k = 0; k < count; k++) this.#deliver(nextMessage())
   }
 
   #deliver(message: FdMessage): void {

@@ -84,17 +84,26 @@ export function socketPair(type?: SocketType): [number, number] {
  */
 export function sendFds(socket: number, data: Uint8Array | string, fds?: readonly number[]): number {
   validateFd(socket, 'socket')
-  const bytes = toBytes(data, 'data')
-  if (fds === undefined) return sendLean(socket, bytes, 0)
-  if (!Array.isArray(fds)) validateFdList(fds, 'fds') // throws the usual TypeError
-  if (fds.length > MAX_FDS_PER_MESSAGE) validateFdList(fds, 'fds') // throws ERR_TOO_MANY_FDS
-  return sendLean(socket, bytes, writeFdNumbers(fds, 'fds'))
+  return sendOn(socket, data, fds, true)
 }
 
-/** Sends `bytes` with the fds already in scratch slots [0, count). */
-function sendLean(socket: number, bytes: Uint8Array, count: number): number {
-  if (bytes.length > SMALL_COPY) return lean.sendFds(socket, bytes, count)
-  return lean.sendScratch(socket, copyToScratch(bytes), count)
+/**
+ * `sendFds` on a checked socket number. `checkUnix` false skips the per-send
+ * `AF_UNIX` check, for a socket `SyncSocket` checked when it took ownership.
+ */
+export function sendOn(socket: number, data: Uint8Array | string, fds: readonly number[] | undefined, checkUnix: boolean): number {
+  const bytes = toBytes(data, 'data')
+  let count = 0
+  if (fds !== undefined) {
+    if (!Array.isArray(fds)) validateFdList(fds, 'fds') // throws the usual TypeError
+    if (fds.length > MAX_FDS_PER_MESSAGE) validateFdList(fds, 'fds') // throws ERR_TOO_MANY_FDS
+    count = writeFdNumbers(fds, 'fds')
+  }
+  if (bytes.length > SMALL_COPY) {
+    return checkUnix ? lean.sendFds(socket, bytes, count) : lean.sendOwned(socket, bytes, count)
+  }
+  const len = copyToScratch(bytes)
+  return checkUnix ? lean.sendScratch(socket, len, count) : lean.sendOwnedScratch(socket, len, count)
 }
 
 /**
@@ -113,6 +122,11 @@ function sendLean(socket: number, bytes: Uint8Array, count: number): number {
  */
 export function recvFds(socket: number, options?: RecvFdsOptions): RecvFdsResult {
   validateFd(socket, 'socket')
+  return receiveOn(socket, options)
+}
+
+/** `recvFds` on a checked socket number. */
+export function receiveOn(socket: number, options: RecvFdsOptions | undefined): RecvFdsResult {
   let maxBytes = DEFAULT_MAX_BYTES
   let maxFds = MAX_FDS_PER_MESSAGE
   if (options !== undefined) {

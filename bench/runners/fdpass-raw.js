@@ -1,21 +1,47 @@
 'use strict'
-// fdpass raw sync API: sendFds / recvFds / closeFds on plain fd numbers.
+// fdpass raw sync API, in one of its two forms (FDBENCH_API):
+// - 'sync' (default): a SyncSocket, which owns its socket and checked it is
+//   AF_UNIX once: s.send(data, fds) / s.receive();
+// - 'numbers': sendFds / recvFds on plain fd numbers, which check AF_UNIX on
+//   every send (one getsockopt).
+// Received fds are closed with closeFds in both.
 const path = require('node:path')
 const fs = require('node:fs')
 const { spawn } = require('node:child_process')
 const c = require('./common')
 
 const fdpass = require(path.resolve(__dirname, '..', '..'))
-const { socketPair, sendFds, recvFds, closeFds } = fdpass
+const { SyncSocket, socketPair, sendFds, recvFds, closeFds } = fdpass
+
+const api =
+  process.env.FDBENCH_API === 'numbers'
+    ? {
+        pair: (type) => socketPair(type),
+        adopt: (fd) => fd,
+        fdOf: (s) => s,
+        send: (s, data, fds) => sendFds(s, data, fds),
+        recv: (s, options) => recvFds(s, options),
+        close: (s) => closeFds([s]),
+      }
+    : {
+        pair: (type) => SyncSocket.pair(type),
+        adopt: (fd) => SyncSocket.from(fd),
+        fdOf: (s) => s.fd,
+        send: (s, data, fds) => s.send(data, fds),
+        recv: (s, options) => s.receive(options),
+        close: (s) => s.close(),
+      }
 
 const X = Buffer.from('f')
+const RECV_ONE = { maxBytes: 1, maxFds: 1 }
+const REPLY = { maxBytes: 1, maxFds: 0 }
 
 /** Reads exactly n bytes (no fds expected) from a stream socket. */
 function readExactly(sock, n) {
   const parts = []
   let got = 0
   while (got < n) {
-    const { data, fds } = recvFds(sock, { maxBytes: n - got, maxFds: 0 })
+    const { data, fds } = api.recv(sock, { maxBytes: n - got, maxFds: 0 })
     if (fds.length) closeFds(fds)
     if (data.length === 0) throw new Error('end of stream')
     parts.push(data)
@@ -25,7 +51,7 @@ function readExactly(sock, n) {
 }
 
 function child(workload) {
-  const sock = 3
+  const sock = api.adopt(3)
   const pingpong = workload === 'w3'
   const ref = fs.statSync('/dev/null')
   const base = c.openFdCount()
@@ -33,14 +59,14 @@ function child(workload) {
   const yes = Buffer.from('y')
   const no = Buffer.from('n')
   for (;;) {
-    const { data, fds } = recvFds(sock, { maxBytes: 1, maxFds: 1 })
+    const { data, fds } = api.recv(sock, RECV_ONE)
     if (data.length === 0) process.exit(2)
     const tag = data[0]
     if (tag === 0x51 /* Q */) break
     if (tag === 0x45 /* E */) {
       const out = Buffer.alloc(8)
       out.writeBigInt64LE(BigInt(good))
-      sendFds(sock, out)
+      api.send(sock, out)
       good = 0
       continue
     }
@@ -51,7 +77,7 @@ function child(workload) {
       ok = false
     }
     if (ok) good++
-    if (pingpong) sendFds(sock, ok ? yes : no)
+    if (pingpong) api.send(sock, ok ? yes : no)
   }
   process.exit(c.openFdCount() === base ? 0 : 3)
 }
@@ -67,12 +93,12 @@ async function main() {
 
   if (a.workload === 'w1' || a.workload === 'w2') {
     const nfds = a.workload === 'w1' ? 1 : Number(a.variant)
-    const [s, r] = socketPair(a.workload === 'w1' ? a.variant : 'stream')
+    const [s, r] = api.pair(a.workload === 'w1' ? a.variant : 'stream')
     const sent = new Array(nfds).fill(file)
     const batch = (n) => {
       for (let i = 0; i < n; i++) {
-        sendFds(s, X, sent)
-        const { fds } = recvFds(r)
+        api.send(s, X, sent)
+        const { fds } = api.recv(r)
         if (fds.length !== nfds) bad += nfds - fds.length
         if (i === 0 && !c.sameFile(fds[0], ref)) bad++
         try {
@@ -85,17 +111,18 @@ async function main() {
     let n = await c.calibrate(batch, a.seconds)
     bad = 0
     for (let rep = 0; rep < a.reps; rep++) out.ops.push(await c.timed(batch, n))
-    closeFds([s, r])
+    api.close(s)
+    api.close(r)
     Object.assign(out, { unit: a.workload === 'w1' ? 'round trips/s' : 'messages/s', perRep: n, fdsExpected: n * nfds * a.reps })
   } else if (a.workload === 'w3' || a.workload === 'w4') {
     const pingpong = a.workload === 'w3'
-    const [s, theirs] = socketPair('stream')
-    const kid = spawn(process.execPath, [__filename, 'child', a.workload], { stdio: ['inherit', 'inherit', 'inherit', theirs] })
+    const [s, theirs] = api.pair('stream')
+    const kid = spawn(process.execPath, [__filename, 'child', a.workload], { stdio: ['inherit', 'inherit', 'inherit', api.fdOf(theirs)] })
     const exited = new Promise((resolve) => kid.on('exit', (code, sig) => resolve(code ?? 128)))
-    closeFds([theirs])
+    api.close(theirs)
     const one = [file]
     const endRep = (n) => {
-      sendFds(s, 'E')
+      api.send(s, 'E')
       const good = Number(readExactly(s, 8).readBigInt64LE())
       bad += n - good
     }
@@ -104,14 +131,14 @@ async function main() {
       ? (n) => {
           for (let i = 0; i < n; i++) {
             const t0 = lat ? process.hrtime.bigint() : 0n
-            sendFds(s, X, one)
-            const { data } = recvFds(s, { maxBytes: 1, maxFds: 0 })
+            api.send(s, X, one)
+            const { data } = api.recv(s, REPLY)
             if (lat) lat[i] = Number(process.hrtime.bigint() - t0) / 1e3
             if (data[0] !== 0x79) bad++
           }
         }
       : (n) => {
-          for (let i = 0; i < n; i++) sendFds(s, X, one)
+          for (let i = 0; i < n; i++) api.send(s, X, one)
           endRep(n)
         }
     const n = await c.calibrate(batch, a.seconds)
@@ -130,9 +157,9 @@ async function main() {
       }
     }
     if (!pingpong) delete out.p50us, delete out.p99us
-    sendFds(s, 'Q')
+    api.send(s, 'Q')
     out.childExit = await exited
-    closeFds([s])
+    api.close(s)
     Object.assign(out, { unit: pingpong ? 'round trips/s' : 'fds/s', perRep: n, fdsExpected: n * a.reps })
   } else {
     c.skip(`unknown workload ${a.workload}`)

@@ -88,7 +88,7 @@ pub type LeanCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_i
 /// functions that use it.
 #[napi(
     js_name = "bindLean",
-    ts_return_type = "{ scratch: ArrayBuffer; sendFds(socket: number, data: Uint8Array, fdCount: number): number; sendScratch(socket: number, dataLength: number, fdCount: number): number; recvFds(socket: number, maxBytes: number, maxFds: number): number; closeFds(count: number): void; socketSend(handle: unknown, data: Uint8Array, fdCount: number): boolean; socketSendScratch(handle: unknown, dataLength: number, fdCount: number): boolean; socketRead(handle: unknown, max: number, maxFds: number): number }"
+    ts_return_type = "{ scratch: ArrayBuffer; sendFds(socket: number, data: Uint8Array, fdCount: number): number; sendScratch(socket: number, dataLength: number, fdCount: number): number; sendOwned(socket: number, data: Uint8Array, fdCount: number): number; sendOwnedScratch(socket: number, dataLength: number, fdCount: number): number; recvFds(socket: number, maxBytes: number, maxFds: number): number; closeFds(count: number): void; socketSend(handle: unknown, data: Uint8Array, fdCount: number): boolean; socketSendScratch(handle: unknown, dataLength: number, fdCount: number): boolean; socketRead(handle: unknown, max: number, maxFds: number): number }"
 )]
 pub fn bind_lean(env: Env) -> Result<RawValue> {
     let raw = env.raw();

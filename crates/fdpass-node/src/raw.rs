@@ -108,25 +108,41 @@ pub fn is_cloexec(env: Env, fd: i32) -> Result<bool> {
 }
 
 /// The lean functions of the raw API (see lean.rs).
+///
+/// The `Owned` sends skip the per-send `AF_UNIX` check: `SyncSocket` checked
+/// its fd once when it took ownership of it.
 pub const LEAN_FUNCTIONS: &[LeanFunction] = &[
-    (c"sendFds", send_fds_lean),
-    (c"sendScratch", send_scratch_lean),
+    (c"sendFds", send_fds_lean::<true>),
+    (c"sendScratch", send_scratch_lean::<true>),
+    (c"sendOwned", send_fds_lean::<false>),
+    (c"sendOwnedScratch", send_scratch_lean::<false>),
     (c"recvFds", recv_fds_lean),
     (c"closeFds", close_fds_lean),
 ];
 
-/// The end of both lean sends: `sendFds` on `socket`, returning the bytes
-/// sent, or throwing the error (null return).
+/// The end of every lean send: sends on `socket` (checking first that it is
+/// `AF_UNIX` when `CHECK_UNIX`), returning the bytes sent, or throwing the
+/// error (null return).
 ///
 /// # Safety
 /// `env` must be the env of the running callback.
-unsafe fn send_and_report(env: sys::napi_env, socket: i32, data: &[u8], fds: &[RawFd]) -> sys::napi_value {
+unsafe fn send_and_report<const CHECK_UNIX: bool>(
+    env: sys::napi_env,
+    socket: i32,
+    data: &[u8],
+    fds: &[RawFd],
+) -> sys::napi_value {
     let env = Env::from_raw(env);
     let socket = match borrow_fd(&env, socket) {
         Ok(socket) => socket,
         Err(_) => return ptr::null_mut(),
     };
-    match fdpass::send_fds(socket, data, fds) {
+    let sent = if CHECK_UNIX {
+        fdpass::send_fds(socket, data, fds)
+    } else {
+        fdpass::send_fds_on_unix(socket, data, fds)
+    };
+    match sent {
         Ok(n) => number(env.raw(), n),
         Err(e) => {
             throw(&env, &e);
@@ -135,10 +151,13 @@ unsafe fn send_and_report(env: sys::napi_env, socket: i32, data: &[u8], fds: &[R
     }
 }
 
-/// `sendFds(socket, data, fdCount)`: sends `data` (the caller's Uint8Array,
-/// never the scratch) with the fds in scratch slots [0, fdCount); returns the
-/// bytes sent.
-unsafe extern "C" fn send_fds_lean(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+/// `sendFds(socket, data, fdCount)` (and `sendOwned`): sends `data` (the
+/// caller's Uint8Array, never the scratch) with the fds in scratch slots
+/// [0, fdCount); returns the bytes sent.
+unsafe extern "C" fn send_fds_lean<const CHECK_UNIX: bool>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
     // SAFETY (whole body): env and info are those of this running callback,
     // in which no JavaScript runs.
     let Some((lean, [socket, data, count])) = lean_args::<3>(env, info) else {
@@ -151,12 +170,16 @@ unsafe extern "C" fn send_fds_lean(env: sys::napi_env, info: sys::napi_callback_
     ) else {
         return throw_misuse(env);
     };
-    send_and_report(env, socket, data, fds)
+    send_and_report::<CHECK_UNIX>(env, socket, data, fds)
 }
 
-/// `sendScratch(socket, dataLength, fdCount)`: sends scratch data bytes
-/// [0, dataLength) with the fds in scratch slots [0, fdCount).
-unsafe extern "C" fn send_scratch_lean(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+/// `sendScratch(socket, dataLength, fdCount)` (and `sendOwnedScratch`):
+/// sends scratch data bytes [0, dataLength) with the fds in scratch slots
+/// [0, fdCount).
+unsafe extern "C" fn send_scratch_lean<const CHECK_UNIX: bool>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
     // SAFETY (whole body): env and info are those of this running callback,
     // in which no JavaScript runs; the data area and the fd slots are disjoint.
     let Some((lean, [socket, len, count])) = lean_args::<3>(env, info) else {
@@ -169,7 +192,7 @@ unsafe extern "C" fn send_scratch_lean(env: sys::napi_env, info: sys::napi_callb
     ) else {
         return throw_misuse(env);
     };
-    send_and_report(env, socket, data, fds)
+    send_and_report::<CHECK_UNIX>(env, socket, data, fds)
 }
 
 /// `recvFds(socket, maxBytes, maxFds)`: receives into the scratch; returns

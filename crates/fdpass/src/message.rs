@@ -57,7 +57,16 @@ pub fn send_fds(socket: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> Result<us
     // accept and ignore SCM_RIGHTS, and no flag or control message that keeps
     // this a single plain SCM_RIGHTS message fails there and works on AF_UNIX.
     // `__test__/lean.spec.ts` reuses a checked number for a TCP socket.
+    // Callers that own their socket check once instead: send_fds_on_unix.
     ensure_unix(socket)?;
+    send_fds_on_unix(socket, data, fds)
+}
+
+/// [`send_fds`] on a socket known to be `AF_UNIX`: one the caller created, or
+/// checked with [`ensure_unix`], and has owned ever since, so that its number
+/// cannot have been closed and reused by another kind of socket.
+pub fn send_fds_on_unix(socket: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> Result<usize> {
+    check_send(data.len(), fds.len())?;
     send_vectored(socket, &[IoSlice::new(data)], fds)
 }
 
