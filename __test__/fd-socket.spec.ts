@@ -226,16 +226,22 @@ test.serial('a peer killed in the middle of a message: whole messages arrive, th
     const { child, report } = runPeer(['partial-then-die'], theirs)
     report.catch(() => {}) // it dies by SIGKILL, on purpose
     closeFds([theirs])
-    t.is((await sock.receive()).data.toString(), 'one')
-    const two = await sock.receive()
-    t.is(two.data.toString(), 'two')
-    t.is(two.fds.length, 1)
-    closeFds(two.fds)
-    const err = await t.throwsAsync(sock.receive())
-    t.is((err as NodeJS.ErrnoException).code, 'ERR_FDPASS_PROTOCOL')
-    t.regex(err!.message, /closed the connection in the middle of a message/)
-    await once(child, 'close')
-    sock.close()
+    const exited = once(child, 'close')
+    // A failed assertion throws: release the socket and the child's pipes
+    // here all the same, or they close during the next test and fail its audit.
+    try {
+      t.is((await sock.receive()).data.toString(), 'one')
+      const two = await sock.receive()
+      closeFds(two.fds)
+      t.is(two.data.toString(), 'two')
+      t.is(two.fds.length, 1)
+      const err = await t.throwsAsync(sock.receive())
+      t.is((err as NodeJS.ErrnoException).code, 'ERR_FDPASS_PROTOCOL')
+      t.regex(err!.message, /closed the connection in the middle of a message/)
+    } finally {
+      sock.close()
+      await exited
+    }
   })
 })
 
