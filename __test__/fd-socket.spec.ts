@@ -226,16 +226,22 @@ test.serial('a peer killed in the middle of a message: whole messages arrive, th
     const { child, report } = runPeer(['partial-then-die'], theirs)
     report.catch(() => {}) // it dies by SIGKILL, on purpose
     closeFds([theirs])
-    t.is((await sock.receive()).data.toString(), 'one')
-    const two = await sock.receive()
-    t.is(two.data.toString(), 'two')
-    t.is(two.fds.length, 1)
-    closeFds(two.fds)
-    const err = await t.throwsAsync(sock.receive())
-    t.is((err as NodeJS.ErrnoException).code, 'ERR_FDPASS_PROTOCOL')
-    t.regex(err!.message, /closed the connection in the middle of a message/)
-    await once(child, 'close')
-    sock.close()
+    const exited = once(child, 'close')
+    // A failed assertion throws: release the socket and the child's pipes
+    // here all the same, or they close during the next test and fail its audit.
+    try {
+      t.is((await sock.receive()).data.toString(), 'one')
+      const two = await sock.receive()
+      closeFds(two.fds)
+      t.is(two.data.toString(), 'two')
+      t.is(two.fds.length, 1)
+      const err = await t.throwsAsync(sock.receive())
+      t.is((err as NodeJS.ErrnoException).code, 'ERR_FDPASS_PROTOCOL')
+      t.regex(err!.message, /closed the connection in the middle of a message/)
+    } finally {
+      sock.close()
+      await exited
+    }
   })
 })
 
@@ -268,6 +274,57 @@ function header(length: number, fds: number): Buffer {
   h.writeUInt16LE(fds, 4)
   return h
 }
+
+// The event loop may find several messages and the error that ended the read
+// in one go (a slow or busy process, a fast peer). The code awaiting the first
+// message runs before the rest of that batch is handed over, and typically
+// calls receive() again at once: it must still see the rest in order, the
+// error included, rather than read past it.
+test.serial('a receive() between the messages of one batch sees the error that ended the stream', async (t) => {
+  await withFdAudit(t, async () => {
+    const [mine, theirs] = socketPair()
+    const sock = FdSocket.from(mine)
+    const f = fileWith('x')
+    try {
+      // A receive waits first, so that all of what follows is read in one batch.
+      const first = sock.receive()
+      sendFds(theirs, Buffer.concat([header(3, 0), Buffer.from('one')]), [])
+      sendFds(theirs, Buffer.concat([header(3, 1), Buffer.from('two')]), [f])
+      sendFds(theirs, Buffer.concat([header(100, 1), Buffer.alloc(10, 120)]), [f])
+      closeFds([theirs])
+      t.is((await first).data.toString(), 'one')
+      const two = await sock.receive()
+      closeFds(two.fds)
+      t.is(two.data.toString(), 'two')
+      t.is(two.fds.length, 1)
+      const err = await t.throwsAsync(sock.receive())
+      t.is((err as NodeJS.ErrnoException).code, 'ERR_FDPASS_PROTOCOL')
+      t.regex(err!.message, /closed the connection in the middle of a message/)
+    } finally {
+      sock.close()
+      closeFds([f])
+    }
+  })
+})
+
+test.serial('a receive() between the messages of one batch keeps datagram errors in order', async (t) => {
+  await withFdAudit(t, async () => {
+    const [a, b] = FdSocket.pair('dgram', { maxFds: 1 })
+    const f = fileWith('x')
+    try {
+      const first = b.receive()
+      const sent = [a.send('one'), a.send('two fds', [f, f]), a.send('three')]
+      t.is((await first).data.toString(), 'one')
+      t.is(await codeOf(b.receive()), 'ERR_FDS_TRUNCATED')
+      t.is((await b.receive()).data.toString(), 'three')
+      await Promise.all(sent)
+    } finally {
+      a.close()
+      b.close()
+      closeFds([f])
+    }
+  })
+})
 
 test.serial('maxFds on a datagram socket refuses one message and keeps going', async (t) => {
   await withFdAudit(t, async () => {

@@ -2,9 +2,9 @@
 //!
 //! Every operation tries the syscall first and asks the loop (a `uv_poll_t`)
 //! to wait only after EAGAIN. On readiness it drains what is queued, up to the
-//! room JavaScript asked for, and hands the whole batch to JavaScript in one
-//! call made inside a callback scope (`napi_make_callback`), so promise
-//! reactions run at once. The same object serves listening sockets, whose
+//! room JavaScript asked for, and hands the whole batch to JavaScript inside
+//! one callback scope (`napi_open_callback_scope`), so promise reactions run
+//! at once after it. The same object serves listening sockets, whose
 //! "messages" are accepted connections.
 //!
 //! Ownership: the state lives in an `Rc` shared by the JavaScript object, the
@@ -960,26 +960,42 @@ fn close(shared: &Rc<Shared>) {
     }
 }
 
-/// Hands events to the JavaScript callback. From the event loop the call is
-/// made with `napi_make_callback`, so that microtasks and `nextTick` run right
-/// after it, as for any Node I/O callback.
+/// Hands events to the JavaScript callback. From the event loop the calls are
+/// made inside one callback scope (`napi_open_callback_scope`), so that
+/// microtasks and `nextTick` run once JavaScript has the whole batch, as after
+/// any Node I/O callback. Not between its events: code awaiting the first
+/// message of a batch typically calls `receive()` again at once, and must find
+/// the rest of the batch (and the end or error that closed the read) queued
+/// rather than read the socket past it.
 fn deliver(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
     if events.is_empty() {
         return;
     }
     let env = shared.env;
     // SAFETY: raw napi calls on this thread's env; a handle scope bounds every
-    // value created here.
+    // value created here, and the callback scope opened here is closed here.
     unsafe {
         let mut scope = ptr::null_mut();
         if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
             return;
         }
-        for event in events {
+        let mut callback_scope = ptr::null_mut();
+        if from_loop {
             let (callback, async_context) = {
                 let state = shared.state.borrow();
                 (state.callback, state.async_context)
             };
+            // Closed already: nobody takes these events (dropping them closes their fds).
+            if callback.is_null()
+                || sys::napi_open_callback_scope(env, ptr::null_mut(), async_context, &mut callback_scope)
+                    != sys::Status::napi_ok
+            {
+                sys::napi_close_handle_scope(env, scope);
+                return;
+            }
+        }
+        for event in events {
+            let callback = shared.state.borrow().callback;
             if callback.is_null() {
                 break; // closed from JavaScript meanwhile: what is left is dropped (and closed).
             }
@@ -995,11 +1011,7 @@ fn deliver(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
             let mut global = ptr::null_mut();
             sys::napi_get_global(env, &mut global);
             let mut result = ptr::null_mut();
-            let status = if from_loop {
-                sys::napi_make_callback(env, async_context, global, func, 3, args.as_ptr(), &mut result)
-            } else {
-                sys::napi_call_function(env, global, func, 3, args.as_ptr(), &mut result)
-            };
+            let status = sys::napi_call_function(env, global, func, 3, args.as_ptr(), &mut result);
             if status == sys::Status::napi_pending_exception && from_loop {
                 let mut error = ptr::null_mut();
                 sys::napi_get_and_clear_last_exception(env, &mut error);
@@ -1009,6 +1021,9 @@ fn deliver(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
             if status != sys::Status::napi_ok {
                 break;
             }
+        }
+        if !callback_scope.is_null() {
+            sys::napi_close_callback_scope(env, callback_scope);
         }
         sys::napi_close_handle_scope(env, scope);
     }
