@@ -346,14 +346,19 @@ test.serial('the event loop keeps ticking while a receive waits', async (t) => {
     const [a, b] = FdSocket.pair()
     let ticks = 0
     const timer = setInterval(() => ticks++, 5)
-    const pending = b.receive()
-    await new Promise((r) => setTimeout(r, 120))
-    t.true(ticks >= 5, `timer fired ${ticks} times`)
-    await a.send('done')
-    t.is((await pending).data.toString(), 'done')
-    clearInterval(timer)
-    a.close()
-    b.close()
+    try {
+      const pending = b.receive()
+      await new Promise((r) => setTimeout(r, 120))
+      t.true(ticks >= 5, `timer fired ${ticks} times`)
+      await a.send('done')
+      t.is((await pending).data.toString(), 'done')
+    } finally {
+      // Released even when an assertion throws, so that a failure is reported
+      // here and not as lost fds in the next test.
+      clearInterval(timer)
+      a.close()
+      b.close()
+    }
   })
 })
 
@@ -555,6 +560,9 @@ test.serial('worker threads: sockets in several workers, terminated with sockets
         // Leave sockets open with a receive pending, then get terminated.
         const [c, d] = FdSocket.pair()
         d.receive().catch(() => {})
+        // Held, so that a GC cannot collect c (d would see the end of the
+        // stream and the worker exit by itself before terminate()).
+        globalThis.keepOpen = [c, d]
         parentPort.postMessage(m.data.toString() + m.fds.length)
       })()
     `
