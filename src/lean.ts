@@ -6,8 +6,6 @@
  * scratch never leaves fdpass.
  */
 import { native } from './native'
-import { describe, makeError } from './errors'
-import { validateFd } from './validate'
 
 /** Fd slots of the scratch (the count and up to 253 fds, plus room to spare). */
 export const SCRATCH_FD_SLOTS = 256
@@ -31,22 +29,6 @@ export const SMALL_COPY = 64
 /** Whether `value` is an fd number (what validateFd accepts), without building its name. */
 export function isFdNumber(value: unknown): boolean {
   return typeof value === 'number' && (value | 0) === value && value >= 0
-}
-
-/**
- * Writes the fd numbers of `fds` into the fd slots and returns how many.
- * Each element is read once; the element's name is built only for an error.
- */
-export function writeFdNumbers(fds: readonly number[], name: string): number {
-  if (!Array.isArray(fds)) {
-    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "${name}" argument must be an array of fds. Received ${describe(fds)}`)
-  }
-  for (let i = 0; i < fds.length; i++) {
-    const fd: unknown = fds[i]
-    if (!isFdNumber(fd)) validateFd(fd, `${name}[${i}]`)
-    scratchFds[i] = fd as number
-  }
-  return fds.length
 }
 
 /** Copies a small payload into the data area (the caller checked `bytes.length <= SMALL_COPY`). */

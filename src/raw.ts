@@ -3,7 +3,7 @@
  * in the spirit of Python's `socket.send_fds` / `socket.recv_fds`.
  */
 import { describe, makeError } from './errors'
-import { copyToScratch, lean, SCRATCH_DATA_BYTES, SCRATCH_FD_SLOTS, scratchData, scratchFds, SMALL_COPY, writeFdNumbers } from './lean'
+import { copyToScratch, isFdNumber, lean, SCRATCH_DATA_BYTES, SCRATCH_FD_SLOTS, scratchData, scratchFds, SMALL_COPY } from './lean'
 import { native } from './native'
 import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd, validateFdList } from './validate'
 
@@ -97,7 +97,14 @@ export function sendOn(socket: number, data: Uint8Array | string, fds: readonly 
   if (fds !== undefined) {
     if (!Array.isArray(fds)) validateFdList(fds, 'fds') // throws the usual TypeError
     if (fds.length > MAX_FDS_PER_MESSAGE) validateFdList(fds, 'fds') // throws ERR_TOO_MANY_FDS
-    count = writeFdNumbers(fds, 'fds')
+    // Each element is read once: validated and written to the scratch.
+    for (let i = 0; i < fds.length; i++) {
+      const fd: unknown = fds[i]
+      // The element's name is built only for the error message.
+      if (!isFdNumber(fd)) validateFd(fd, `fds[${i}]`)
+      scratchFds[i] = fd as number
+    }
+    count = fds.length
   }
   if (bytes.length > SMALL_COPY) {
     return checkUnix ? lean.sendFds(socket, bytes, count) : lean.sendOwned(socket, bytes, count)
@@ -157,7 +164,18 @@ export function closeFds(fds: readonly number[]): void {
     native.closeFds(fds as number[])
     return
   }
-  lean.closeFds(writeFdNumbers(fds, 'fds'))
+  if (!Array.isArray(fds)) {
+    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "fds" argument must be an array of fds. Received ${describe(fds)}`)
+  }
+  // Its own loop rather than a helper shared with sendOn: the arrays closed
+  // here (received ones) and those sent differ in shape, and one shared loop
+  // is polymorphic on both hot paths (measured: about 100 ns per W1 round trip).
+  for (let i = 0; i < fds.length; i++) {
+    const fd: unknown = fds[i]
+    if (!isFdNumber(fd)) validateFd(fd, `fds[${i}]`)
+    scratchFds[i] = fd as number
+  }
+  lean.closeFds(fds.length)
 }
 
 /** What an fd refers to (`fstat`): `'file'`, `'socket'`, `'fifo'`, ... Throws `EBADF` for a closed fd. */
