@@ -14,7 +14,7 @@ import {
   type ReceiveOptions,
   type ResolvedOptions,
 } from './fd-socket'
-import { lean } from './lean'
+import { lean, scratchInts } from './lean'
 import { native } from './native'
 import { abortError, closedError, iterate, settle, wait, type Waiter } from './waiters'
 import type { SocketType } from './raw'
@@ -127,7 +127,9 @@ export class FdServer implements AsyncIterable<FdSocket> {
     if (signal?.aborted) return Promise.reject(abortError(signal))
     if (this.#sockets.length === 0 && !this.#closed && this.#waiters.length === 0) {
       this.#reading = true
-      lean.socketRead(this.#handle, ACCEPT_BATCH, 0)
+      scratchInts[0] = ACCEPT_BATCH
+      scratchInts[1] = 0
+      lean.socketRead(this.#handle)
       this.#reading = false
     }
     const socket = this.#sockets.shift()

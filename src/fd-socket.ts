@@ -5,7 +5,7 @@
 import { makeError, type FdpassError } from './errors'
 import { toFd, type FdLike } from './fd-like'
 import { native } from './native'
-import { copyToScratch, isFdNumber, lean, scratchFds, SMALL_COPY } from './lean'
+import { copyToScratch, isFdNumber, lean, scratchFds, scratchInts, SMALL_COPY } from './lean'
 import { beginBatch, ensureSharedBuffers, nextMessage } from './shared-buffers'
 import { abortError, closedError, iterate, settle, wait, type Waiter } from './waiters'
 import { DEFAULT_MAX_BYTES, validateSocketType, type SocketType } from './raw'
@@ -293,10 +293,15 @@ export class FdSocket implements AsyncIterable<FdMessage> {
           'an empty seqpacket message without fds reads as the end of the stream at the peer: send at least one byte',
         )
       }
-      const sentNow =
-        bytes.length > SMALL_COPY
-          ? lean.socketSend(this.#handle, bytes, count)
-          : lean.socketSendScratch(this.#handle, copyToScratch(bytes), count)
+      if (bytes.length > SMALL_COPY) {
+        scratchInts[0] = count
+        lean.socketSend(this.#handle, bytes)
+      } else {
+        scratchInts[0] = copyToScratch(bytes)
+        scratchInts[1] = count
+        lean.socketSendScratch(this.#handle)
+      }
+      const sentNow = scratchInts[0] === 1
       if (sentNow) return Promise.resolve()
     } catch (err) {
       return Promise.reject(err)
@@ -365,7 +370,10 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       // Try the syscall first: wait on the loop only if nothing is there.
       // One message: one recvmsg, no extra call that would only say EAGAIN.
       this.#reading = true
-      const count = lean.socketRead(this.#handle, 1, this.#fdRoomFor(1))
+      scratchInts[0] = 1
+      scratchInts[1] = this.#fdRoomFor(1)
+      lean.socketRead(this.#handle)
+      const count = scratchInts[0]!
       this.#reading = false
       // The common case: exactly the one message asked for, handed over
       // without passing through the queue.

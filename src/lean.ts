@@ -1,9 +1,10 @@
 /**
  * The lean calls (see crates/fdpass-node/src/lean.rs): the per-message native
- * functions are plain napi callbacks, and fd numbers and small payloads cross
- * into and out of native code through one scratch ArrayBuffer of this
- * environment, so each call passes and returns small integers only. The
- * scratch never leaves fdpass.
+ * functions are plain napi callbacks, and integer arguments and results, fd
+ * numbers and small payloads cross into and out of native code through one
+ * scratch ArrayBuffer of this environment: write the integers into
+ * `scratchInts`, call, read the result from `scratchInts[0]`. The scratch
+ * never leaves fdpass.
  */
 import { native } from './native'
 
@@ -12,16 +13,19 @@ export const SCRATCH_FD_SLOTS = 256
 const SCRATCH_FD_BYTES = SCRATCH_FD_SLOTS * 4
 /** Bytes of data the scratch holds. */
 export const SCRATCH_DATA_BYTES = 64 * 1024
+const SCRATCH_INT_SLOTS = 4
 
 export const lean = native.bindLean()
 const scratch = lean.scratch
-if (scratch.byteLength !== SCRATCH_FD_BYTES + SCRATCH_DATA_BYTES) {
+if (scratch.byteLength !== SCRATCH_FD_BYTES + SCRATCH_DATA_BYTES + SCRATCH_INT_SLOTS * 4) {
   throw new Error('fdpass: the native addon does not match this JavaScript build (scratch size)')
 }
 /** The fd slots: what a send sends and closeFds closes; where recvFds writes its fds. */
 export const scratchFds = new Int32Array(scratch, 0, SCRATCH_FD_SLOTS)
 /** The data area: received bytes, or a small payload to send. */
 export const scratchData = new Uint8Array(scratch, SCRATCH_FD_BYTES, SCRATCH_DATA_BYTES)
+/** Integer arguments of a call; slot 0 holds its result afterwards. */
+export const scratchInts = new Int32Array(scratch, SCRATCH_FD_BYTES + SCRATCH_DATA_BYTES, SCRATCH_INT_SLOTS)
 
 /** Copies below this size go byte by byte: cheaper than a subarray and set. */
 export const SMALL_COPY = 64

@@ -3,7 +3,7 @@
  * in the spirit of Python's `socket.send_fds` / `socket.recv_fds`.
  */
 import { describe, makeError } from './errors'
-import { copyToScratch, isFdNumber, lean, SCRATCH_DATA_BYTES, SCRATCH_FD_SLOTS, scratchData, scratchFds, SMALL_COPY } from './lean'
+import { copyToScratch, isFdNumber, lean, SCRATCH_DATA_BYTES, SCRATCH_FD_SLOTS, scratchData, scratchFds, scratchInts, SMALL_COPY } from './lean'
 import { native } from './native'
 import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd, validateFdList } from './validate'
 
@@ -106,11 +106,18 @@ export function sendOn(socket: number, data: Uint8Array | string, fds: readonly 
     }
     count = fds.length
   }
+  scratchInts[0] = socket
   if (bytes.length > SMALL_COPY) {
-    return checkUnix ? lean.sendFds(socket, bytes, count) : lean.sendOwned(socket, bytes, count)
+    scratchInts[1] = count
+    if (checkUnix) lean.sendFds(bytes)
+    else lean.sendOwned(bytes)
+  } else {
+    scratchInts[1] = copyToScratch(bytes)
+    scratchInts[2] = count
+    if (checkUnix) lean.sendScratch()
+    else lean.sendOwnedScratch()
   }
-  const len = copyToScratch(bytes)
-  return checkUnix ? lean.sendScratch(socket, len, count) : lean.sendOwnedScratch(socket, len, count)
+  return scratchInts[0]!
 }
 
 /**
@@ -142,7 +149,11 @@ export function receiveOn(socket: number, options: RecvFdsOptions | undefined): 
     maxFds = integerOption(opts.maxFds, 'maxFds', 0, MAX_FDS_PER_MESSAGE, MAX_FDS_PER_MESSAGE)
   }
   if (maxBytes > SCRATCH_DATA_BYTES) return native.recvFds(socket, maxBytes, maxFds)
-  const len = lean.recvFds(socket, maxBytes, maxFds)
+  scratchInts[0] = socket
+  scratchInts[1] = maxBytes
+  scratchInts[2] = maxFds
+  lean.recvFds()
+  const len = scratchInts[0]!
   // The fds are ours from here: nothing below can throw.
   const count = scratchFds[0]!
   const received: number[] = new Array(count)
@@ -175,7 +186,8 @@ export function closeFds(fds: readonly number[]): void {
     if (!isFdNumber(fd)) validateFd(fd, `fds[${i}]`)
     scratchFds[i] = fd as number
   }
-  lean.closeFds(fds.length)
+  scratchInts[0] = fds.length
+  lean.closeFds()
 }
 
 /** What an fd refers to (`fstat`): `'file'`, `'socket'`, `'fifo'`, ... Throws `EBADF` for a closed fd. */

@@ -7,9 +7,12 @@
 //! converting an fd array to a Vec, allocating and copying a Buffer and
 //! building a result object with named properties cost more again. For one
 //! fd and one byte that is more than the syscalls. So the hot calls are plain
-//! napi callbacks, and fd numbers and small payloads cross through one scratch
-//! ArrayBuffer per JavaScript environment, which `src/lean.ts` reads and
-//! writes directly: each call passes and returns small integers only.
+//! napi callbacks, and integer arguments and results, fd numbers and small
+//! payloads cross through one scratch ArrayBuffer per JavaScript environment,
+//! which `src/lean.ts` reads and writes directly: a call takes only the
+//! objects it needs (a socket handle, a large payload) as arguments, and
+//! returns nothing (converting each integer argument and result costs about
+//! as much as a plain store, times ten).
 //!
 //! Scratch layout (`src/lean.ts` uses the same constants):
 //! - bytes [0, SCRATCH_FD_BYTES): i32 fd slots. Sends send slots
@@ -18,6 +21,9 @@
 //! - bytes [SCRATCH_FD_BYTES, SCRATCH_LEN): received data, or the data to
 //!   send for the `*Scratch` sends (small payloads, copied there by
 //!   JavaScript: cheaper than looking up a Uint8Array's backing store).
+//! - bytes [SCRATCH_INTS_AT, SCRATCH_LEN): SCRATCH_INT_SLOTS i32 integer
+//!   arguments, written by JavaScript before the call; the call's result
+//!   replaces the first one.
 
 use std::ffi::{c_void, CStr};
 use std::os::fd::RawFd;
@@ -35,7 +41,10 @@ const SCRATCH_FD_BYTES: usize = SCRATCH_FD_SLOTS * std::mem::size_of::<i32>();
 /// Bytes of data the scratch holds: `recvFds`'s default `maxBytes`. Larger
 /// `maxBytes` take the allocating path.
 pub const SCRATCH_DATA_BYTES: usize = 64 * 1024;
-const SCRATCH_LEN: usize = SCRATCH_FD_BYTES + SCRATCH_DATA_BYTES;
+/// Integer argument slots (the first also takes the result).
+const SCRATCH_INT_SLOTS: usize = 4;
+const SCRATCH_INTS_AT: usize = SCRATCH_FD_BYTES + SCRATCH_DATA_BYTES;
+const SCRATCH_LEN: usize = SCRATCH_INTS_AT + SCRATCH_INT_SLOTS * std::mem::size_of::<i32>();
 
 /// What the lean callbacks of one environment share (their napi `data`).
 pub struct Lean {
@@ -59,6 +68,35 @@ impl Lean {
         // The ArrayBuffer's data is at least 8-aligned, so the i32 slots are aligned.
         (count <= SCRATCH_FD_SLOTS)
             .then(|| std::slice::from_raw_parts_mut(self.scratch.cast::<RawFd>(), count))
+    }
+
+    /// Integer argument `i` of the running call, as JavaScript wrote it.
+    pub fn int(&self, i: usize) -> Option<i32> {
+        // SAFETY: the slots lie inside the scratch (SCRATCH_INTS_AT is a
+        // multiple of 4, so they are aligned); JavaScript does not run during
+        // a lean call, so nothing writes them meanwhile.
+        (i < SCRATCH_INT_SLOTS)
+            .then(|| unsafe { self.scratch.add(SCRATCH_INTS_AT).cast::<i32>().add(i).read() })
+    }
+
+    /// Integer argument `i` as a count or length (refusing negative ones).
+    pub fn count(&self, i: usize) -> Option<usize> {
+        self.int(i).and_then(|n| usize::try_from(n).ok())
+    }
+
+    /// Sets the call's result, read by JavaScript once the call returns.
+    pub fn set_result(&self, value: i32) {
+        // SAFETY: the slot lies inside the scratch, as for `int`.
+        unsafe { self.result_slot().write(value) }
+    }
+
+    /// Where the result goes: for a call that runs JavaScript (which may
+    /// make lean calls of its own) before it has a result, and so must not
+    /// hold on to its `Lean` meanwhile. The pointer is into the scratch's
+    /// memory, valid as long as the environment.
+    pub fn result_slot(&self) -> *mut i32 {
+        // SAFETY: SCRATCH_INTS_AT is inside the scratch allocation.
+        unsafe { self.scratch.add(SCRATCH_INTS_AT).cast::<i32>() }
     }
 
     /// The first `len` bytes of the data area, if it holds that many.
@@ -88,7 +126,7 @@ pub type LeanCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_i
 /// functions that use it.
 #[napi(
     js_name = "bindLean",
-    ts_return_type = "{ scratch: ArrayBuffer; sendFds(socket: number, data: Uint8Array, fdCount: number): number; sendScratch(socket: number, dataLength: number, fdCount: number): number; sendOwned(socket: number, data: Uint8Array, fdCount: number): number; sendOwnedScratch(socket: number, dataLength: number, fdCount: number): number; recvFds(socket: number, maxBytes: number, maxFds: number): number; closeFds(count: number): void; socketSend(handle: unknown, data: Uint8Array, fdCount: number): boolean; socketSendScratch(handle: unknown, dataLength: number, fdCount: number): boolean; socketRead(handle: unknown, max: number, maxFds: number): number }"
+    ts_return_type = "{ scratch: ArrayBuffer; sendFds(data: Uint8Array): void; sendScratch(): void; sendOwned(data: Uint8Array): void; sendOwnedScratch(): void; recvFds(): void; closeFds(): void; socketSend(handle: unknown, data: Uint8Array): void; socketSendScratch(handle: unknown): void; socketRead(handle: unknown): void }"
 )]
 pub fn bind_lean(env: Env) -> Result<RawValue> {
     let raw = env.raw();
@@ -178,26 +216,10 @@ pub unsafe fn lean_args<'a, const N: usize>(
     }
     // SAFETY: `data` is the Lean given to napi_create_function in bind_lean,
     // alive until the environment shuts down; JavaScript is single-threaded
-    // per environment and a lean call never re-enters another, so this is the
-    // only reference to it for the duration of the call.
+    // per environment, and a lean call that runs JavaScript (socketRead,
+    // which may deliver events) stops using this reference before it does,
+    // so this is the only live reference to it.
     Some((&mut *data.cast::<Lean>(), argv))
-}
-
-/// Reads a number argument that the TypeScript layer has validated.
-///
-/// # Safety
-/// `env` and `value` are those of a running lean callback.
-pub unsafe fn arg_i32(env: sys::napi_env, value: sys::napi_value) -> Option<i32> {
-    let mut out = 0;
-    (sys::napi_get_value_int32(env, value, &mut out) == sys::Status::napi_ok).then_some(out)
-}
-
-/// Reads a count or length argument that the TypeScript layer has validated.
-///
-/// # Safety
-/// `env` and `value` are those of a running lean callback.
-pub unsafe fn arg_usize(env: sys::napi_env, value: sys::napi_value) -> Option<usize> {
-    arg_i32(env, value).and_then(|n| usize::try_from(n).ok())
 }
 
 /// The bytes of a Uint8Array argument, alive for the call (in which no
@@ -238,27 +260,4 @@ pub unsafe fn arg_bytes<'a>(env: sys::napi_env, value: sys::napi_value) -> Optio
 pub unsafe fn throw_misuse(env: sys::napi_env) -> sys::napi_value {
     sys::napi_throw_error(env, ptr::null(), c"fdpass: bad lean call".as_ptr());
     ptr::null_mut()
-}
-
-/// A JavaScript number (null, hence undefined, if napi fails).
-///
-/// # Safety
-/// `env` is the env of a running lean callback.
-pub unsafe fn number(env: sys::napi_env, n: usize) -> sys::napi_value {
-    let mut value = ptr::null_mut();
-    match i32::try_from(n) {
-        Ok(n) => sys::napi_create_int32(env, n, &mut value),
-        Err(_) => sys::napi_create_double(env, n as f64, &mut value),
-    };
-    value
-}
-
-/// A JavaScript boolean (null, hence undefined, if napi fails).
-///
-/// # Safety
-/// `env` is the env of a running lean callback.
-pub unsafe fn boolean(env: sys::napi_env, b: bool) -> sys::napi_value {
-    let mut value = ptr::null_mut();
-    sys::napi_get_boolean(env, b, &mut value);
-    value
 }

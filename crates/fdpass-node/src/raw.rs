@@ -10,9 +10,7 @@ use napi::{sys, Env, Status};
 use napi_derive::napi;
 
 use crate::errors::throw;
-use crate::lean::{
-    arg_bytes, arg_i32, arg_usize, lean_args, number, throw_misuse, LeanFunction, SCRATCH_FD_SLOTS,
-};
+use crate::lean::{arg_bytes, lean_args, throw_misuse, Lean, LeanFunction, SCRATCH_FD_SLOTS};
 use crate::values::{borrow_fd, fd_array, RawValue};
 
 /// AF_UNIX socketpair of `kind`; both ends close-on-exec and blocking.
@@ -121,13 +119,14 @@ pub const LEAN_FUNCTIONS: &[LeanFunction] = &[
 ];
 
 /// The end of every lean send: sends on `socket` (checking first that it is
-/// `AF_UNIX` when `CHECK_UNIX`), returning the bytes sent, or throwing the
-/// error (null return).
+/// `AF_UNIX` when `CHECK_UNIX`), setting the bytes sent as the result, or
+/// throwing the error.
 ///
 /// # Safety
 /// `env` must be the env of the running callback.
 unsafe fn send_and_report<const CHECK_UNIX: bool>(
     env: sys::napi_env,
+    lean: &Lean,
     socket: i32,
     data: &[u8],
     fds: &[RawFd],
@@ -143,71 +142,72 @@ unsafe fn send_and_report<const CHECK_UNIX: bool>(
         fdpass::send_fds_on_unix(socket, data, fds)
     };
     match sent {
-        Ok(n) => number(env.raw(), n),
+        // A single sendmsg moves less than 2 GiB (Linux caps it below i32::MAX).
+        Ok(n) => lean.set_result(i32::try_from(n).unwrap_or(i32::MAX)),
         Err(e) => {
             throw(&env, &e);
-            ptr::null_mut()
         }
     }
+    ptr::null_mut()
 }
 
-/// `sendFds(socket, data, fdCount)` (and `sendOwned`): sends `data` (the
-/// caller's Uint8Array, never the scratch) with the fds in scratch slots
-/// [0, fdCount); returns the bytes sent.
+/// `sendFds(data)` (and `sendOwned`), integers [socket, fdCount]: sends
+/// `data` (the caller's Uint8Array, never the scratch) with the fds in
+/// scratch slots [0, fdCount); the result is the bytes sent.
 unsafe extern "C" fn send_fds_lean<const CHECK_UNIX: bool>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     // SAFETY (whole body): env and info are those of this running callback,
     // in which no JavaScript runs.
-    let Some((lean, [socket, data, count])) = lean_args::<3>(env, info) else {
+    let Some((lean, [data])) = lean_args::<1>(env, info) else {
         return throw_misuse(env);
     };
     let (Some(socket), Some(data), Some(fds)) = (
-        arg_i32(env, socket),
+        lean.int(0),
         arg_bytes(env, data),
-        arg_usize(env, count).and_then(|c| lean.fd_slots(c)),
+        lean.count(1).and_then(|c| lean.fd_slots(c)),
     ) else {
         return throw_misuse(env);
     };
-    send_and_report::<CHECK_UNIX>(env, socket, data, fds)
+    send_and_report::<CHECK_UNIX>(env, lean, socket, data, fds)
 }
 
-/// `sendScratch(socket, dataLength, fdCount)` (and `sendOwnedScratch`):
-/// sends scratch data bytes [0, dataLength) with the fds in scratch slots
-/// [0, fdCount).
+/// `sendScratch()` (and `sendOwnedScratch`), integers [socket, dataLength,
+/// fdCount]: sends scratch data bytes [0, dataLength) with the fds in
+/// scratch slots [0, fdCount); the result is the bytes sent.
 unsafe extern "C" fn send_scratch_lean<const CHECK_UNIX: bool>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     // SAFETY (whole body): env and info are those of this running callback,
     // in which no JavaScript runs; the data area and the fd slots are disjoint.
-    let Some((lean, [socket, len, count])) = lean_args::<3>(env, info) else {
+    let Some((lean, [])) = lean_args::<0>(env, info) else {
         return throw_misuse(env);
     };
     let (Some(socket), Some(data), Some(fds)) = (
-        arg_i32(env, socket),
-        arg_usize(env, len).and_then(|len| lean.data(len)),
-        arg_usize(env, count).and_then(|c| lean.fd_slots(c)),
+        lean.int(0),
+        lean.count(1).and_then(|len| lean.data(len)),
+        lean.count(2).and_then(|c| lean.fd_slots(c)),
     ) else {
         return throw_misuse(env);
     };
-    send_and_report::<CHECK_UNIX>(env, socket, data, fds)
+    send_and_report::<CHECK_UNIX>(env, lean, socket, data, fds)
 }
 
-/// `recvFds(socket, maxBytes, maxFds)`: receives into the scratch; returns
-/// the byte count; the fd count is in slot 0 and the fds in slots
-/// 1..=count, owned by the caller.
+/// `recvFds()`, integers [socket, maxBytes, maxFds]: receives into the
+/// scratch; the result is the byte count; the fd count is in slot 0 and the
+/// fds in slots 1..=count, owned by the caller.
 unsafe extern "C" fn recv_fds_lean(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY (whole body): env and info are those of this running callback,
     // in which no JavaScript runs; the data area and the fd slots are disjoint.
-    let Some((lean, [socket, max_bytes, max_fds])) = lean_args::<3>(env, info) else {
+    let Some((lean, [])) = lean_args::<0>(env, info) else {
         return throw_misuse(env);
     };
     let (Some(socket), Some(data), Some(max_fds), Some(slots)) = (
-        arg_i32(env, socket),
-        arg_usize(env, max_bytes).and_then(|len| lean.data(len)),
-        arg_usize(env, max_fds).filter(|&n| n < SCRATCH_FD_SLOTS),
+        lean.int(0),
+        lean.count(1).and_then(|len| lean.data(len)),
+        lean.count(2).filter(|&n| n < SCRATCH_FD_SLOTS),
         lean.fd_slots(SCRATCH_FD_SLOTS),
     ) else {
         return throw_misuse(env);
@@ -221,22 +221,23 @@ unsafe extern "C" fn recv_fds_lean(env: sys::napi_env, info: sys::napi_callback_
     match fdpass::message::recv_fds_into(socket, data, max_fds, &mut lean.control, fd_out) {
         Ok(received) => {
             count_slot[0] = received.fd_count as i32;
-            number(env.raw(), received.len)
+            // At most SCRATCH_DATA_BYTES.
+            lean.set_result(received.len as i32);
         }
         Err(e) => {
             throw(&env, &e);
-            ptr::null_mut()
         }
     }
+    ptr::null_mut()
 }
 
-/// `closeFds(count)`: closes the fds in scratch slots [0, count).
+/// `closeFds()`, integers [count]: closes the fds in scratch slots [0, count).
 unsafe extern "C" fn close_fds_lean(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY (whole body): env and info are those of this running callback.
-    let Some((lean, [count])) = lean_args::<1>(env, info) else {
+    let Some((lean, [])) = lean_args::<0>(env, info) else {
         return throw_misuse(env);
     };
-    let Some(fds) = arg_usize(env, count).and_then(|c| lean.fd_slots(c)) else {
+    let Some(fds) = lean.count(0).and_then(|c| lean.fd_slots(c)) else {
         return throw_misuse(env);
     };
     if let Err(e) = fdpass::message::close_all(fds) {

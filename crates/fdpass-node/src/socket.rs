@@ -30,7 +30,7 @@ use napi_derive::napi;
 use nix::errno::Errno;
 
 use crate::errors::{build_error, throw};
-use crate::lean::{arg_bytes, arg_usize, boolean, lean_args, throw_misuse, LeanFunction};
+use crate::lean::{arg_bytes, lean_args, throw_misuse, Lean, LeanFunction};
 use crate::shared_buffers::publish;
 use crate::uv::{Poll, READABLE, WRITABLE};
 use crate::values::{borrow_fd, RawValue};
@@ -378,85 +378,90 @@ unsafe fn arg_shared<'a>(env: sys::napi_env, value: sys::napi_value) -> Option<&
     Some(&*data.cast::<Rc<Shared>>())
 }
 
-/// Sends with the fds of `lean`'s slots [0, count) and reports the outcome:
-/// true when the kernel took the whole message, false when it was queued.
+/// Sends with the fds of `lean`'s slots; the result is 1 when the kernel
+/// took the whole message, 0 when it was queued.
 unsafe fn send_and_report(
     env: sys::napi_env,
+    lean: &Lean,
     shared: &Rc<Shared>,
     data: &[u8],
     fds: &[i32],
 ) -> sys::napi_value {
     match send(shared, data, fds) {
-        Ok(sent_now) => boolean(env, sent_now),
+        Ok(sent_now) => lean.set_result(i32::from(sent_now)),
         Err(e) => {
             throw(&Env::from_raw(env), &e);
-            ptr::null_mut()
         }
     }
+    ptr::null_mut()
 }
 
-/// `socketSend(handle, data, fdCount)`: sends `data` (the caller's
-/// Uint8Array) with the fds in scratch slots [0, fdCount).
+/// `socketSend(handle, data)`, integers [fdCount]: sends `data` (the
+/// caller's Uint8Array) with the fds in scratch slots [0, fdCount).
 unsafe extern "C" fn socket_send_lean(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY (whole body): env and info are those of this running callback,
     // in which no JavaScript runs.
-    let Some((lean, [handle, data, count])) = lean_args::<3>(env, info) else {
+    let Some((lean, [handle, data])) = lean_args::<2>(env, info) else {
         return throw_misuse(env);
     };
     let (Some(shared), Some(data), Some(fds)) = (
         arg_shared(env, handle),
         arg_bytes(env, data),
-        arg_usize(env, count).and_then(|c| lean.fd_slots(c)),
+        lean.count(0).and_then(|c| lean.fd_slots(c)),
     ) else {
         return throw_misuse(env);
     };
-    send_and_report(env, shared, data, fds)
+    send_and_report(env, lean, shared, data, fds)
 }
 
-/// `socketSendScratch(handle, dataLength, fdCount)`: sends scratch data
-/// bytes [0, dataLength) with the fds in scratch slots [0, fdCount).
+/// `socketSendScratch(handle)`, integers [dataLength, fdCount]: sends
+/// scratch data bytes [0, dataLength) with the fds in scratch slots
+/// [0, fdCount).
 unsafe extern "C" fn socket_send_scratch_lean(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     // SAFETY (whole body): env and info are those of this running callback,
     // in which no JavaScript runs; the data area and the fd slots are disjoint.
-    let Some((lean, [handle, len, count])) = lean_args::<3>(env, info) else {
+    let Some((lean, [handle])) = lean_args::<1>(env, info) else {
         return throw_misuse(env);
     };
     let (Some(shared), Some(data), Some(fds)) = (
         arg_shared(env, handle),
-        arg_usize(env, len).and_then(|len| lean.data(len)),
-        arg_usize(env, count).and_then(|c| lean.fd_slots(c)),
+        lean.count(0).and_then(|len| lean.data(len)),
+        lean.count(1).and_then(|c| lean.fd_slots(c)),
     ) else {
         return throw_misuse(env);
     };
-    send_and_report(env, shared, data, fds)
+    send_and_report(env, lean, shared, data, fds)
 }
 
-/// `socketRead(handle, max, maxFds)`: reads what is queued, up to `max`
-/// messages (or connections) and about `maxFds` fds.
+/// `socketRead(handle)`, integers [max, maxFds]: reads what is queued, up
+/// to `max` messages (or connections) and about `maxFds` fds.
 ///
 /// The common case returns without calling back: a batch of `n` messages
-/// written into the shared buffers returns `n`. Nothing read returns 0;
-/// anything delivered through the socket's callback (end of stream, an
+/// written into the shared buffers gives the result `n`. Nothing read gives
+/// 0; anything delivered through the socket's callback (end of stream, an
 /// error, accepted connections, a batch too large for the shared buffers)
-/// returns -1.
+/// gives -1. The result is set after the callback has run, so that lean
+/// calls it makes cannot overwrite it.
 unsafe extern "C" fn socket_read_lean(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY (whole body): env and info are those of this running callback.
-    let Some((_, [handle, max, max_fds])) = lean_args::<3>(env, info) else {
+    let Some((lean, [handle])) = lean_args::<1>(env, info) else {
         return throw_misuse(env);
     };
-    let (Some(shared), Some(max), Some(max_fds)) = (
-        arg_shared(env, handle),
-        arg_usize(env, max),
-        arg_usize(env, max_fds),
-    ) else {
+    let (Some(shared), Some(max), Some(max_fds)) = (arg_shared(env, handle), lean.count(0), lean.count(1))
+    else {
         return throw_misuse(env);
     };
-    // The callback may run JavaScript that drops the last other count.
+    let result_slot = lean.result_slot();
+    // The callback may run JavaScript that drops the last other count, and
+    // that makes lean calls: neither `shared` nor `lean` is used past here.
     let shared = shared.clone();
-    number_i32(env, read_now(&shared, max, max_fds))
+    let result = read_now(&shared, max, max_fds);
+    // SAFETY: the slot is in the scratch's memory, alive with the env.
+    result_slot.write(result);
+    ptr::null_mut()
 }
 
 /// See [`socket_read_lean`].
@@ -485,13 +490,6 @@ fn read_now(shared: &Rc<Shared>, max: usize, max_fds: usize) -> i32 {
     } else {
         0
     }
-}
-
-/// A small JavaScript integer (null, hence undefined, if napi fails).
-unsafe fn number_i32(env: sys::napi_env, n: i32) -> sys::napi_value {
-    let mut value = ptr::null_mut();
-    sys::napi_create_int32(env, n, &mut value);
-    value
 }
 
 fn check(status: sys::napi_status) -> Result<()> {
