@@ -40,8 +40,8 @@ export class FdServer implements AsyncIterable<FdSocket> {
   /** The path it listens on (a leading `'\0'` for a Linux abstract name). */
   readonly path: string
   readonly #native: NativeSocketHandle
-  /** What the lean per-message calls take (see src/lean.ts); never leaves this object. */
-  readonly #handle: unknown
+  /** The native socket's id, which the lean per-message calls take (see src/lean.ts). */
+  readonly #id: number
   readonly #type: SocketType
   readonly #options: ResolvedOptions
   readonly #owned: OwnedPath | undefined
@@ -73,7 +73,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
     this.#allowPeer = allowPeer
     this.#callback = (kind: number, a: unknown, b: unknown) => this.#onEvent(kind, a, b)
     this.#native = new native.NativeSocket(fd, type, true, false, 1, 0, this.#callback) as NativeSocketHandle
-    this.#handle = this.#native.handle()
+    this.#id = this.#native.id
   }
 
   /** The listening socket's fd (owned by the server; can be passed to another process). */
@@ -127,9 +127,10 @@ export class FdServer implements AsyncIterable<FdSocket> {
     if (signal?.aborted) return Promise.reject(abortError(signal))
     if (this.#sockets.length === 0 && !this.#closed && this.#waiters.length === 0) {
       this.#reading = true
-      scratchInts[0] = ACCEPT_BATCH
-      scratchInts[1] = 0
-      lean.socketRead(this.#handle)
+      scratchInts[0] = this.#id
+      scratchInts[1] = ACCEPT_BATCH
+      scratchInts[2] = 0
+      lean.socketRead()
       this.#reading = false
     }
     const socket = this.#sockets.shift()

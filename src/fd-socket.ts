@@ -68,7 +68,7 @@ export interface PeerCredentials {
 export interface NativeSocketHandle {
   readonly fd: number
   readonly writableLength: number
-  handle(): unknown
+  readonly id: number
   setReading(room: number, fdRoom: number): void
   setRef(refed: boolean): void
   peerCredentials(): PeerCredentials
@@ -156,8 +156,8 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   /** The socket type. */
   readonly type: SocketType
   readonly #native: NativeSocketHandle
-  /** What the lean per-message calls take (see src/lean.ts); never leaves this object. */
-  readonly #handle: unknown
+  /** The native socket's id, which the lean per-message calls take (see src/lean.ts). */
+  readonly #id: number
   readonly #options: ResolvedOptions
   readonly #fd: number
   #messages: Array<FdMessage | Error> = []
@@ -197,7 +197,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       options.maxFds,
       this.#callback,
     ) as NativeSocketHandle
-    this.#handle = this.#native.handle()
+    this.#id = this.#native.id
     dropped.register(this, this.#messages, this)
   }
 
@@ -293,13 +293,14 @@ export class FdSocket implements AsyncIterable<FdMessage> {
           'an empty seqpacket message without fds reads as the end of the stream at the peer: send at least one byte',
         )
       }
+      scratchInts[0] = this.#id
       if (bytes.length > SMALL_COPY) {
-        scratchInts[0] = count
-        lean.socketSend(this.#handle, bytes)
-      } else {
-        scratchInts[0] = copyToScratch(bytes)
         scratchInts[1] = count
-        lean.socketSendScratch(this.#handle)
+        lean.socketSend(bytes)
+      } else {
+        scratchInts[1] = copyToScratch(bytes)
+        scratchInts[2] = count
+        lean.socketSendScratch()
       }
       const sentNow = scratchInts[0] === 1
       if (sentNow) return Promise.resolve()
@@ -370,9 +371,10 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       // Try the syscall first: wait on the loop only if nothing is there.
       // One message: one recvmsg, no extra call that would only say EAGAIN.
       this.#reading = true
-      scratchInts[0] = 1
-      scratchInts[1] = this.#fdRoomFor(1)
-      lean.socketRead(this.#handle)
+      scratchInts[0] = this.#id
+      scratchInts[1] = 1
+      scratchInts[2] = this.#fdRoomFor(1)
+      lean.socketRead()
       const count = scratchInts[0]!
       this.#reading = false
       // The common case: exactly the one message asked for, handed over

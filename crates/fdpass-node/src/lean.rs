@@ -126,7 +126,7 @@ pub type LeanCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_i
 /// functions that use it.
 #[napi(
     js_name = "bindLean",
-    ts_return_type = "{ scratch: ArrayBuffer; sendFds(data: Uint8Array): void; sendScratch(): void; sendOwned(data: Uint8Array): void; sendOwnedScratch(): void; recvFds(): void; closeFds(): void; socketSend(handle: unknown, data: Uint8Array): void; socketSendScratch(handle: unknown): void; socketRead(handle: unknown): void }"
+    ts_return_type = "{ scratch: ArrayBuffer; sendFds(data: Uint8Array): void; sendScratch(): void; sendOwned(data: Uint8Array): void; sendOwnedScratch(): void; recvFds(): void; closeFds(): void; socketSend(data: Uint8Array): void; socketSendScratch(): void; socketRead(): void }"
 )]
 pub fn bind_lean(env: Env) -> Result<RawValue> {
     let raw = env.raw();

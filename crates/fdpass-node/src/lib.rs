@@ -11,6 +11,7 @@ mod lean;
 mod raw;
 mod shared_buffers;
 mod socket;
+mod socket_table;
 mod unix;
 mod uv;
 mod values;

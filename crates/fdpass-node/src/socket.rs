@@ -32,6 +32,7 @@ use nix::errno::Errno;
 use crate::errors::{build_error, throw};
 use crate::lean::{arg_bytes, lean_args, throw_misuse, Lean, LeanFunction};
 use crate::shared_buffers::publish;
+use crate::socket_table;
 use crate::uv::{Poll, READABLE, WRITABLE};
 use crate::values::{borrow_fd, RawValue};
 
@@ -136,16 +137,21 @@ struct State {
     cleanup_arg: *const Shared,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     env: sys::napi_env,
     state: RefCell<State>,
 }
+
+/// The state of a socket, as the socket table (socket_table.rs) names it.
+pub(crate) type SharedSocket = Shared;
 
 /// A non-blocking socket watched by the event loop (internal; wrapped by the
 /// TypeScript `FdSocket` and `FdServer`).
 #[napi]
 pub struct NativeSocket {
     shared: Rc<Shared>,
+    /// Its id in this thread's socket table, for the lean calls.
+    id: i32,
 }
 
 #[napi]
@@ -232,7 +238,14 @@ impl NativeSocket {
             // SAFETY: takes back the count given to the hook that was not registered.
             drop(unsafe { Rc::from_raw(arg) });
         }
-        Ok(NativeSocket { shared })
+        let Some(id) = socket_table::register(raw_env, &shared) else {
+            close(&shared);
+            return Err(napi::Error::new(
+                Status::GenericFailure,
+                "fdpass: too many sockets on this thread (about a million)",
+            ));
+        };
+        Ok(NativeSocket { shared, id })
     }
 
     /// The socket's fd, or -1 once closed.
@@ -252,33 +265,10 @@ impl NativeSocket {
         self.shared.state.borrow().queued_bytes as f64
     }
 
-    /// The handle the lean calls take (see [`LEAN_FUNCTIONS`]): an external
-    /// value holding a count of this socket's state. It never leaves the
-    /// TypeScript object that owns this socket.
-    #[napi(ts_return_type = "unknown")]
-    pub fn handle(&self, env: Env) -> Result<RawValue> {
-        let boxed = Box::into_raw(Box::new(self.shared.clone()));
-        let mut value = ptr::null_mut();
-        // SAFETY: raw napi call on the live env of this call; the finalizer
-        // frees the box exactly once, when the value is collected.
-        let status = unsafe {
-            sys::napi_create_external(
-                env.raw(),
-                boxed.cast(),
-                Some(free_handle),
-                ptr::null_mut(),
-                &mut value,
-            )
-        };
-        if status != sys::Status::napi_ok {
-            // SAFETY: no external owns the box.
-            drop(unsafe { Box::from_raw(boxed) });
-            return Err(napi::Error::new(
-                Status::GenericFailure,
-                "fdpass: could not create a socket handle",
-            ));
-        }
-        Ok(RawValue(value))
+    /// The id the lean calls take (see [`LEAN_FUNCTIONS`]).
+    #[napi(getter)]
+    pub fn id(&self) -> i32 {
+        self.id
     }
 
     /// How many more messages (and fds) JavaScript wants read as they arrive
@@ -343,15 +333,9 @@ impl Drop for NativeSocket {
     fn drop(&mut self) {
         // Garbage-collected without close(): release the fd and the handle.
         // No JavaScript may run here, and none does.
+        socket_table::unregister(self.id);
         close(&self.shared);
     }
-}
-
-/// Frees the state count held by a socket handle.
-unsafe extern "C" fn free_handle(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-    // SAFETY: `data` is the Box::into_raw of NativeSocket::handle, and napi
-    // calls this finalizer once.
-    drop(unsafe { Box::from_raw(data.cast::<Rc<Shared>>()) });
 }
 
 /// The lean functions of `FdSocket` and `FdServer` (see lean.rs): the calls
@@ -362,20 +346,10 @@ pub const LEAN_FUNCTIONS: &[LeanFunction] = &[
     (c"socketRead", socket_read_lean),
 ];
 
-/// The state behind a handle argument.
-///
-/// # Safety
-/// `env` and `value` are those of a running lean callback, and `value` is a
-/// handle made by [`NativeSocket::handle`]: the TypeScript layer passes only
-/// the handle its socket object holds, never anything a user gave.
-unsafe fn arg_shared<'a>(env: sys::napi_env, value: sys::napi_value) -> Option<&'a Rc<Shared>> {
-    let mut data = ptr::null_mut();
-    if sys::napi_get_value_external(env, value, &mut data) != sys::Status::napi_ok || data.is_null() {
-        return None;
-    }
-    // SAFETY: the box lives until the handle is collected, and the handle is
-    // alive while it is an argument of the running call.
-    Some(&*data.cast::<Rc<Shared>>())
+/// The socket named by integer argument `i` of a lean call in `env`, with a
+/// count held for the call; None for an id that names no live socket of `env`.
+fn arg_socket(env: sys::napi_env, lean: &Lean, i: usize) -> Option<Rc<Shared>> {
+    socket_table::lookup(env, lean.int(i)?)
 }
 
 /// Sends with the fds of `lean`'s slots; the result is 1 when the kernel
@@ -396,25 +370,25 @@ unsafe fn send_and_report(
     ptr::null_mut()
 }
 
-/// `socketSend(handle, data)`, integers [fdCount]: sends `data` (the
+/// `socketSend(data)`, integers [socket id, fdCount]: sends `data` (the
 /// caller's Uint8Array) with the fds in scratch slots [0, fdCount).
 unsafe extern "C" fn socket_send_lean(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY (whole body): env and info are those of this running callback,
     // in which no JavaScript runs.
-    let Some((lean, [handle, data])) = lean_args::<2>(env, info) else {
+    let Some((lean, [data])) = lean_args::<1>(env, info) else {
         return throw_misuse(env);
     };
     let (Some(shared), Some(data), Some(fds)) = (
-        arg_shared(env, handle),
+        arg_socket(env, lean, 0),
         arg_bytes(env, data),
-        lean.count(0).and_then(|c| lean.fd_slots(c)),
+        lean.count(1).and_then(|c| lean.fd_slots(c)),
     ) else {
         return throw_misuse(env);
     };
-    send_and_report(env, lean, shared, data, fds)
+    send_and_report(env, lean, &shared, data, fds)
 }
 
-/// `socketSendScratch(handle)`, integers [dataLength, fdCount]: sends
+/// `socketSendScratch()`, integers [socket id, dataLength, fdCount]: sends
 /// scratch data bytes [0, dataLength) with the fds in scratch slots
 /// [0, fdCount).
 unsafe extern "C" fn socket_send_scratch_lean(
@@ -423,21 +397,21 @@ unsafe extern "C" fn socket_send_scratch_lean(
 ) -> sys::napi_value {
     // SAFETY (whole body): env and info are those of this running callback,
     // in which no JavaScript runs; the data area and the fd slots are disjoint.
-    let Some((lean, [handle])) = lean_args::<1>(env, info) else {
+    let Some((lean, [])) = lean_args::<0>(env, info) else {
         return throw_misuse(env);
     };
     let (Some(shared), Some(data), Some(fds)) = (
-        arg_shared(env, handle),
-        lean.count(0).and_then(|len| lean.data(len)),
-        lean.count(1).and_then(|c| lean.fd_slots(c)),
+        arg_socket(env, lean, 0),
+        lean.count(1).and_then(|len| lean.data(len)),
+        lean.count(2).and_then(|c| lean.fd_slots(c)),
     ) else {
         return throw_misuse(env);
     };
-    send_and_report(env, lean, shared, data, fds)
+    send_and_report(env, lean, &shared, data, fds)
 }
 
-/// `socketRead(handle)`, integers [max, maxFds]: reads what is queued, up
-/// to `max` messages (or connections) and about `maxFds` fds.
+/// `socketRead()`, integers [socket id, max, maxFds]: reads what is queued,
+/// up to `max` messages (or connections) and about `maxFds` fds.
 ///
 /// The common case returns without calling back: a batch of `n` messages
 /// written into the shared buffers gives the result `n`. Nothing read gives
@@ -447,17 +421,16 @@ unsafe extern "C" fn socket_send_scratch_lean(
 /// calls it makes cannot overwrite it.
 unsafe extern "C" fn socket_read_lean(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY (whole body): env and info are those of this running callback.
-    let Some((lean, [handle])) = lean_args::<1>(env, info) else {
+    let Some((lean, [])) = lean_args::<0>(env, info) else {
         return throw_misuse(env);
     };
-    let (Some(shared), Some(max), Some(max_fds)) = (arg_shared(env, handle), lean.count(0), lean.count(1))
+    let (Some(shared), Some(max), Some(max_fds)) = (arg_socket(env, lean, 0), lean.count(1), lean.count(2))
     else {
         return throw_misuse(env);
     };
     let result_slot = lean.result_slot();
-    // The callback may run JavaScript that drops the last other count, and
-    // that makes lean calls: neither `shared` nor `lean` is used past here.
-    let shared = shared.clone();
+    // The callback may run JavaScript that makes lean calls: `lean` is not
+    // used past here; `shared` holds its own count.
     let result = read_now(&shared, max, max_fds);
     // SAFETY: the slot is in the scratch's memory, alive with the env.
     result_slot.write(result);
