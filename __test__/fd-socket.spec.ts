@@ -10,24 +10,13 @@ import { Worker } from 'node:worker_threads'
 import { bind, closeFds, connect, fdKind, FdSocket, listen, recvFds, sendFds, socketPair, type SocketType } from 'fdpass'
 
 import { isCloexec, openFds, withFdAudit } from './helpers/fd-audit.js'
+import { openTempFile, readText } from './helpers/files.js'
 
 const linux = process.platform === 'linux'
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-sock-'))
 const peer = path.join(__dirname, 'peers', 'node_peer.js')
-let counter = 0
-
-function fileWith(contents: string): number {
-  const file = path.join(tmp, `f${counter++}`)
-  fs.writeFileSync(file, contents)
-  const fd = fs.openSync(file, 'r')
-  fs.unlinkSync(file)
-  return fd
-}
-
-function read(fd: number): string {
-  const buf = Buffer.alloc(256)
-  return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)).toString()
-}
+const fileWith = (contents: string): number => openTempFile(tmp, contents, 'r')
+const read = (fd: number): string => readText(fd, 0, 256)
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   try {

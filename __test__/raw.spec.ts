@@ -9,27 +9,14 @@ import * as path from 'node:path'
 import { closeFds, fdKind, recvFds, sendFds, socketPair, type SocketType } from 'fdpass'
 
 import { isCloexec, withFdAudit } from './helpers/fd-audit.js'
+import { openTempFile, readText } from './helpers/files.js'
 
 const linux = process.platform === 'linux'
 // macOS has no SOCK_SEQPACKET for AF_UNIX (tested below).
 const TYPES: SocketType[] = linux ? ['stream', 'seqpacket', 'dgram'] : ['stream', 'dgram']
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-raw-'))
-let counter = 0
-
-/** A temporary file holding `contents`, opened read-write. */
-function fileWith(contents: string): number {
-  const file = path.join(tmp, `f${counter++}`)
-  fs.writeFileSync(file, contents)
-  const fd = fs.openSync(file, 'r+')
-  fs.unlinkSync(file)
-  return fd
-}
-
-function readAll(fd: number, position = 0): string {
-  const buf = Buffer.alloc(4096)
-  const n = fs.readSync(fd, buf, 0, buf.length, position)
-  return buf.subarray(0, n).toString()
-}
+const fileWith = (contents: string): number => openTempFile(tmp, contents)
+const readAll = (fd: number, position = 0): string => readText(fd, position)
 
 function codeOf(fn: () => unknown): string | undefined {
   try {

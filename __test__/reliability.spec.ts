@@ -21,6 +21,7 @@ import * as path from 'node:path'
 import { closeFds, fdKind, FdSocket, listen, recvFds, sendFds, socketPair, type SocketType } from 'fdpass'
 
 import { isCloexec, openFds, withFdAudit } from './helpers/fd-audit.js'
+import { openTempFile, readText } from './helpers/files.js'
 import { NODE_PEER, PY_PEER, run, runNode, runPython, sleep, within } from './peers/rel_spawn.js'
 
 const OLD_PEER = path.join(__dirname, 'peers', 'node_peer.js')
@@ -29,20 +30,8 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-rel-'))
 test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }))
 const NOBODY = 65534
 const O_NONBLOCK = 0o4000
-let counter = 0
-
-function fileWith(contents: string): number {
-  const file = path.join(tmp, `f${counter++}`)
-  fs.writeFileSync(file, contents)
-  const fd = fs.openSync(file, 'r+')
-  fs.unlinkSync(file)
-  return fd
-}
-
-function readAt(fd: number, position: number | null = 0, max = 256): string {
-  const buf = Buffer.alloc(max)
-  return buf.subarray(0, fs.readSync(fd, buf, 0, max, position)).toString()
-}
+const fileWith = (contents: string): number => openTempFile(tmp, contents)
+const readAt = (fd: number, position: number | null = 0, max = 256): string => readText(fd, position, max)
 
 /** flags and pos of an fd, from /proc/self/fdinfo (independently of fdpass). */
 function fdinfo(fd: number): { flags: number; pos: number } {

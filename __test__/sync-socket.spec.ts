@@ -15,26 +15,15 @@ import * as path from 'node:path'
 import { closeFds, socketPair, SyncSocket, type SocketType } from 'fdpass'
 
 import { openFds, withFdAudit } from './helpers/fd-audit.js'
+import { openTempFile, readText } from './helpers/files.js'
 
 const linux = process.platform === 'linux'
 const TYPES: SocketType[] = linux ? ['stream', 'seqpacket', 'dgram'] : ['stream', 'dgram']
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-sync-'))
 const root = path.join(__dirname, '..')
 let counter = 0
-
-/** A temporary file holding `contents`, opened read-only. */
-function fileWith(contents: string): number {
-  const file = path.join(tmp, `f${counter++}`)
-  fs.writeFileSync(file, contents)
-  const fd = fs.openSync(file, 'r')
-  fs.unlinkSync(file)
-  return fd
-}
-
-function readAll(fd: number): string {
-  const buf = Buffer.alloc(4096)
-  return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)).toString()
-}
+const fileWith = (contents: string): number => openTempFile(tmp, contents, 'r')
+const readAll = (fd: number): string => readText(fd)
 
 test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }))
 
