@@ -1,6 +1,7 @@
 /**
- * The raw, synchronous API: plain fd numbers in and out, one syscall per call,
- * in the spirit of Python's `socket.send_fds` / `socket.recv_fds`.
+ * The raw, synchronous API: plain fd numbers in and out, one sendmsg or
+ * recvmsg per call, in the spirit of Python's `socket.send_fds` /
+ * `socket.recv_fds`.
  */
 import { describe, makeError } from './errors'
 import { copyToScratch, isFdNumber, lean, SCRATCH_DATA_BYTES, SCRATCH_FD_SLOTS, scratchData, scratchFds, scratchInts, SMALL_COPY } from './lean'
