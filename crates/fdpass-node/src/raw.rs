@@ -21,15 +21,6 @@ pub fn socket_pair(env: Env, kind: String) -> Result<Vec<i32>> {
     Ok(vec![a.into_raw_fd(), b.into_raw_fd()])
 }
 
-/// Sends `data` with `fds` attached; returns the bytes sent.
-#[napi(js_name = "sendFds")]
-pub fn send_fds(env: Env, socket: i32, data: &[u8], fds: Vec<i32>) -> Result<u32> {
-    let socket = borrow_fd(&env, socket)?;
-    fdpass::send_fds(socket, data, &fds)
-        .map(|n| n as u32)
-        .map_err(|e| throw(&env, &e))
-}
-
 thread_local! {
     /// Receive scratch space, reused across calls on this thread.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };

@@ -69,9 +69,3 @@ pub fn unix_socket_type(env: Env, fd: i32) -> Result<&'static str> {
         .map(SocketType::name)
         .map_err(|e| throw(&env, &e))
 }
-
-/// The longest socket path this platform accepts.
-#[napi(js_name = "maxPathLength")]
-pub fn max_path_length() -> u32 {
-    unix::max_path_len() as u32
-}
