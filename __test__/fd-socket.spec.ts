@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads'
 import { bind, closeFds, connect, fdKind, FdSocket, listen, recvFds, sendFds, socketPair, type SocketType } from 'fdpass'
 
 import { isCloexec, openFds, withFdAudit } from './helpers/fd-audit.js'
+import { codeOf } from './helpers/outcomes.js'
 import { openTempFile, readText } from './helpers/files.js'
 
 const linux = process.platform === 'linux'
@@ -17,15 +18,6 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-sock-'))
 const peer = path.join(__dirname, 'peers', 'node_peer.js')
 const fileWith = (contents: string): number => openTempFile(tmp, contents, 'r')
 const read = (fd: number): string => readText(fd, 0, 256)
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code
-  }
-  return undefined
-}
 
 /** Spawns the Node peer with `socket` as its fd 3 and collects its JSON report. */
 function runPeer(args: string[], socket?: number): { child: ChildProcess; report: Promise<Record<string, unknown>> } {

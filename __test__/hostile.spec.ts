@@ -15,22 +15,12 @@ import * as path from 'node:path'
 import { closeFds, connect, FdSocket, listen, sendFds, socketPair } from 'fdpass'
 
 import { withFdAudit } from './helpers/fd-audit.js'
+import { codeOf, timeout } from './helpers/outcomes.js'
 import { HOSTILE_PEER, runNode, runPython, within } from './peers/rel_spawn.js'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-hostile-'))
 test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }))
 const MB = 1024 * 1024
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code
-  }
-  return undefined
-}
-
-const timeout = (ms = 10_000) => ({ signal: AbortSignal.timeout(ms) })
 
 /** Modes of hostile_peer.py that break the wire format, and what arrives intact first. */
 const BAD: Array<[string, string[]]> = [

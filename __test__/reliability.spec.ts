@@ -21,6 +21,7 @@ import * as path from 'node:path'
 import { closeFds, fdKind, FdSocket, listen, recvFds, sendFds, socketPair, type SocketType } from 'fdpass'
 
 import { isCloexec, openFds, withFdAudit } from './helpers/fd-audit.js'
+import { codeOf, timeout } from './helpers/outcomes.js'
 import { openTempFile, readText } from './helpers/files.js'
 import { NODE_PEER, PY_PEER, run, runNode, runPython, sleep, within } from './peers/rel_spawn.js'
 
@@ -41,17 +42,6 @@ function fdinfo(fd: number): { flags: number; pos: number } {
     pos: Number(/^pos:\s+(\d+)/m.exec(info)![1]),
   }
 }
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code
-  }
-  return undefined
-}
-
-const timeout = (ms = 10_000) => ({ signal: AbortSignal.timeout(ms) })
 
 // ---------------------------------------------------------------- A
 
