@@ -31,16 +31,7 @@ import sys
 import tempfile
 import time
 
-
-def open_fds():
-    def is_open(fd):
-        try:
-            os.fstat(fd)
-            return True
-        except OSError:
-            return False
-
-    return sorted(fd for fd in map(int, os.listdir("/proc/self/fd")) if is_open(fd))
+from fdaudit import open_fds
 
 
 def header(length, nfds, reserved=0):

@@ -11,25 +11,12 @@ Usage: py_peer.py send|recv|kinds  (the socket is inherited as fd 3)
 Prints one JSON line with the results and whether its own fd table came back
 to what it was (the fd audit of this process).
 """
-import json
 import os
 import socket
 import sys
 import tempfile
 
-
-def open_fds():
-    names = os.listdir("/proc/self/fd" if sys.platform == "linux" else "/dev/fd")
-
-    def is_open(fd):
-        try:
-            os.fstat(fd)
-            return True
-        except OSError:
-            return False
-
-    # listdir's own directory fd is in the listing but closed by now.
-    return sorted(fd for fd in map(int, names) if is_open(fd))
+from fdaudit import finish, open_fds
 
 
 def main():
@@ -70,13 +57,7 @@ def main():
         sock.recv(1)
     else:
         raise SystemExit(f"unknown mode {mode}")
-    sock.detach()
-    os.close(3)
-    after = open_fds()
-    result["fd_audit_ok"] = after == [fd for fd in before if fd != 3]
-    result["fds_before"] = before
-    result["fds_after"] = after
-    print(json.dumps(result), flush=True)
+    finish(sock, result, before)
 
 
 if __name__ == "__main__":

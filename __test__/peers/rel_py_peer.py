@@ -16,22 +16,12 @@ Usage: rel_py_peer.py kinds|shared
 
 Prints one JSON line with the results and its own fd audit.
 """
-import json
 import os
 import socket
 import sys
 import tempfile
 
-
-def open_fds():
-    def is_open(fd):
-        try:
-            os.fstat(fd)
-            return True
-        except OSError:
-            return False
-
-    return sorted(fd for fd in map(int, os.listdir("/proc/self/fd")) if is_open(fd))
+from fdaudit import finish, open_fds
 
 
 def ident(fd):
@@ -148,13 +138,7 @@ def main():
         shared(sock, result)
     else:
         raise SystemExit(f"unknown mode {mode}")
-    sock.detach()
-    os.close(3)
-    after = open_fds()
-    result["fd_audit_ok"] = after == [fd for fd in before if fd != 3]
-    result["fds_before"] = before
-    result["fds_after"] = after
-    print(json.dumps(result), flush=True)
+    finish(sock, result, before)
 
 
 if __name__ == "__main__":
