@@ -485,18 +485,11 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     }
   }
 
+  /** A batch too large for the shared buffers, handed over as its own Buffer and Int32Array. */
   #deliverMessages(data: Buffer, meta: Int32Array): void {
+    beginBatch(data, meta)
     const count = meta[0] as number
-    let offset = 0
-    let i = 1
-    for (let m = 0; m < count; m++) {
-      const length = meta[i++] as number
-      const fdCount = meta[i++] as number
-      const fds = new Array<number>(fdCount)
-      for (let f = 0; f < fdCount; f++) fds[f] = meta[i++] as number
-      this.#deliver({ data: data.subarray(offset, offset + length), fds })
-      offset += length
-    }
+    for (let k = 0; k < count; k++) this.#deliver(nextMessage())
   }
 
   /** A receive error: per message on datagram types, fatal on a stream. */

@@ -17,33 +17,48 @@ export function ensureSharedBuffers(): void {
   native.initBuffers(scratch, meta)
 }
 
-// Where the reader of the current batch is: the next meta slot and the
-// offset of the next payload in the scratch.
+// The batch being read: its `meta` ([count, (length, fd count, fds...)...])
+// and payloads (back to back), whether the payloads are a fresh Buffer of
+// its own (a batch too large for the shared buffers, handed over whole) that
+// messages may share, and where the reader is in both.
+let batchMeta: Int32Array = new Int32Array(1)
+let batchData: Buffer = Buffer.alloc(0)
+let batchIsFresh = false
 let metaAt = 1
 let dataAt = 0
 
-/** Starts reading the batch the native side just wrote into the shared buffers. */
-export function beginBatch(): void {
+/**
+ * Starts reading a batch: by default the one the native side just wrote into
+ * the shared buffers; else a batch it handed over as `data` and `meta`.
+ */
+export function beginBatch(data?: Buffer, batch?: Int32Array): void {
+  batchIsFresh = data !== undefined
+  batchData = data ?? (scratch as Buffer)
+  batchMeta = batch ?? (meta as Int32Array)
   metaAt = 1
   dataAt = 0
 }
 
 /**
- * The next message of the current batch: `meta` holds [count, (length, fd
- * count, fds...)...] and `scratch` the payloads back to back. The caller
- * reads exactly the count the native call returned.
+ * The next message of the current batch. The caller reads exactly the count
+ * the batch holds (slot 0 of its meta, or what the native call returned).
  */
 export function nextMessage(): { data: Buffer; fds: number[] } {
-  const m = meta as Int32Array
-  const s = scratch as Buffer
+  const m = batchMeta
+  const s = batchData
   const length = m[metaAt++] as number
   const fdCount = m[metaAt++] as number
   const fds = new Array<number>(fdCount)
   for (let f = 0; f < fdCount; f++) fds[f] = m[metaAt++] as number
-  const data = Buffer.allocUnsafe(length)
-  // Small payloads byte by byte: cheaper than Buffer#copy's subarray and set.
-  if (length <= 64) for (let i = 0; i < length; i++) data[i] = s[dataAt + i] as number
-  else s.copy(data, 0, dataAt, dataAt + length)
+  let data: Buffer
+  if (batchIsFresh) data = s.subarray(dataAt, dataAt + length)
+  else {
+    // The shared scratch is overwritten by the next batch: copy. Small
+    // payloads byte by byte, cheaper than Buffer#copy's subarray and set.
+    data = Buffer.allocUnsafe(length)
+    if (length <= 64) for (let i = 0; i < length; i++) data[i] = s[dataAt + i] as number
+    else s.copy(data, 0, dataAt, dataAt + length)
+  }
   dataAt += length
   return { data, fds }
 }
