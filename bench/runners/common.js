@@ -68,6 +68,35 @@ async function timed(batch, n) {
   return n / (Number(process.hrtime.bigint() - t0) / 1e9)
 }
 
+/**
+ * The measurement of the two-process workloads (W3, W4), the same in every
+ * runner: calibrates `batch`, asks the child for its count once (`endRep(0)`,
+ * after which `onCalibrated` resets the runner's error count), then times
+ * `reps` batches. For ping-pong each batch records one latency per round trip
+ * into the array handed to `useLatencies` (null for streaming, whose batch
+ * calls `endRep` itself), and each repetition ends with `endRep(n)`.
+ * Returns `{ n, ops }`, plus `p50us` and `p99us` for ping-pong.
+ */
+async function measureTwoProcess({ batch, endRep, pingpong, seconds, reps, useLatencies, onCalibrated }) {
+  const n = await calibrate(batch, seconds)
+  if (pingpong) await endRep(0)
+  onCalibrated()
+  const out = { n, ops: [] }
+  if (pingpong) Object.assign(out, { p50us: [], p99us: [] })
+  for (let rep = 0; rep < reps; rep++) {
+    const lat = pingpong ? new Float64Array(n) : null
+    useLatencies(lat)
+    out.ops.push(await timed(batch, n))
+    if (pingpong) {
+      await endRep(n)
+      lat.sort()
+      out.p50us.push(percentile(lat, 0.5))
+      out.p99us.push(percentile(lat, 0.99))
+    }
+  }
+  return out
+}
+
 function percentile(sorted, q) {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]
 }
@@ -81,4 +110,4 @@ function skip(reason) {
   process.exit(0)
 }
 
-module.exports = { openFdCount, baselineFdCount, args, sameFile, calibrate, timed, percentile, print, skip }
+module.exports = { openFdCount, baselineFdCount, args, sameFile, calibrate, timed, measureTwoProcess, print, skip }

@@ -141,22 +141,16 @@ async function main() {
           for (let i = 0; i < n; i++) api.send(s, X, one)
           endRep(n)
         }
-    const n = await c.calibrate(batch, a.seconds)
-    if (pingpong) endRep(0)
-    bad = 0
-    out.p50us = []
-    out.p99us = []
-    for (let rep = 0; rep < a.reps; rep++) {
-      lat = pingpong ? new Float64Array(n) : null
-      out.ops.push(await c.timed(batch, n))
-      if (pingpong) {
-        endRep(n)
-        lat.sort()
-        out.p50us.push(c.percentile(lat, 0.5))
-        out.p99us.push(c.percentile(lat, 0.99))
-      }
-    }
-    if (!pingpong) delete out.p50us, delete out.p99us
+    const { n, ...measured } = await c.measureTwoProcess({
+      batch,
+      endRep,
+      pingpong,
+      seconds: a.seconds,
+      reps: a.reps,
+      useLatencies: (l) => (lat = l),
+      onCalibrated: () => (bad = 0),
+    })
+    Object.assign(out, measured)
     api.send(s, 'Q')
     out.childExit = await exited
     api.close(s)

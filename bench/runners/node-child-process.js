@@ -91,21 +91,17 @@ async function main() {
         for (let i = 0; i < n; i++) kid.send('f', sock, { keepOpen: true })
         await endRep(n)
       }
-  const n = await c.calibrate(batch, a.seconds)
-  if (pingpong) await endRep(0)
-  bad = 0
   const out = { ops: [] }
-  if (pingpong) Object.assign(out, { p50us: [], p99us: [] })
-  for (let rep = 0; rep < a.reps; rep++) {
-    lat = pingpong ? new Float64Array(n) : null
-    out.ops.push(await c.timed(batch, n))
-    if (pingpong) {
-      await endRep(n)
-      lat.sort()
-      out.p50us.push(c.percentile(lat, 0.5))
-      out.p99us.push(c.percentile(lat, 0.99))
-    }
-  }
+  const { n, ...measured } = await c.measureTwoProcess({
+    batch,
+    endRep,
+    pingpong,
+    seconds: a.seconds,
+    reps: a.reps,
+    useLatencies: (l) => (lat = l),
+    onCalibrated: () => (bad = 0),
+  })
+  Object.assign(out, measured)
   kid.send('Q')
   const [code] = await exited
   sock.destroy()
