@@ -104,13 +104,16 @@ test.serial('closeFds still closes every fd and reports the first failure', asyn
   })
 })
 
-test.serial('a bad element of the fds list is named in the error', (t) => {
-  const [a, b] = socketPair()
-  const err = t.throws(() => sendFds(a, 'x', [a, -5]), { instanceOf: RangeError })
-  t.regex(err!.message, /"fds\[1\]"/)
-  const err2 = t.throws(() => closeFds([a, 1.5]), { instanceOf: RangeError })
-  t.regex(err2!.message, /"fds\[1\]"/)
-  closeFds([a, b])
+test.serial('a bad element of the fds list is named in the error', async (t) => {
+  // Audited: both calls must fail before any syscall, closing nothing.
+  await withFdAudit(t, () => {
+    const [a, b] = socketPair()
+    const err = t.throws(() => sendFds(a, 'x', [a, -5]), { instanceOf: RangeError })
+    t.regex(err!.message, /"fds\[1\]"/)
+    const err2 = t.throws(() => closeFds([a, 1.5]), { instanceOf: RangeError })
+    t.regex(err2!.message, /"fds\[1\]"/)
+    closeFds([a, b])
+  })
 })
 
 test.serial('worker threads each get their own scratch', async (t) => {

@@ -181,7 +181,7 @@ if (linux) {
   // Identities of open fds come from /proc here.
   test.serial('a SyncSocket collected without close() closes its fd', async (t) => {
     // A child with --expose-gc: drops a pair unclosed, collects it, and reports
-    // whether the two fds are gone.
+    // whether the two fds are gone and its fd table is as it was before.
     const r = spawnSync(
       process.execPath,
       [
@@ -193,6 +193,9 @@ if (linux) {
         // What is open, by identity (socket:[inode]): a freed number is soon
         // reused, by readdirSync's own directory fd for one.
         const open = () => new Set(fs.readdirSync('/proc/self/fd').map((n) => { try { return fs.readlinkSync('/proc/self/fd/' + n) } catch { return '' } }))
+        const same = (x, y) => x.size === y.size && [...x].every((v) => y.has(v))
+        const before = open()
+        before.delete('')
         let sockets
         ;(() => { const [a, b] = SyncSocket.pair(); sockets = [a.fd, b.fd].map((fd) => fs.readlinkSync('/proc/self/fd/' + fd)) })()
         const wasOpen = sockets.every((s) => s.startsWith('socket:') && open().has(s))
@@ -201,20 +204,23 @@ if (linux) {
             globalThis.gc()
             await new Promise((r) => setTimeout(r, 10))
           }
-          console.log(JSON.stringify({ wasOpen, stillOpen: sockets.filter((s) => open().has(s)) }))
+          const after = open()
+          after.delete('')
+          console.log(JSON.stringify({ wasOpen, stillOpen: sockets.filter((s) => after.has(s)), fdAuditOk: same(before, after) }))
         })()
         `,
       ],
       { encoding: 'utf8' },
     )
     t.is(r.status, 0, r.stderr)
-    t.deepEqual(JSON.parse(r.stdout), { wasOpen: true, stillOpen: [] })
+    t.deepEqual(JSON.parse(r.stdout), { wasOpen: true, stillOpen: [], fdAuditOk: true })
   })
 
   /**
    * Runs `body` in a child under strace, with a SyncSocket pair `a`, `b` and
    * an open fd `f`; counts the syscalls `body` made (between two marker
-   * opens, so that start-up does not count).
+   * opens, so that start-up does not count). The child audits its fd table
+   * around `body` and the run fails if anything leaked or was lost.
    */
   function traced(body: string): Record<string, number> {
     const out = path.join(tmp, `strace-${counter++}.txt`)
@@ -228,9 +234,13 @@ if (linux) {
         const mark = (name) => { try { fs.openSync(name, 'r') } catch {} }
         const [a, b] = SyncSocket.pair()
         const f = fs.openSync('/dev/null', 'r')
+        const open = () => fs.readdirSync('/proc/self/fd').map((n) => { try { return n + ' ' + fs.readlinkSync('/proc/self/fd/' + n) } catch { return '' } }).filter(Boolean).sort().join(',')
+        const before = open()
         mark(${JSON.stringify(start)})
         ${body}
         mark(${JSON.stringify(end)})
+        const after = open()
+        if (after !== before) { console.error('fd audit failed: ' + before + ' -> ' + after); process.exit(3) }
       `],
       { encoding: 'utf8' },
     )
