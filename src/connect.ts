@@ -2,6 +2,7 @@
  * Named sockets: `connect()`, `listen()` and `bind()` (a datagram socket that
  * receives from many senders).
  */
+import { Buffer } from 'node:buffer'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'

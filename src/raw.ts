@@ -3,6 +3,7 @@
  * recvmsg per call, in the spirit of Python's `socket.send_fds` /
  * `socket.recv_fds`.
  */
+import { Buffer } from 'node:buffer'
 import { describe, makeError } from './errors'
 import { copyToScratch, isFdNumber, lean, SCRATCH_DATA_BYTES, SCRATCH_FD_SLOTS, scratchData, scratchFds, scratchInts, SMALL_COPY } from './lean'
 import { native } from './native'

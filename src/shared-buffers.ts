@@ -4,6 +4,7 @@
  * `scratch` and `meta` without any object being created natively.
  * Registered on first use.
  */
+import { Buffer } from 'node:buffer'
 import { native } from './native'
 
 let scratch: Buffer | undefined

@@ -2,6 +2,7 @@
  * Argument checks shared by every entry point: bad input gets a clear
  * TypeError or RangeError before any syscall.
  */
+import { Buffer } from 'node:buffer'
 import { describe, makeError } from './errors'
 
 /** Linux's SCM_MAX_FD: the most fds one message can carry. */
