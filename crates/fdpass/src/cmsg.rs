@@ -7,6 +7,11 @@
 //! (the zero fill guarantees one after the last real message), and every length
 //! is clamped to the buffer, because macOS reports the untruncated length of a
 //! truncated message.
+//!
+//! The buffer is reused from one receive to the next, so it remembers how far
+//! the last walk went: only that prefix can hold anything but zeros, and only
+//! it is cleared again (24 bytes after a one-fd message instead of the whole
+//! buffer, about 1.1 KiB).
 
 use std::mem::size_of;
 
@@ -25,14 +30,59 @@ pub const CONTROL_BUFFER_LEN: usize = unsafe {
         as usize
 };
 
-/// A control buffer aligned as the kernel expects a `cmsghdr` to be.
+/// A receive control buffer, aligned as the kernel expects a `cmsghdr` to be,
+/// that keeps itself zero-filled beyond what the last receive wrote.
+///
+/// Use: [`ControlBuffer::for_recvmsg`] before each `recvmsg`, then
+/// [`ControlBuffer::walk`] to read what arrived.
 #[repr(C, align(8))]
-pub struct ControlBuffer(pub [u8; CONTROL_BUFFER_LEN]);
+pub struct ControlBuffer {
+    bytes: [u8; CONTROL_BUFFER_LEN],
+    /// Every byte from here on is zero.
+    dirty: usize,
+}
 
 impl ControlBuffer {
     /// A zero-filled control buffer.
     pub const fn new() -> Self {
-        ControlBuffer([0; CONTROL_BUFFER_LEN])
+        ControlBuffer {
+            bytes: [0; CONTROL_BUFFER_LEN],
+            dirty: 0,
+        }
+    }
+
+    /// The whole buffer, zero-filled, for the kernel to write into. Until the
+    /// next [`ControlBuffer::walk`], all of it counts as written (a receive
+    /// that fails is not walked, and its buffer is cleared in full next time).
+    pub fn for_recvmsg(&mut self) -> &mut [u8] {
+        self.bytes[..self.dirty].fill(0);
+        self.dirty = CONTROL_BUFFER_LEN;
+        &mut self.bytes
+    }
+
+    /// Walks every control message in the buffer, in order, and remembers
+    /// where the walk ended.
+    ///
+    /// The kernel writes its messages one after another from the start, so
+    /// the walk over a buffer that was zero-filled ends at the first zero
+    /// header after them: nothing past that header was written.
+    pub fn walk(&mut self, mut each: impl FnMut(ControlMessage<'_>)) {
+        let mut messages = control_messages(&self.bytes);
+        for message in &mut messages {
+            each(message);
+        }
+        self.dirty = (messages.pos + HEADER_LEN).min(CONTROL_BUFFER_LEN);
+    }
+
+    /// The bytes, as the next walk will see them.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Writes `data` at the start, as a kernel would (fuzzing and tests).
+    pub fn fill_from(&mut self, data: &[u8]) {
+        let n = data.len().min(CONTROL_BUFFER_LEN);
+        self.for_recvmsg()[..n].copy_from_slice(&data[..n]);
     }
 }
 
@@ -158,6 +208,66 @@ mod tests {
 
     fn ints(v: &[i32]) -> Vec<u8> {
         v.iter().flat_map(|i| i.to_ne_bytes()).collect()
+    }
+
+    /// Writes `messages` into a reused buffer as a kernel would (one after
+    /// another from the start), walks them, and checks that the next
+    /// receive's buffer is all zeros again.
+    /// Returns the messages yielded and how many bytes were to be cleared.
+    fn reuse_after(control: &mut ControlBuffer, messages: &[u8]) -> (usize, usize) {
+        let n = messages.len().min(CONTROL_BUFFER_LEN);
+        control.for_recvmsg()[..n].copy_from_slice(&messages[..n]);
+        let mut yielded = 0;
+        control.walk(|_| yielded += 1);
+        let dirty = control.dirty;
+        assert!(
+            control.for_recvmsg().iter().all(|b| *b == 0),
+            "stale control bytes after {yielded} messages"
+        );
+        (yielded, dirty)
+    }
+
+    #[test]
+    fn a_reused_buffer_is_zero_again_for_every_receive() {
+        let mut control = ControlBuffer::new();
+        let mut one = Vec::new();
+        put(&mut one, libc::SOL_SOCKET, libc::SCM_RIGHTS, &ints(&[3]), None);
+        let (yielded, dirty) = reuse_after(&mut control, &one);
+        assert_eq!(yielded, 1);
+        assert!(
+            dirty <= one.len() + HEADER_LEN,
+            "cleared {dirty} bytes for one fd"
+        );
+
+        // Many fds, then credentials after them, then one fd again.
+        let mut many = Vec::new();
+        put(
+            &mut many,
+            libc::SOL_SOCKET,
+            libc::SCM_RIGHTS,
+            &ints(&[5; 253]),
+            None,
+        );
+        put(&mut many, libc::SOL_SOCKET, 2, &[7; 12], None);
+        assert_eq!(reuse_after(&mut control, &many).0, 2);
+        assert_eq!(reuse_after(&mut control, &one).0, 1);
+
+        // A length past the end (macOS reports a truncated message's full
+        // length): the whole buffer is cleared next time.
+        let mut long = Vec::new();
+        put(
+            &mut long,
+            libc::SOL_SOCKET,
+            libc::SCM_RIGHTS,
+            &ints(&[9; 4]),
+            Some(1 << 20),
+        );
+        long.resize(CONTROL_BUFFER_LEN, 0xff);
+        assert_eq!(reuse_after(&mut control, &long), (1, CONTROL_BUFFER_LEN));
+
+        // A receive that failed is never walked: everything is cleared.
+        control.for_recvmsg().fill(0xaa);
+        assert!(control.for_recvmsg().iter().all(|b| *b == 0));
     }
 
     #[test]

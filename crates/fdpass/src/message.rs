@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use nix::errno::Errno;
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, MsgFlags};
 
-use crate::cmsg::{control_messages, ControlBuffer};
+use crate::cmsg::ControlBuffer;
 use crate::error::{Error, Result, MAX_FDS_PER_MESSAGE};
 use crate::socket::ensure_unix;
 
@@ -177,11 +177,15 @@ pub fn recv_fds_into(
             reason: format!("room for {} fds is less than maxFds ({max_fds})", fds_out.len()),
         });
     }
-    control.0.fill(0);
     let max_bytes = buf.len();
     let mut iov = [IoSliceMut::new(buf)];
     let (len, flags) = loop {
-        match recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut control.0), recv_flags()) {
+        match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(control.for_recvmsg()),
+            recv_flags(),
+        ) {
             Err(Errno::EINTR) => continue,
             Err(errno) => return Err(Error::os(errno, "recvmsg")),
             Ok(msg) => break (msg.bytes, msg.flags),
@@ -191,9 +195,9 @@ pub fn recv_fds_into(
     // closed here; `received` counts the SCM_RIGHTS ones.
     let mut kept = 0;
     let mut received = 0;
-    for cmsg in control_messages(&control.0) {
+    control.walk(|cmsg| {
         if !cmsg.carries_fds() {
-            continue;
+            return;
         }
         let is_rights = cmsg.kind == libc::SCM_RIGHTS;
         for raw in cmsg.fds() {
@@ -209,7 +213,7 @@ pub fn recv_fds_into(
             // nothing else knows its number: we own it and close it at once.
             drop(unsafe { OwnedFd::from_raw_fd(raw) });
         }
-    }
+    });
     let close_kept = |fds: &[RawFd]| {
         for &raw in fds {
             // SAFETY: as above, these fds are ours alone until returned.

@@ -16,7 +16,7 @@
 
 use std::mem::size_of;
 
-use fdpass::cmsg::{control_messages, ControlBuffer, CONTROL_BUFFER_LEN};
+use fdpass::cmsg::{control_messages, ControlBuffer};
 use libfuzzer_sys::fuzz_target;
 
 const HEADER_LEN: usize = size_of::<libc::cmsghdr>();
@@ -70,7 +70,10 @@ fuzz_target!(|data: &[u8]| {
     walk(data);
 
     let mut aligned = ControlBuffer::new();
-    let n = data.len().min(CONTROL_BUFFER_LEN);
-    aligned.0[..n].copy_from_slice(&data[..n]);
-    walk(&aligned.0);
+    aligned.fill_from(data);
+    walk(aligned.bytes());
+    // The receive path walks through ControlBuffer::walk: the same messages.
+    let mut yielded = 0usize;
+    aligned.walk(|_| yielded += 1);
+    assert_eq!(yielded, control_messages(aligned.bytes()).count());
 });
