@@ -6,6 +6,7 @@
 // build of this crate sees them as unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod allocator;
 mod errors;
 mod lean;
 mod raw;
@@ -15,3 +16,6 @@ mod socket_table;
 mod unix;
 mod uv;
 mod values;
+
+#[global_allocator]
+static ALLOCATOR: allocator::Allocator = allocator::Allocator;
