@@ -2,6 +2,7 @@
 //! with one `SCM_RIGHTS` control message).
 
 use std::io::{IoSlice, IoSliceMut};
+use std::mem::size_of;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
@@ -128,24 +129,17 @@ pub fn recv_fds(socket: BorrowedFd<'_>, buf: &mut [u8], max_fds: usize) -> Resul
     recv_fds_with(socket, buf, max_fds, &mut control)
 }
 
-/// [`recv_fds`] with a caller-provided control buffer, which is zeroed here.
+/// [`recv_fds`] with a caller-provided control buffer, reused from one
+/// receive to the next.
 pub fn recv_fds_with(
     socket: BorrowedFd<'_>,
     buf: &mut [u8],
     max_fds: usize,
     control: &mut ControlBuffer,
 ) -> Result<Received> {
-    // Room for every fd one message can bring (Linux 253, macOS about 254).
-    let mut raw: [RawFd; 256] = [-1; 256];
-    let max_fds = max_fds.min(raw.len());
-    let got = recv_fds_into(socket, buf, max_fds, control, &mut raw)?;
-    let fds = raw[..got.fd_count]
-        .iter()
-        // SAFETY: recv_fds_into hands over these fds, just installed by the
-        // kernel for this message; nothing else owns them.
-        .map(|&fd| unsafe { OwnedFd::from_raw_fd(fd) })
-        .collect();
-    Ok(Received { len: got.len, fds })
+    let mut fds = Vec::new();
+    let len = receive(socket, buf, max_fds, control, &mut fds)?;
+    Ok(Received { len, fds })
 }
 
 /// What [`recv_fds_into`] brought: the counts of what it wrote.
@@ -177,6 +171,103 @@ pub fn recv_fds_into(
             reason: format!("room for {} fds is less than maxFds ({max_fds})", fds_out.len()),
         });
     }
+    let mut slots = Slots {
+        slots: fds_out,
+        kept: 0,
+    };
+    let len = receive(socket, buf, max_fds, control, &mut slots)?;
+    Ok(ReceivedInto {
+        len,
+        fd_count: slots.kept,
+    })
+}
+
+/// Where a receive puts the fds it keeps: the caller's fd slots, or a vector
+/// of owned fds (filled as they come, so nothing is initialized in advance).
+trait KeptFds {
+    /// How many are kept so far.
+    fn count(&self) -> usize;
+    /// Makes room for `n` more (a hint).
+    fn reserve(&mut self, n: usize);
+    /// Keeps one fd.
+    ///
+    /// # Safety
+    /// `fd` was just installed by the kernel for this receive, and nothing
+    /// else owns it.
+    unsafe fn keep(&mut self, fd: RawFd);
+    /// Marks each kept fd close-on-exec (systems without MSG_CMSG_CLOEXEC).
+    #[cfg_attr(target_os = "linux", allow(dead_code))]
+    fn set_cloexec(&self) -> Result<()>;
+    /// Closes every kept fd: the receive failed.
+    fn close_kept(&mut self);
+}
+
+struct Slots<'a> {
+    slots: &'a mut [RawFd],
+    kept: usize,
+}
+
+impl KeptFds for Slots<'_> {
+    fn count(&self) -> usize {
+        self.kept
+    }
+
+    fn reserve(&mut self, _n: usize) {}
+
+    unsafe fn keep(&mut self, fd: RawFd) {
+        // receive() keeps at most max_fds, for which recv_fds_into checked room.
+        self.slots[self.kept] = fd;
+        self.kept += 1;
+    }
+
+    fn set_cloexec(&self) -> Result<()> {
+        self.slots[..self.kept]
+            .iter()
+            .try_for_each(|&fd| crate::fd::set_cloexec(fd))
+    }
+
+    fn close_kept(&mut self) {
+        for &fd in &self.slots[..self.kept] {
+            // SAFETY: kept fds are the receive's own until it returns them.
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        self.kept = 0;
+    }
+}
+
+impl KeptFds for Vec<OwnedFd> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn reserve(&mut self, n: usize) {
+        self.reserve_exact(n);
+    }
+
+    unsafe fn keep(&mut self, fd: RawFd) {
+        // SAFETY: the caller hands over sole ownership of `fd`.
+        self.push(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+
+    fn set_cloexec(&self) -> Result<()> {
+        self.iter()
+            .try_for_each(|fd| crate::fd::set_cloexec(fd.as_raw_fd()))
+    }
+
+    fn close_kept(&mut self) {
+        self.clear();
+    }
+}
+
+/// One recvmsg into `buf`, the fds kept in `kept`; the byte count. See
+/// [`recv_fds`] for the checks: on error nothing stays in `kept`.
+fn receive(
+    socket: BorrowedFd<'_>,
+    buf: &mut [u8],
+    max_fds: usize,
+    control: &mut ControlBuffer,
+    kept: &mut impl KeptFds,
+) -> Result<usize> {
     let max_bytes = buf.len();
     let mut iov = [IoSliceMut::new(buf)];
     let (len, flags) = loop {
@@ -191,35 +282,31 @@ pub fn recv_fds_into(
             Ok(msg) => break (msg.bytes, msg.flags),
         }
     };
-    // Every fd the kernel installed is either kept in `fds_out[..kept]` or
-    // closed here; `received` counts the SCM_RIGHTS ones.
-    let mut kept = 0;
+    // Every fd the kernel installed is either kept or closed here;
+    // `received` counts the SCM_RIGHTS ones.
     let mut received = 0;
     control.walk(|cmsg| {
         if !cmsg.carries_fds() {
             return;
         }
         let is_rights = cmsg.kind == libc::SCM_RIGHTS;
+        if is_rights {
+            kept.reserve(cmsg.data.len() / size_of::<RawFd>());
+        }
         for raw in cmsg.fds() {
             if is_rights {
                 received += 1;
-                if kept < max_fds {
-                    fds_out[kept] = raw;
-                    kept += 1;
+                if kept.count() < max_fds {
+                    // SAFETY: the kernel just installed this fd for this
+                    // message and nothing else knows its number.
+                    unsafe { kept.keep(raw) };
                     continue;
                 }
             }
-            // SAFETY: the kernel just installed this fd for this message and
-            // nothing else knows its number: we own it and close it at once.
+            // SAFETY: as above; not kept, so closed at once.
             drop(unsafe { OwnedFd::from_raw_fd(raw) });
         }
     });
-    let close_kept = |fds: &[RawFd]| {
-        for &raw in fds {
-            // SAFETY: as above, these fds are ours alone until returned.
-            drop(unsafe { OwnedFd::from_raw_fd(raw) });
-        }
-    };
     let error = if flags.contains(MsgFlags::MSG_CTRUNC) {
         Some(Error::FdsTruncated {
             received,
@@ -235,28 +322,25 @@ pub fn recv_fds_into(
     } else if flags.contains(MsgFlags::MSG_TRUNC) {
         Some(Error::MessageTruncated { max_bytes })
     } else {
-        set_cloexec_after_receive_raw(&fds_out[..kept]).err()
+        set_cloexec_after_receive(kept).err()
     };
     if let Some(error) = error {
-        close_kept(&fds_out[..kept]);
+        kept.close_kept();
         return Err(error);
     }
-    Ok(ReceivedInto { len, fd_count: kept })
+    Ok(len)
 }
 
 #[cfg(target_os = "linux")]
-fn set_cloexec_after_receive_raw(_fds: &[RawFd]) -> Result<()> {
+fn set_cloexec_after_receive(_kept: &impl KeptFds) -> Result<()> {
     Ok(())
 }
 
 /// macOS has no MSG_CMSG_CLOEXEC: mark each received fd before anything else
 /// can run in this thread.
 #[cfg(not(target_os = "linux"))]
-fn set_cloexec_after_receive_raw(fds: &[RawFd]) -> Result<()> {
-    for &fd in fds {
-        crate::fd::set_cloexec(fd)?;
-    }
-    Ok(())
+fn set_cloexec_after_receive(kept: &impl KeptFds) -> Result<()> {
+    kept.set_cloexec()
 }
 
 #[cfg(test)]
