@@ -48,6 +48,11 @@ const EV_PUBLISHED: i32 = 7; // a: count; the batch is in the shared buffers (se
 /// How much one non-framed read or framed read step asks the kernel for.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// A batch stops growing once its payloads reach this many bytes, however
+/// many messages were asked for (`readAhead`, `receiveMany`'s `max`): what
+/// one read takes in stays bounded, and usually fits the shared buffers.
+const BATCH_BYTES: usize = 256 * 1024;
+
 struct PendingWrite {
     bytes: Vec<u8>,
     offset: usize,
@@ -92,9 +97,10 @@ impl Batch {
         self.meta.first().map_or(0, |&n| n as usize)
     }
 
-    /// Whether it holds `max` messages, or at least `max_fds` fds.
+    /// Whether it holds `max` messages, at least `max_fds` fds, or at least
+    /// [`BATCH_BYTES`] of payloads.
     fn is_full(&self, (max, max_fds): (usize, usize)) -> bool {
-        self.count() >= max || self.fds.len() >= max_fds
+        self.count() >= max || self.fds.len() >= max_fds || self.data.len() >= BATCH_BYTES
     }
 }
 
@@ -1083,3 +1089,29 @@ unsafe fn int32_array(env: sys::napi_env, values: &[i32]) -> Option<sys::napi_va
 
 // Keep the header length in one place for the TypeScript layer's docs.
 const _: () = assert!(HEADER_LEN == 8);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_full_at_its_message_fd_or_byte_limit() {
+        let mut batch = Batch::default();
+        batch.reset();
+        let limits = (4096, 1024);
+        let payload = vec![7u8; READ_CHUNK];
+        let mut pushed = 0;
+        while !batch.is_full(limits) {
+            batch.push(&payload, Vec::new());
+            pushed += 1;
+        }
+        // However many messages were asked for, the bytes end the batch.
+        assert_eq!(pushed, BATCH_BYTES / READ_CHUNK);
+        assert_eq!(batch.count(), pushed);
+
+        batch.reset();
+        assert!(!batch.is_full(limits));
+        batch.push(b"x", Vec::new());
+        assert!(batch.is_full((1, 1024)), "one message asked for");
+    }
+}
