@@ -16,7 +16,7 @@ export { closeFds, DEFAULT_MAX_BYTES, fdKind, recvFds, sendFds, socketPair } fro
 export { MAX_FDS_PER_MESSAGE } from './src/validate'
 export { SyncSocket } from './src/sync-socket'
 export type { FdLike } from './src/fd-like'
-export type { FdMessage, PeerCredentials, ReceiveOptions, SocketOptions } from './src/fd-socket'
+export type { FdMessage, PeerCredentials, ReceiveManyOptions, ReceiveOptions, SocketOptions } from './src/fd-socket'
 export { FdSocket } from './src/fd-socket'
 export type { PeerCheck } from './src/fd-server'
 export { FdServer } from './src/fd-server'

@@ -10,6 +10,7 @@ const COLORS = {
   'fdpass-raw': '#1f77b4',
   'fdpass-numbers': '#aec7e8',
   'fdpass-async': '#17becf',
+  'fdpass-many': '#9edae5',
   python: '#2ca02c',
   'node-cp': '#d62728',
   usocket: '#ff7f0e',

@@ -1,7 +1,9 @@
 'use strict'
 // fdpass FdSocket, the async event-loop API: await a.send(data, fds) and
 // await b.receive() -> { data, fds }; across processes FdSocket.from(3) in
-// the child.
+// the child. With FDBENCH_API=many the receiving child of W4 takes what has
+// arrived with await b.receiveMany() -> [{ data, fds }, ...] instead (W4
+// only: the other workloads have one message in flight at a time).
 const path = require('node:path')
 const fs = require('node:fs')
 const { spawn } = require('node:child_process')
@@ -11,6 +13,7 @@ const fdpass = require(path.resolve(__dirname, '..', '..'))
 const { FdSocket, socketPair, closeFds } = fdpass
 
 const X = Buffer.from('f')
+const many = process.env.FDBENCH_API === 'many'
 
 /** Receives until `n` bytes have arrived (a stream may split the reply). */
 async function receiveBytes(sock, n) {
@@ -32,17 +35,16 @@ async function child(workload) {
   const sock = FdSocket.from(3)
   const base = c.openFdCount()
   let good = 0
-  for (;;) {
-    const { data, fds } = await sock.receive()
+  /** Checks one message; returns the reply to send (none: undefined), or null to quit. */
+  const handle = (data, fds) => {
     if (data.length === 0) process.exit(2)
     const tag = data[0]
-    if (tag === 0x51 /* Q */) break
+    if (tag === 0x51 /* Q */) return null
     if (tag === 0x45 /* E */) {
       const out = Buffer.alloc(8)
       out.writeBigInt64LE(BigInt(good))
-      await sock.send(out)
       good = 0
-      continue
+      return out
     }
     let ok = fds.length === 1 && (good > 0 || c.sameFile(fds[0], ref))
     try {
@@ -51,7 +53,21 @@ async function child(workload) {
       ok = false
     }
     if (ok) good++
-    if (pingpong) await sock.send(Buffer.from(ok ? 'y' : 'n'))
+    return pingpong ? Buffer.from(ok ? 'y' : 'n') : undefined
+  }
+  receiving: for (;;) {
+    if (many) {
+      for (const { data, fds } of await sock.receiveMany()) {
+        const reply = handle(data, fds)
+        if (reply === null) break receiving
+        if (reply) await sock.send(reply)
+      }
+    } else {
+      const { data, fds } = await sock.receive()
+      const reply = handle(data, fds)
+      if (reply === null) break
+      if (reply) await sock.send(reply)
+    }
   }
   sock.close()
   process.exit(c.openFdCount() === base ? 0 : 3)
@@ -60,6 +76,7 @@ async function child(workload) {
 async function main() {
   const a = c.args()
   if (a.workload === 'child') return child(a.variant)
+  if (many && a.workload !== 'w4') c.skip('receiveMany takes a stream of messages: measured on W4 only')
   const base = c.baselineFdCount()
   const file = fs.openSync('/dev/null', 'r')
   const ref = fs.fstatSync(file)
