@@ -78,7 +78,19 @@ async function timed(batch, n) {
  * Returns `{ n, ops }`, plus `p50us` and `p99us` for ping-pong.
  */
 async function measureTwoProcess({ batch, endRep, pingpong, seconds, reps, useLatencies, onCalibrated }) {
-  const n = await calibrate(batch, seconds)
+  // Warm up and calibrate on exactly the code the measured reps run: with
+  // latencies recorded, and after one endRep. Otherwise the first measured
+  // rep takes a new branch, V8 deoptimizes and recompiles on background
+  // threads, and in the pinned workload those threads take CPU 0 from the
+  // measured ones.
+  const warm = pingpong
+    ? (k) => {
+        useLatencies(new Float64Array(k))
+        return batch(k)
+      }
+    : batch
+  if (pingpong) await endRep(0)
+  const n = await calibrate(warm, seconds)
   if (pingpong) await endRep(0)
   onCalibrated()
   const out = { n, ops: [] }
@@ -97,8 +109,9 @@ async function measureTwoProcess({ batch, endRep, pingpong, seconds, reps, useLa
   return out
 }
 
+/** The q-quantile of sorted latencies in µs, to the nanosecond. */
 function percentile(sorted, q) {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] * 1000) / 1000
 }
 
 function print(result) {
