@@ -537,7 +537,9 @@ test.serial('worker threads: sockets in several workers, terminated with sockets
         const fd = fs.openSync(${JSON.stringify(__filename)}, 'r')
         await a.send('w', [fd])
         const m = await b.receive()
-        closeFds([fd, ...m.fds])
+        // fd came from fs.openSync, which Node tracks in a worker: fs closes it.
+        fs.closeSync(fd)
+        closeFds(m.fds)
         // Leave sockets open with a receive pending, then get terminated.
         const [c, d] = FdSocket.pair()
         d.receive().catch(() => {})

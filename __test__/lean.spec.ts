@@ -132,7 +132,10 @@ test.serial('worker threads each get their own scratch', async (t) => {
         if (data.toString() === msg && fds.length === 2) ok++
         closeFds(fds)
       }
-      closeFds([f, a, b])
+      // f came from fs.openSync: Node tracks it in a worker, so fs closes it
+      // (closeFds would leave Node to close the number again at exit).
+      fs.closeSync(f)
+      closeFds([a, b])
       parentPort.postMessage(ok)
     `
     const workers = [0, 1].map(() => new Worker(script, { eval: true }))
@@ -153,6 +156,54 @@ test.serial('worker threads each get their own scratch', async (t) => {
     await Promise.all(exits)
     t.deepEqual(results, [2000, 2000])
     t.is(mainOk, 2000)
+  })
+})
+
+// Node tracks the fds a worker opens with fs.open*, and closes those still
+// open when the worker exits (trackUnmanagedFds). So a worker closes such an
+// fd with fs.closeSync after sending it; closeFds would leave Node to close
+// the number again at exit, when it may be another thread's fd.
+test.serial('a worker sends an fd from fs.openSync, closes it with fs.closeSync, and exits: no fd of another thread is closed', async (t) => {
+  await withFdAudit(t, async () => {
+    const [a, b] = socketPair('seqpacket')
+    const script = `
+      const { parentPort, workerData } = require('node:worker_threads')
+      const fs = require('node:fs')
+      const { sendFds } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+      const f = fs.openSync(${JSON.stringify(__filename)}, 'r')
+      sendFds(workerData.socket, 'file', [f])
+      fs.closeSync(f)
+      parentPort.postMessage(f)
+      parentPort.once('message', () => process.exit(0))
+    `
+    const worker = new Worker(script, { eval: true, workerData: { socket: a } })
+    const exited = once(worker, 'exit')
+    const spare: number[] = []
+    let fds: number[] = []
+    try {
+      const [number] = (await once(worker, 'message')) as [number]
+      const got = recvFds(b)
+      fds = got.fds
+      t.is(got.data.toString(), 'file')
+      // This thread takes the number the worker closed: the received fd
+      // usually lands on it (the lowest free number), else an open does.
+      let mine = fds[0] === number ? number : -1
+      for (let i = 0; i < 64 && mine < 0; i++) {
+        const fd = fs.openSync(__filename, 'r')
+        if (fd === number) mine = fd
+        else spare.push(fd)
+      }
+      t.is(mine, number, 'this thread holds the number the worker used')
+      worker.postMessage('exit')
+      await exited
+      t.notThrows(() => fs.fstatSync(number), 'still open after the worker exited')
+      if (mine !== fds[0]) fs.closeSync(mine)
+    } finally {
+      worker.postMessage('exit')
+      await exited
+      for (const fd of spare) fs.closeSync(fd)
+      closeFds([...fds, a, b])
+    }
   })
 })
 
