@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads'
 import { bind, closeFds, connect, fdKind, FdSocket, listen, recvFds, sendFds, socketPair, type SocketType } from 'fdpass'
 
 import { isCloexec, openFds, withFdAudit } from './helpers/fd-audit.js'
-import { codeOf } from './helpers/outcomes.js'
+import { codeOf, timeout } from './helpers/outcomes.js'
 import { openTempFile, readText } from './helpers/files.js'
 
 const linux = process.platform === 'linux'
@@ -640,6 +640,39 @@ test.serial('a flood stays in the kernel: read-ahead and maxQueuedFds bound the 
       }
       a.close()
       b.close()
+    }
+    closeFds([f])
+  })
+})
+
+test.serial('receive() reads ahead while messages stream in, within readAhead and maxQueuedFds', async (t) => {
+  await withFdAudit(t, async () => {
+    const f = fileWith('x')
+    for (const [options, bound] of [
+      [{ readAhead: 4 }, 4],
+      [{ readAhead: 16, maxQueuedFds: 3 }, 3],
+    ] as const) {
+      const [mine, theirs] = socketPair(linux ? 'seqpacket' : 'dgram')
+      const sock = FdSocket.from(mine, options)
+      const total = 60
+      for (let i = 0; i < total; i++) sendFds(theirs, `m${i}`, [f])
+      const base = openFds().size
+      let most = 0
+      try {
+        for (let i = 0; i < total; i++) {
+          const m = await sock.receive(timeout())
+          t.is(m.data.toString(), `m${i}`)
+          t.is(m.fds.length, 1)
+          closeFds(m.fds)
+          // What is open beyond the start: fds of messages read ahead.
+          most = Math.max(most, openFds().size - base)
+        }
+      } finally {
+        sock.close()
+        closeFds([theirs])
+      }
+      t.true(most > 0, `${JSON.stringify(options)}: read ahead`)
+      t.true(most <= bound, `${JSON.stringify(options)}: held ${most} fds ahead, bound ${bound}`)
     }
     closeFds([f])
   })
