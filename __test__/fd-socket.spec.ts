@@ -645,6 +645,30 @@ test.serial('a flood stays in the kernel: read-ahead and maxQueuedFds bound the 
   })
 })
 
+// A read stops taking bytes from the socket at 256 KiB, but frames already
+// received (here behind a large one, in the same read) must still reach the
+// receive()s waiting for them: no poll event would come for them.
+test.serial('a batch that reaches its byte bound still serves every waiting receive()', async (t) => {
+  await withFdAudit(t, async () => {
+    const [a, b] = FdSocket.pair('stream', { maxBytes: 1 << 20 })
+    try {
+      const waiting = [b.receive(timeout(5000)), b.receive(timeout(5000)), b.receive(timeout(5000))]
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      const big = Buffer.alloc(260 * 1024, 7)
+      await Promise.all([a.send(big), a.send('x'), a.send('y')])
+      const got = await Promise.all(waiting)
+      t.deepEqual(
+        got.map((m) => m.data.length),
+        [big.length, 1, 1],
+      )
+      t.is(got[2]!.data.toString(), 'y')
+    } finally {
+      a.close()
+      b.close()
+    }
+  })
+})
+
 test.serial('receive() reads ahead while messages stream in, within readAhead and maxQueuedFds', async (t) => {
   await withFdAudit(t, async () => {
     const f = fileWith('x')

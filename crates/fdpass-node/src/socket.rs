@@ -48,9 +48,11 @@ const EV_PUBLISHED: i32 = 7; // a: count; the batch is in the shared buffers (se
 /// How much one non-framed read or framed read step asks the kernel for.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// A batch stops growing once its payloads reach this many bytes, however
-/// many messages were asked for (`readAhead`, `receiveMany`'s `max`): what
-/// one read takes in stays bounded, and usually fits the shared buffers.
+/// A batch reads no more from the socket once its payloads reach this many
+/// bytes, however many messages were asked for (`readAhead`, `receiveMany`'s
+/// `max`): what one read takes in stays bounded, and usually fits the shared
+/// buffers. Frames the decoder already holds are still handed over (they cost
+/// no more memory, and no poll event would come for them).
 const BATCH_BYTES: usize = 256 * 1024;
 
 struct PendingWrite {
@@ -97,10 +99,15 @@ impl Batch {
         self.meta.first().map_or(0, |&n| n as usize)
     }
 
-    /// Whether it holds `max` messages, at least `max_fds` fds, or at least
-    /// [`BATCH_BYTES`] of payloads.
+    /// Whether it holds `max` messages, or at least `max_fds` fds.
     fn is_full(&self, (max, max_fds): (usize, usize)) -> bool {
-        self.count() >= max || self.fds.len() >= max_fds || self.data.len() >= BATCH_BYTES
+        self.count() >= max || self.fds.len() >= max_fds
+    }
+
+    /// Whether it may read more from the socket: not full, and under
+    /// [`BATCH_BYTES`] of payloads.
+    fn may_read(&self, limits: (usize, usize)) -> bool {
+        !self.is_full(limits) && self.data.len() < BATCH_BYTES
     }
 }
 
@@ -678,7 +685,7 @@ fn read_frames(
                 }
             }
         }
-        if batch.is_full(limits) {
+        if !batch.may_read(limits) {
             return Ok(());
         }
         let spare = state.decoder.spare(READ_CHUNK);
@@ -717,7 +724,7 @@ fn read_datagrams(
     if state.scratch.len() < state.max_bytes {
         state.scratch.resize(state.max_bytes, 0);
     }
-    while !batch.is_full(limits) {
+    while batch.may_read(limits) {
         let buf = &mut state.scratch[..state.max_bytes];
         match fdpass::recv_fds_with(sock.as_fd(), buf, state.max_fds, &mut state.control) {
             Ok(got) => {
@@ -1095,23 +1102,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_batch_is_full_at_its_message_fd_or_byte_limit() {
+    fn a_batch_reads_no_more_past_its_message_fd_or_byte_limit() {
         let mut batch = Batch::default();
         batch.reset();
         let limits = (4096, 1024);
         let payload = vec![7u8; READ_CHUNK];
         let mut pushed = 0;
-        while !batch.is_full(limits) {
+        while batch.may_read(limits) {
             batch.push(&payload, Vec::new());
             pushed += 1;
         }
-        // However many messages were asked for, the bytes end the batch.
+        // However many messages were asked for, the bytes stop the reads,
+        // but the batch is not full: held frames may still join it.
         assert_eq!(pushed, BATCH_BYTES / READ_CHUNK);
         assert_eq!(batch.count(), pushed);
+        assert!(!batch.is_full(limits));
 
         batch.reset();
-        assert!(!batch.is_full(limits));
+        assert!(batch.may_read(limits));
         batch.push(b"x", Vec::new());
         assert!(batch.is_full((1, 1024)), "one message asked for");
+        assert!(!batch.may_read((1, 1024)));
     }
 }
