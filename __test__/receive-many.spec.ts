@@ -135,6 +135,43 @@ test.serial('receiveMany and receive() interleaved keep one order; 2,000 message
   })
 })
 
+test.serial('a waiting receiveMany takes one run of messages, in order, before later receive() calls', async (t) => {
+  await withFdAudit(t, async () => {
+    const [a, b] = FdSocket.pair()
+    try {
+      // A receive() whose handler receives again, then a receiveMany(): the
+      // first message goes to the receive(), the rest of that delivery to
+      // the receiveMany(), and the receive() made later waits for the next.
+      const first = b.receive(timeout()).then(async (m) => [m, await b.receive(timeout())])
+      const many = b.receiveMany(timeout())
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      for (let i = 0; i < 6; i++) void a.send(`m${i}`)
+      const batch = await many
+      t.deepEqual(
+        batch.map((m) => m.data.toString()),
+        ['m1', 'm2', 'm3', 'm4', 'm5'],
+      )
+      await a.send('m6')
+      const [m0, m6] = await first
+      t.is(m0!.data.toString(), 'm0')
+      t.is(m6!.data.toString(), 'm6')
+
+      // A waiting receiveMany stops at its max; the rest stays queued.
+      const two = b.receiveMany({ max: 2, ...timeout() })
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      for (let i = 7; i < 10; i++) void a.send(`m${i}`)
+      t.deepEqual(
+        (await two).map((m) => m.data.toString()),
+        ['m7', 'm8'],
+      )
+      t.is((await b.receive(timeout())).data.toString(), 'm9')
+    } finally {
+      a.close()
+      b.close()
+    }
+  })
+})
+
 test.serial('receiveMany: the messages before an error first, then the error; end of stream rejects', async (t) => {
   await withFdAudit(t, async () => {
     const f = fileWith('x')

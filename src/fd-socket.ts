@@ -331,10 +331,12 @@ export class FdSocket implements AsyncIterable<FdMessage> {
 
   /**
    * Receives every message available now, up to `max` (default 64): those
-   * read ahead, then what one read of the socket brings; waits only while
-   * there is none. Resolves with at least one message, in order, each with
-   * exactly its own fds. For consumers of a stream of messages: one promise
-   * per batch instead of one per message.
+   * read ahead, then what one read of the socket brings. When there is none,
+   * waits, and takes the messages that arrive in one go (at most
+   * `readAhead` + 1), before any `receive()` made after it. Resolves with at
+   * least one message, in order, each with exactly its own fds. For
+   * consumers of a stream of messages: one promise per batch instead of one
+   * per message.
    *
    * Rejects as `receive()` does when no message comes before the end of
    * stream, `close()` or an error; an error that follows some messages is
@@ -367,11 +369,10 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       } else if (count < 0) this.#takeQueued(batch, max)
     }
     if (batch.length > 0) return Promise.resolve(batch)
-    return (this.#next(false, signal) as Promise<FdMessage>).then((first) => {
-      const rest: FdMessage[] = [first]
-      this.#takeQueued(rest, max)
-      return rest
-    })
+    if (this.#messages.length > 0 || this.#ended || this.#closed) return this.#next(false, signal) as Promise<never>
+    // Wait: the messages handed over in one go, up to max, in order, go to
+    // this call before any receive() made after it (see #deliver).
+    return wait(this.#waiters, false, signal, () => this.#updateReading(), max) as unknown as Promise<FdMessage[]>
   }
 
   /** Moves queued messages (not errors) into `batch`, up to `max` in all. */
@@ -548,6 +549,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   #deliverPublished(count: number): void {
     beginBatch()
     for (let k = 0; k < count; k++) this.#deliver(nextMessage())
+    this.#endDelivery()
   }
 
   #deliver(message: FdMessage): void {
@@ -556,12 +558,22 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       closeQuietly(message.fds)
       return
     }
-    const waiter = this.#waiters.shift()
-    if (waiter) settle(waiter, message, undefined)
+    const waiter = this.#waiters[0]
+    if (waiter?.many) {
+      // A receiveMany() takes the rest of this delivery, up to its max.
+      waiter.many.items.push(message)
+      if (waiter.many.items.length >= waiter.many.max) settle(this.#waiters.shift()!, undefined, undefined)
+    } else if (waiter) settle(this.#waiters.shift()!, message, undefined)
     else {
       this.#messages.push(message)
       this.#queuedFds += message.fds.length
     }
+  }
+
+  /** Ends a delivery: a receiveMany() that got messages in it resolves with them. */
+  #endDelivery(): void {
+    const waiter = this.#waiters[0]
+    if (waiter?.many && waiter.many.items.length > 0) settle(this.#waiters.shift()!, undefined, undefined)
   }
 
   /** A batch too large for the shared buffers, handed over as its own Buffer and Int32Array. */
@@ -569,6 +581,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     beginBatch(data, meta)
     const count = meta[0] as number
     for (let k = 0; k < count; k++) this.#deliver(nextMessage())
+    this.#endDelivery()
   }
 
   /** A receive error: per message on datagram types, fatal on a stream. */

@@ -12,6 +12,11 @@ export interface Waiter<T> {
   iterating: boolean
   signal?: AbortSignal
   onAbort?: () => void
+  /**
+   * A wait for several items (`receiveMany`): it takes every item handed
+   * over in one go, up to `max`, and resolves with them as an array.
+   */
+  many?: { max: number; items: T[] }
 }
 
 /** `ERR_SOCKET_CLOSED`, as Node names it. */
@@ -35,9 +40,11 @@ export function wait<T>(
   iterating: boolean,
   signal: AbortSignal | undefined,
   changed: () => void,
+  many?: number,
 ): Promise<T | undefined> {
   return new Promise((resolve, reject) => {
     const waiter: Waiter<T> = { resolve, reject, iterating, signal }
+    if (many !== undefined) waiter.many = { max: many, items: [] }
     if (signal) {
       waiter.onAbort = () => {
         const i = waiters.indexOf(waiter)
@@ -58,7 +65,9 @@ export function wait<T>(
  */
 export function settle<T>(waiter: Waiter<T>, item: T | undefined, error: Error | undefined, always = false): void {
   if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort)
-  if (item !== undefined) waiter.resolve(item)
+  // A wait for several items resolves with what it collected.
+  if (waiter.many && waiter.many.items.length > 0) waiter.resolve(waiter.many.items as unknown as T)
+  else if (item !== undefined) waiter.resolve(item)
   else if (waiter.iterating && !always && (error as FdpassError | undefined)?.code === 'ERR_SOCKET_CLOSED') {
     waiter.resolve(undefined)
   } else waiter.reject(error ?? closedError('the socket was closed'))
