@@ -179,9 +179,8 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   #ended = false
   #closed = false
   #reading = false
-  /** Whether receive() reads ahead (see #next), and single reads since it last tried. */
+  /** Whether receive() reads ahead (see #next). */
   #streaming = false
-  #singleReads = 0
   #onClose: (() => void) | undefined
   // The native side holds the callback only weakly while the socket is idle
   // (so that an idle, unreachable socket can be collected): this field keeps
@@ -443,16 +442,15 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       // Usually one message: one recvmsg, no extra call that would only say
       // EAGAIN (a request-reply peer sends one at a time). While messages
       // stream in faster than they are taken, read ahead instead: one call
-      // then serves the next receive()s from the queue. A read ahead that
-      // finds more than one message keeps it on; every 16th single read
-      // tries one.
-      const ahead = this.#streaming || (++this.#singleReads & 15) === 0
+      // then serves the next receive()s from the queue. Streaming is when
+      // the last read (this one's, or the event loop's) found more than one
+      // message.
+      const ahead = this.#streaming
       this.#reading = true
       scratchInts[0] = this.#id
       scratchInts[1] = ahead ? 1 + this.#options.readAhead : 1
-      // Read-ahead stops at maxQueuedFds (the queue is empty here); the
-      // first message is always taken, whatever its fds.
-      scratchInts[2] = ahead ? Math.max(this.#options.maxQueuedFds, 1) : this.#fdRoomFor(1)
+      // Within maxQueuedFds (plus one message's worth), as the event loop's reads.
+      scratchInts[2] = this.#fdRoomFor(1)
       lean.socketRead()
       const count = scratchInts[0]!
       this.#reading = false
@@ -522,9 +520,11 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   #onEvent(kind: number, a: unknown, b: unknown): void {
     switch (kind) {
       case Ev.Published:
+        this.#streaming = (a as number) > 1
         this.#deliverPublished(a as number)
         break
       case Ev.Messages:
+        this.#streaming = (b as Int32Array)[0]! > 1
         this.#deliverMessages(a as Buffer, b as Int32Array)
         break
       case Ev.End:
