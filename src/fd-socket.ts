@@ -353,21 +353,15 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     if (signal?.aborted) return Promise.reject(abortError(signal))
     const batch: FdMessage[] = []
     this.#takeQueued(batch, max)
-    if (batch.length === 0 && this.#messages.length > 0) return this.#next(false, signal) as Promise<never>
-    if (batch.length < max && this.#messages.length === 0 && !this.#ended && !this.#closed && this.#waiters.length === 0) {
-      this.#reading = true
-      scratchInts[0] = this.#id
-      scratchInts[1] = max - batch.length
-      scratchInts[2] = this.#fdRoomFor(1)
-      lean.socketRead()
-      const count = scratchInts[0]!
-      this.#reading = false
+    if (batch.length < max && this.#mayReadNow()) {
+      const count = this.#readNow(max - batch.length)
       if (count > 0) {
         beginBatch()
         for (let k = 0; k < count; k++) batch.push(nextMessage())
       } else if (count < 0) this.#takeQueued(batch, max)
     }
     if (batch.length > 0) return Promise.resolve(batch)
+    // An error at the head of the queue, or the end: as receive() reports them.
     if (this.#messages.length > 0 || this.#ended || this.#closed) return this.#next(false, signal) as Promise<never>
     // Wait: the messages handed over in one go, up to max, in order, go to
     // this call before any receive() made after it (see #deliver).
@@ -437,7 +431,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
 
   #next(iterating: boolean, signal: AbortSignal | undefined): Promise<FdMessage | undefined> {
     if (signal?.aborted) return Promise.reject(abortError(signal))
-    if (this.#messages.length === 0 && !this.#ended && !this.#closed && this.#waiters.length === 0) {
+    if (this.#mayReadNow()) {
       // Try the syscall first: wait on the loop only if nothing is there.
       // Usually one message: one recvmsg, no extra call that would only say
       // EAGAIN (a request-reply peer sends one at a time). While messages
@@ -446,14 +440,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       // the last read (this one's, or the event loop's) found more than one
       // message.
       const ahead = this.#streaming
-      this.#reading = true
-      scratchInts[0] = this.#id
-      scratchInts[1] = ahead ? 1 + this.#options.readAhead : 1
-      // Within maxQueuedFds (plus one message's worth), as the event loop's reads.
-      scratchInts[2] = this.#fdRoomFor(1)
-      lean.socketRead()
-      const count = scratchInts[0]!
-      this.#reading = false
+      const count = this.#readNow(ahead ? 1 + this.#options.readAhead : 1)
       if (ahead) this.#streaming = count > 1
       // The common case: exactly the one message asked for, handed over
       // without passing through the queue.
@@ -476,6 +463,30 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       )
     }
     return wait(this.#waiters, iterating, signal, () => this.#updateReading())
+  }
+
+  /**
+   * Whether a receive may read the socket itself, now: nothing queued, no
+   * end, and nobody waiting ahead of it (they are served first, in order).
+   */
+  #mayReadNow(): boolean {
+    return this.#messages.length === 0 && !this.#ended && !this.#closed && this.#waiters.length === 0
+  }
+
+  /**
+   * Reads up to `max` messages now (one lean call, see src/lean.ts), within
+   * maxQueuedFds plus one message's worth of fds, as the event loop's reads.
+   * Returns how many wait in the shared buffers (read them with nextMessage),
+   * 0 for none, or -1 when they were delivered as events instead.
+   */
+  #readNow(max: number): number {
+    this.#reading = true
+    scratchInts[0] = this.#id
+    scratchInts[1] = max
+    scratchInts[2] = this.#fdRoomFor(1)
+    lean.socketRead()
+    this.#reading = false
+    return scratchInts[0]!
   }
 
   /** Fds a read may bring: what maxQueuedFds leaves, and always enough for the waiters. */
