@@ -1,9 +1,9 @@
 'use strict'
 // fdpass FdSocket, the async event-loop API: await a.send(data, fds) and
 // await b.receive() -> { data, fds }; across processes FdSocket.from(3) in
-// the child. With FDBENCH_API=many the receiving child of W4 takes what has
-// arrived with await b.receiveMany() -> [{ data, fds }, ...] instead (W4
-// only: the other workloads have one message in flight at a time).
+// the child. With FDBENCH_API=many every receive is a receiveMany():
+// `for (const m of await b.receiveMany())` in the receiving child, and where
+// one message is in flight (W1-W3) the batch must hold exactly that one.
 const path = require('node:path')
 const fs = require('node:fs')
 const { spawn } = require('node:child_process')
@@ -15,6 +15,12 @@ const { FdSocket, socketPair, closeFds } = fdpass
 
 const X = Buffer.from('f')
 const many = process.env.FDBENCH_API === 'many'
+
+/** The message of a receiveMany() made with exactly one message in flight. */
+function only(batch) {
+  if (batch.length !== 1) throw new Error(`receiveMany brought ${batch.length} messages, 1 was in flight`)
+  return batch[0]
+}
 
 /** Receives until `n` bytes have arrived (a stream may split the reply). */
 async function receiveBytes(sock, n) {
@@ -77,7 +83,6 @@ async function child(workload) {
 async function main() {
   const a = c.args()
   if (a.workload === 'child') return child(a.variant)
-  if (many && a.workload !== 'w4') c.skip('receiveMany takes a stream of messages: measured on W4 only')
   const base = c.baselineFdCount()
   const file = fs.openSync('/dev/null', 'r')
   const ref = fs.fstatSync(file)
@@ -91,7 +96,7 @@ async function main() {
     const batch = async (n) => {
       for (let i = 0; i < n; i++) {
         await s.send(X, sent)
-        const { fds } = await r.receive()
+        const { fds } = many ? only(await r.receiveMany()) : await r.receive()
         if (fds.length !== nfds) bad += Math.abs(nfds - fds.length)
         if (i === 0 && !c.sameFile(fds[0], ref)) bad++
         try {
@@ -125,7 +130,7 @@ async function main() {
           for (let i = 0; i < n; i++) {
             const t0 = lat ? performance.now() : 0
             await s.send(X, one)
-            const { data } = await s.receive()
+            const { data } = many ? only(await s.receiveMany()) : await s.receive()
             if (lat) lat[i] = (performance.now() - t0) * 1e3
             if (data[0] !== 0x79) bad++
           }
