@@ -8,6 +8,7 @@ import { native } from './native'
 import { copyToScratch, isFdNumber, lean, scratchFds, scratchInts, SMALL_COPY } from './lean'
 import { beginBatch, ensureSharedBuffers, nextMessage } from './shared-buffers'
 import { abortError, closedError, iterate, settle, wait, type Waiter } from './waiters'
+import { Queue } from './queue'
 import { DEFAULT_MAX_BYTES, validateSocketType, type SocketType } from './raw'
 import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
 
@@ -147,8 +148,8 @@ const kAdopt = Symbol('fdpass.adopt')
  * without close() (the native side closes the socket itself). The held value
  * is the message queue, which does not refer back to the socket.
  */
-const dropped = new FinalizationRegistry<Array<FdMessage | Error>>((messages) => {
-  for (const item of messages) if (!(item instanceof Error)) closeQuietly(item.fds)
+const dropped = new FinalizationRegistry<Queue<FdMessage | Error>>((messages) => {
+  for (const item of messages.drain()) if (!(item instanceof Error)) closeQuietly(item.fds)
 })
 
 /**
@@ -168,7 +169,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   readonly #id: number
   readonly #options: ResolvedOptions
   readonly #fd: number
-  #messages: Array<FdMessage | Error> = []
+  readonly #messages = new Queue<FdMessage | Error>()
   #waiters: Array<Waiter<FdMessage>> = []
   #sends: PendingSend[] = []
   #room = 0
@@ -371,15 +372,13 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   /** Moves queued messages (not errors) into `batch`, up to `max` in all. */
   #takeQueued(batch: FdMessage[], max: number): void {
     const queue = this.#messages
-    let k = 0
-    while (batch.length < max && k < queue.length) {
-      const item = queue[k]!
+    while (batch.length < max && queue.length > 0) {
+      const item = queue.peek()!
       if (item instanceof Error) break
+      queue.shift()
       batch.push(item)
       this.#queuedFds -= item.fds.length
-      k++
     }
-    if (k > 0) queue.splice(0, k)
   }
 
   /** Iterates over incoming messages; ends cleanly at end of stream or close. */
@@ -417,7 +416,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     this.#native.close()
     dropped.unregister(this)
     const error = closedError('the socket was closed')
-    for (const item of this.#messages.splice(0)) if (!(item instanceof Error)) closeQuietly(item.fds)
+    for (const item of this.#messages.drain()) if (!(item instanceof Error)) closeQuietly(item.fds)
     this.#queuedFds = 0
     for (const waiter of this.#waiters.splice(0)) settle(waiter, undefined, error)
     for (const pending of this.#sends.splice(0)) pending.reject(error)
