@@ -154,9 +154,10 @@ static double timed(batch_fn fn, void *ctx, long *n_io) {
   return n / dt;
 }
 
-/* Warm-up and calibration: n grows until a batch takes 20 ms, batches run
- * until 0.3 s have passed, then one more is measured; returns the n for a
- * batch of about `seconds`. FDPASS_BENCH_N fixes n and skips both. */
+/* Warm-up and calibration, as in bench/runners/common.js: batches run until
+ * the warm-up time has passed, n growing while a batch takes under 20 ms,
+ * then one more is measured; returns the n for a batch of about `seconds`.
+ * FDPASS_BENCH_N fixes n and skips both. */
 static double warmup = 0.3;
 
 static double measure(batch_fn fn, void *ctx, long n) {
@@ -170,8 +171,13 @@ static long calibrate(batch_fn fn, void *ctx, double seconds) {
   if (fixed) return atol(fixed);
   double start = now();
   long n = 20;
-  while (measure(fn, ctx, n) <= 0.02 && n < 50000000) n *= 4;
-  while (now() - start < warmup) measure(fn, ctx, n);
+  for (;;) {
+    double took = measure(fn, ctx, n);
+    if (took <= 0.02 && n < 50000000)
+      n *= 4;
+    else if (now() - start >= warmup)
+      break;
+  }
   /* Measured after the warm-up, not by the first (cold) batch. */
   long want = (long)(n * seconds / measure(fn, ctx, n));
   return want < 10 ? 10 : want;

@@ -42,10 +42,12 @@ def calibrate(batch, seconds):
         return time.perf_counter() - t0
 
     n = 20
-    while measure(n) <= 0.02 and n < 5e7:
-        n *= 4
-    while time.perf_counter() - start < WARMUP:
-        measure(n)
+    while True:
+        took = measure(n)
+        if took <= 0.02 and n < 5e7:
+            n *= 4
+        elif time.perf_counter() - start >= WARMUP:
+            break
     # Measured after the warm-up, not by the first (cold) batch.
     return max(10, round(n * seconds / measure(n)))
 
