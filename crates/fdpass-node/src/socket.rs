@@ -82,15 +82,24 @@ impl Batch {
     }
 
     /// Appends one message and its fds.
-    fn push(&mut self, payload: &[u8], fds: Vec<OwnedFd>) {
+    fn push(&mut self, payload: &[u8], fds: impl ExactSizeIterator<Item = OwnedFd>) {
+        let first = self.fds.len();
+        self.fds.reserve(fds.len());
+        self.fds.extend(fds);
+        self.push_received(payload, first);
+    }
+
+    /// Appends one message whose fds were received straight into `fds`,
+    /// from index `first` on.
+    fn push_received(&mut self, payload: &[u8], first: usize) {
         if self.meta.is_empty() {
             self.meta.push(0);
         }
+        let fds = &self.fds[first..];
         self.data.extend_from_slice(payload);
         self.meta.push(payload.len() as i32);
         self.meta.push(fds.len() as i32);
         self.meta.extend(fds.iter().map(AsRawFd::as_raw_fd));
-        self.fds.extend(fds);
         self.meta[0] += 1;
     }
 
@@ -130,6 +139,9 @@ struct State {
     decoder: FrameDecoder<OwnedFd>,
     control: Box<ControlBuffer>,
     scratch: Vec<u8>,
+    /// The fds of one framed read on their way into the decoder (kept, so
+    /// that a read allocates nothing).
+    received_fds: Vec<OwnedFd>,
     /// The vectors of the last batch, kept to be reused by the next one.
     spare_batch: Option<Batch>,
     writes: VecDeque<PendingWrite>,
@@ -222,6 +234,7 @@ impl NativeSocket {
                 decoder: FrameDecoder::new(max_bytes as usize, (max_fds as usize).min(MAX_FDS_PER_MESSAGE)),
                 control: Box::new(ControlBuffer::new()),
                 scratch: Vec::new(),
+                received_fds: Vec::new(),
                 spare_batch: None,
                 writes: VecDeque::new(),
                 queued_bytes: 0,
@@ -676,21 +689,24 @@ fn read_frames(
     };
     loop {
         while !batch.is_full(limits) {
-            match state.decoder.next_frame() {
-                Ok(Some(frame)) => batch.push(frame.payload, frame.fds),
-                Ok(None) => break,
-                Err(e) => {
-                    state.decoder.clear();
-                    return Err(ReadEnd::Failed(e));
+            let error = match state.decoder.next_frame() {
+                Ok(Some(frame)) => {
+                    batch.push(frame.payload, frame.fds);
+                    continue;
                 }
-            }
+                Ok(None) => break,
+                Err(e) => e,
+            };
+            state.decoder.clear();
+            return Err(ReadEnd::Failed(error));
         }
         if !batch.may_read(limits) {
             return Ok(());
         }
         let spare = state.decoder.spare(READ_CHUNK);
-        match fdpass::recv_fds_with(sock.as_fd(), spare, MAX_FDS_PER_MESSAGE, &mut state.control) {
-            Ok(got) if got.len == 0 && got.fds.is_empty() => {
+        let fds = &mut state.received_fds;
+        match fdpass::recv_fds_append(sock.as_fd(), spare, MAX_FDS_PER_MESSAGE, &mut state.control, fds) {
+            Ok(0) if fds.is_empty() => {
                 state.decoder.commit(0, Vec::new());
                 if state.decoder.is_mid_frame() {
                     state.decoder.clear();
@@ -700,7 +716,7 @@ fn read_frames(
                 }
                 return Err(ReadEnd::Eof);
             }
-            Ok(got) => state.decoder.commit(got.len, got.fds),
+            Ok(len) => state.decoder.commit_from(len, fds),
             Err(e) => {
                 state.decoder.commit(0, Vec::new());
                 if e.would_block() {
@@ -726,12 +742,19 @@ fn read_datagrams(
     }
     while batch.may_read(limits) {
         let buf = &mut state.scratch[..state.max_bytes];
-        match fdpass::recv_fds_with(sock.as_fd(), buf, state.max_fds, &mut state.control) {
-            Ok(got) => {
-                if got.len == 0 && got.fds.is_empty() && state.kind != SocketType::Datagram {
+        let first = batch.fds.len();
+        match fdpass::recv_fds_append(
+            sock.as_fd(),
+            buf,
+            state.max_fds,
+            &mut state.control,
+            &mut batch.fds,
+        ) {
+            Ok(len) => {
+                if len == 0 && batch.fds.len() == first && state.kind != SocketType::Datagram {
                     return Err(ReadEnd::Eof);
                 }
-                batch.push(&buf[..got.len], got.fds);
+                batch.push_received(&buf[..len], first);
             }
             Err(e) if e.would_block() => return Ok(()),
             // A seqpacket peer that closed with our messages unread makes the
@@ -1109,7 +1132,7 @@ mod tests {
         let payload = vec![7u8; READ_CHUNK];
         let mut pushed = 0;
         while batch.may_read(limits) {
-            batch.push(&payload, Vec::new());
+            batch.push(&payload, std::iter::empty());
             pushed += 1;
         }
         // However many messages were asked for, the bytes stop the reads,
@@ -1120,7 +1143,7 @@ mod tests {
 
         batch.reset();
         assert!(batch.may_read(limits));
-        batch.push(b"x", Vec::new());
+        batch.push(b"x", std::iter::empty());
         assert!(batch.is_full((1, 1024)), "one message asked for");
         assert!(!batch.may_read((1, 1024)));
     }

@@ -18,7 +18,7 @@
 //! its size. A header announcing fds that did not come, or fds that no header
 //! claims, is a protocol error: the stream cannot be trusted any more.
 
-use std::collections::VecDeque;
+use std::collections::vec_deque::{Drain, VecDeque};
 
 use crate::error::{Error, Result};
 
@@ -33,12 +33,13 @@ pub fn encode_header(payload_len: u32, fd_count: u16) -> [u8; HEADER_LEN] {
     h
 }
 
-/// The fds that one read brought, and the stream range that read covered.
+/// The stream range that one read covered and how many fds it brought (the
+/// fds themselves wait in [`FrameDecoder`]'s `fds`, oldest first).
 #[derive(Debug)]
-struct FdBatch<F> {
+struct FdBatch {
     start: u64,
     end: u64,
-    fds: Vec<F>,
+    count: usize,
 }
 
 /// One decoded frame, borrowing its payload from the decoder.
@@ -46,8 +47,9 @@ struct FdBatch<F> {
 pub struct Frame<'a, F> {
     /// The payload.
     pub payload: &'a [u8],
-    /// The fds the frame announced, in order.
-    pub fds: Vec<F>,
+    /// The fds the frame announced, in order, taken out of the decoder as
+    /// they are iterated (those not taken are dropped with it).
+    pub fds: Drain<'a, F>,
 }
 
 /// Splits a byte stream with fd batches into frames. Generic over the fd type
@@ -66,7 +68,10 @@ pub struct FrameDecoder<F> {
     end: usize,
     /// Stream offset of `buf[0]`.
     base: u64,
-    batches: VecDeque<FdBatch<F>>,
+    batches: VecDeque<FdBatch>,
+    /// The fds of every batch, in order: one queue for all, so that a read
+    /// with fds allocates nothing once the queue has grown.
+    fds: VecDeque<F>,
 }
 
 impl<F> FrameDecoder<F> {
@@ -81,6 +86,7 @@ impl<F> FrameDecoder<F> {
             end: 0,
             base: 0,
             batches: VecDeque::new(),
+            fds: VecDeque::new(),
         }
     }
 
@@ -106,15 +112,22 @@ impl<F> FrameDecoder<F> {
 
     /// Records that `n` bytes were read into the [`spare`](Self::spare) room,
     /// together with the fds that came with them.
-    pub fn commit(&mut self, n: usize, fds: Vec<F>) {
+    pub fn commit(&mut self, n: usize, mut fds: Vec<F>) {
+        self.commit_from(n, &mut fds);
+    }
+
+    /// [`commit`](Self::commit) taking the fds out of `fds`, which is left
+    /// empty with its capacity, for the next read.
+    pub fn commit_from(&mut self, n: usize, fds: &mut Vec<F>) {
         let start = self.base + self.end as u64;
         self.end = (self.end + n).min(self.buf.len());
         if !fds.is_empty() {
             self.batches.push_back(FdBatch {
                 start,
                 end: start + n as u64,
-                fds,
+                count: fds.len(),
             });
+            self.fds.extend(fds.drain(..));
         }
     }
 
@@ -165,25 +178,23 @@ impl<F> FrameDecoder<F> {
             if batch.end <= header_at {
                 return Err(protocol(format!(
                     "{} fds arrived that no message announced",
-                    batch.fds.len()
+                    batch.count
                 )));
             }
         }
         if available.len() < HEADER_LEN + len {
             return Ok(None);
         }
-        let fds = if fd_count == 0 {
-            Vec::new()
-        } else {
+        if fd_count > 0 {
             match self.batches.front() {
                 Some(batch) if batch.start <= header_at && header_at < batch.end => {
-                    if batch.fds.len() != fd_count {
+                    if batch.count != fd_count {
                         return Err(protocol(format!(
                             "a frame announces {fd_count} fds but {} arrived with it",
-                            batch.fds.len()
+                            batch.count
                         )));
                     }
-                    self.batches.pop_front().map(|b| b.fds).unwrap_or_default()
+                    self.batches.pop_front();
                 }
                 _ => {
                     return Err(protocol(format!(
@@ -191,21 +202,23 @@ impl<F> FrameDecoder<F> {
                     )))
                 }
             }
-        };
+        }
         let start = self.pos + HEADER_LEN;
         self.pos = start + len;
         // Fds whose read ended within this frame can belong to no later header.
         if let Some(batch) = self.batches.front() {
             if batch.end <= self.base + self.pos as u64 {
+                // The frame's own fds (already claimed) go with the error.
+                self.fds.drain(..fd_count);
                 return Err(protocol(format!(
                     "{} fds arrived that no message announced",
-                    batch.fds.len()
+                    batch.count
                 )));
             }
         }
         Ok(Some(Frame {
             payload: &self.buf[start..start + len],
-            fds,
+            fds: self.fds.drain(..fd_count),
         }))
     }
 
@@ -216,7 +229,7 @@ impl<F> FrameDecoder<F> {
 
     /// How many received fds wait for their frame to complete.
     pub fn queued_fds(&self) -> usize {
-        self.batches.iter().map(|b| b.fds.len()).sum()
+        self.fds.len()
     }
 
     /// Drops every byte and fd held (closing the fds).
@@ -225,6 +238,7 @@ impl<F> FrameDecoder<F> {
         self.pos = 0;
         self.end = 0;
         self.batches.clear();
+        self.fds.clear();
     }
 }
 
@@ -245,7 +259,7 @@ mod tests {
     fn drain(d: &mut FrameDecoder<u32>) -> Result<Vec<(Vec<u8>, Vec<u32>)>> {
         let mut out = Vec::new();
         while let Some(f) = d.next_frame()? {
-            out.push((f.payload.to_vec(), f.fds));
+            out.push((f.payload.to_vec(), f.fds.collect()));
         }
         Ok(out)
     }

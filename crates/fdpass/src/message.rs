@@ -138,8 +138,23 @@ pub fn recv_fds_with(
     control: &mut ControlBuffer,
 ) -> Result<Received> {
     let mut fds = Vec::new();
-    let len = receive(socket, buf, max_fds, control, &mut fds)?;
+    let len = recv_fds_append(socket, buf, max_fds, control, &mut fds)?;
     Ok(Received { len, fds })
+}
+
+/// [`recv_fds_with`] appending the fds that came with the message to `fds`
+/// (after those it holds, in order) instead of returning a new vector: a
+/// caller that reads many messages reuses one vector. Returns the bytes
+/// written into `buf`. On any error `fds` is as it was.
+pub fn recv_fds_append(
+    socket: BorrowedFd<'_>,
+    buf: &mut [u8],
+    max_fds: usize,
+    control: &mut ControlBuffer,
+    fds: &mut Vec<OwnedFd>,
+) -> Result<usize> {
+    let start = fds.len();
+    receive(socket, buf, max_fds, control, &mut Appended { fds, start })
 }
 
 /// What [`recv_fds_into`] brought: the counts of what it wrote.
@@ -235,27 +250,34 @@ impl KeptFds for Slots<'_> {
     }
 }
 
-impl KeptFds for Vec<OwnedFd> {
+/// The fds of one receive, appended to a vector after the `start` it held.
+struct Appended<'a> {
+    fds: &'a mut Vec<OwnedFd>,
+    start: usize,
+}
+
+impl KeptFds for Appended<'_> {
     fn count(&self) -> usize {
-        self.len()
+        self.fds.len() - self.start
     }
 
     fn reserve(&mut self, n: usize) {
-        self.reserve_exact(n);
+        self.fds.reserve(n);
     }
 
     unsafe fn keep(&mut self, fd: RawFd) {
         // SAFETY: the caller hands over sole ownership of `fd`.
-        self.push(unsafe { OwnedFd::from_raw_fd(fd) });
+        self.fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
     }
 
     fn set_cloexec(&self) -> Result<()> {
-        self.iter()
+        self.fds[self.start..]
+            .iter()
             .try_for_each(|fd| crate::fd::set_cloexec(fd.as_raw_fd()))
     }
 
     fn close_kept(&mut self) {
-        self.clear();
+        self.fds.truncate(self.start);
     }
 }
 
@@ -420,5 +442,29 @@ mod tests {
         let many = vec![me; MAX_FDS_PER_MESSAGE + 1];
         let err = send_vectored(a.as_fd(), &[IoSlice::new(b"x")], &many).expect_err("254 fds");
         assert_eq!(err, Error::os(Errno::EINVAL, "sendmsg"));
+
+        // Appending: the fds go after those the vector holds, in order...
+        let held = crate::dup_cloexec(a.as_fd()).expect("dup");
+        let held_raw = held.as_raw_fd();
+        let mut fds = vec![held];
+        send_vectored(a.as_fd(), &[IoSlice::new(b"ab")], &[me, me]).expect("send");
+        let len = recv_fds_append(b.as_fd(), &mut buf, 2, &mut control, &mut fds).expect("recv");
+        assert_eq!(len, 2);
+        assert_eq!(fds.len(), 3);
+        assert_eq!(fds[0].as_raw_fd(), held_raw);
+        let appended: Vec<RawFd> = fds[1..].iter().map(AsRawFd::as_raw_fd).collect();
+        assert!(appended
+            .iter()
+            .all(|&fd| fd != me && fd != held_raw && fd_is_open(fd)));
+        fds.truncate(1);
+        // ...and on an error the vector is as it was, the new fds closed.
+        send_vectored(a.as_fd(), &[IoSlice::new(b"m")], &[me, me, me]).expect("send");
+        let err = recv_fds_append(b.as_fd(), &mut buf, 2, &mut control, &mut fds).expect_err("too many");
+        assert!(matches!(err, Error::FdsTruncated { received: 3, .. }));
+        assert_eq!(fds.len(), 1);
+        assert_eq!(fds[0].as_raw_fd(), held_raw);
+        for &fd in &appended {
+            assert!(!fd_is_open(fd), "fd {fd} left open");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Fuzzes the stream frame decoder with arbitrary reads and fd batches.
 //!
 //! The input is a decoder configuration and a sequence of operations: reads of
-//! arbitrary bytes (through `push` or through `spare`/`commit`, short reads
+//! arbitrary bytes (through `push` or through `spare`/`commit_from`, short reads
 //! included), reads that carry a well-formed frame cut in two, calls to
 //! `next_frame` and `clear`. Each read may bring a batch of fake fds, numbered
 //! with fresh ids; the fake fd records its id when dropped, so every fd is
@@ -180,7 +180,7 @@ fn step(d: &mut FrameDecoder<FakeFd>, m: &mut Model) -> Result<bool, ()> {
         Ok(Some(f)) => f,
     };
     let payload = frame.payload.to_vec();
-    let fds = frame.fds;
+    let fds: Vec<FakeFd> = frame.fds.collect();
 
     let avail = m.available();
     assert!(
@@ -266,7 +266,10 @@ fn run(input: Input) {
                 let n = (fill as usize).min(spare.len());
                 spare[..n].copy_from_slice(pattern(byte, n));
                 let bytes = spare[..n].to_vec();
-                d.commit(n, fds);
+                // As the binding reads: the fds come in a vector it reuses.
+                let mut fds = fds;
+                d.commit_from(n, &mut fds);
+                assert!(fds.is_empty(), "commit_from left fds in the caller's vector");
                 m.record_read(&bytes, ids);
                 m.check_no_drops("spare/commit");
             }
