@@ -334,6 +334,60 @@ test.serial('E: no MSG_PEEK ever, and every recvmsg carries MSG_CMSG_CLOEXEC (st
   })
 })
 
+test.serial('E: a request-reply loop keeps watching its socket between messages (strace: epoll_ctl does not grow with them)', async (t) => {
+  await withFdAudit(t, async () => {
+    const f = fileWith('ping')
+    const epollCtl: Record<number, number> = {}
+    for (const n of [20, 200]) {
+      const trace = path.join(tmp, `epoll-${n}.txt`)
+      const [mine, theirs] = socketPair()
+      const peer = runNode(['ping-loop', String(n)], {
+        socket: theirs,
+        wrapper: ['strace', '-f', '-qq', '--seccomp-bpf', '-e', 'trace=epoll_ctl', '-o', trace],
+        timeoutMs: 60_000,
+      })
+      closeFds([theirs])
+      const sock = FdSocket.from(mine)
+      for (let i = 0; i < n; i++) {
+        // Sent once the peer waits on its event loop: it has replied, and
+        // asked for the next message, a moment ago.
+        await sleep(1)
+        await sock.send('x', [f])
+        t.is((await sock.receive()).data.toString(), 'y')
+      }
+      const report = await peer.report
+      sock.close()
+      t.is(report.received, n)
+      t.is(report.fdsReceived, n)
+      t.true(report.fdAuditOk, JSON.stringify(report))
+      epollCtl[n] = fs.readFileSync(trace, 'utf8').split('\n').filter((l) => /\bepoll_ctl\(/.test(l)).length
+      fs.unlinkSync(trace)
+    }
+    // Stopping and restarting the poll per message would add two per message.
+    t.true(epollCtl[200]! - epollCtl[20]! < 20, `epoll_ctl: ${epollCtl[20]} for 20 round trips, ${epollCtl[200]} for 200`)
+    closeFds([f])
+  })
+})
+
+test.serial('E: once nobody receives, a socket whose last message came from the event loop lets the process exit', async (t) => {
+  await withFdAudit(t, async () => {
+    const f = fileWith('last')
+    const [mine, theirs] = socketPair()
+    const peer = runNode(['receive-then-idle'], { socket: theirs, timeoutMs: 30_000 })
+    closeFds([theirs])
+    const sock = FdSocket.from(mine)
+    await sleep(300) // the peer waits on its event loop by now
+    await sock.send('last', [f])
+    // This end stays open: the peer must stop watching its socket by itself.
+    const report = await within(peer.report, 10_000, 'the idle peer exits by itself')
+    t.is(report.got, 'last')
+    t.is(report.fdsReceived, 1)
+    t.true(report.fdAuditOk, JSON.stringify(report))
+    sock.close()
+    closeFds([f])
+  })
+})
+
 // ---------------------------------------------------------------- F
 
 test.serial('F: peerCredentials() of a peer running as nobody is its pid, uid and gid', async (t) => {

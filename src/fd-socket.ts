@@ -9,6 +9,7 @@ import { copyToScratch, isFdNumber, lean, scratchFds, scratchInts, SMALL_COPY } 
 import { beginBatch, ensureSharedBuffers, nextMessage } from './shared-buffers'
 import { abortError, closedError, iterate, settle, wait, type Waiter } from './waiters'
 import { Queue } from './queue'
+import { cancelStop, deferStop } from './deferred-stops'
 import { DEFAULT_MAX_BYTES, validateSocketType, type SocketType } from './raw'
 import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
 
@@ -501,17 +502,23 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     if (room === 0 && this.#room > 0 && !this.#ended) {
       // Nobody waits right now, but a loop over receive() asks again as soon
       // as it has handled this message: stop watching the socket only if
-      // nobody has by the next turn of the event loop, rather than stopping
-      // and restarting the poll (two epoll_ctl calls) for every message.
+      // nobody has once that code has run (see src/deferred-stops.ts).
       if (!this.#stopPending) {
         this.#stopPending = true
-        setImmediate(() => {
-          this.#stopPending = false
-          this.#updateReadingNow()
-        }).unref()
+        deferStop(this.#settleStopLater)
       }
       return
     }
+    if (this.#stopPending) {
+      this.#stopPending = false
+      cancelStop(this.#settleStopLater)
+    }
+    this.#updateReadingNow()
+  }
+
+  /** Settles a deferred stop; one function per socket, so that it can be withdrawn. */
+  readonly #settleStopLater = (): void => {
+    this.#stopPending = false
     this.#updateReadingNow()
   }
 

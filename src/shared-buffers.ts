@@ -2,10 +2,11 @@
  * Buffers shared with the native side, one set per JavaScript thread (see
  * crates/fdpass-node/src/shared_buffers.rs): received batches arrive in
  * `scratch` and `meta` without any object being created natively.
- * Registered on first use.
+ * Registered on first use, with the flags of the deferred stops.
  */
 import { Buffer } from 'node:buffer'
 import { native } from './native'
+import { loopFlags, settleStops } from './deferred-stops'
 
 let scratch: Buffer | undefined
 let meta: Int32Array | undefined
@@ -15,7 +16,7 @@ export function ensureSharedBuffers(): void {
   if (scratch !== undefined) return
   scratch = Buffer.allocUnsafeSlow(256 * 1024)
   meta = new Int32Array(16 * 1024)
-  native.initBuffers(scratch, meta)
+  native.initBuffers(scratch, meta, loopFlags, settleStops)
 }
 
 // The batch being read: its `meta` ([count, (length, fd count, fds...)...])

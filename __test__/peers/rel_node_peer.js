@@ -13,6 +13,11 @@
 //   gc-readahead         (--expose-gc) drops a socket holding a read-ahead
 //                        message with fds, without close()
 //   exercise             receives with every API (for the strace test)
+//   ping-loop N          N times: receives a message (waiting on the event
+//                        loop), closes its fds, replies 'y'
+//   receive-then-idle    receives one message (waiting on the event loop),
+//                        closes its fds, reports, and leaves the socket open
+//                        with nothing pending: the process must exit by itself
 //   signal               blocks in raw recvFds with a SIGUSR1 handler installed
 //   flood-reader MAXFDS READAHEAD  (--expose-gc) reads a flood slowly, samples
 //                        its fd count and RSS
@@ -253,6 +258,27 @@ async function main() {
     }
     closeFds([f])
     report.received = received
+  } else if (mode === 'ping-loop') {
+    const n = Number(arg)
+    const sock = FdSocket.from(3)
+    let fds = 0
+    for (let i = 0; i < n; i++) {
+      const m = await sock.receive()
+      fds += m.fds.length
+      closeFds(m.fds)
+      await sock.send('y')
+    }
+    report.received = n
+    report.fdsReceived = fds
+    sock.close()
+  } else if (mode === 'receive-then-idle') {
+    // Left open on purpose: fd 3 stays in the table.
+    usesFd3 = false
+    const sock = FdSocket.from(3)
+    const m = await sock.receive()
+    closeFds(m.fds)
+    report.got = m.data.toString()
+    report.fdsReceived = m.fds.length
   } else if (mode === 'signal') {
     report.signals = 0
     process.on('SIGUSR1', () => report.signals++)

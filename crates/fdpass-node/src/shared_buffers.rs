@@ -4,6 +4,11 @@
 //! (Sends go through the lean scratch, see lean.rs.) JavaScript reads a batch
 //! before the call that wrote it returns, so one set serves every socket of
 //! its thread.
+//!
+//! Also the two flags of the deferred stops (`src/deferred-stops.ts`):
+//! `flags[0]` is 1 while an event-loop delivery runs, its microtasks
+//! included; JavaScript sets `flags[1]` to have its settle function called
+//! once they have run.
 
 use std::cell::RefCell;
 use std::os::fd::{IntoRawFd, OwnedFd};
@@ -22,7 +27,16 @@ struct Region<T> {
 struct Buffers {
     scratch: Region<u8>,
     meta: Region<i32>,
+    flags: Region<i32>,
+    /// JavaScript's function that settles the deferred stops, and the async
+    /// context its calls run in.
+    settle: sys::napi_ref,
+    settle_context: sys::napi_async_context,
 }
+
+/// Slots of `flags`.
+const DELIVERING: usize = 0;
+const SETTLE: usize = 1;
 
 thread_local! {
     static BUFFERS: RefCell<Option<Buffers>> = const { RefCell::new(None) };
@@ -58,15 +72,48 @@ unsafe fn region<T>(env: sys::napi_env, value: sys::napi_value) -> Result<Region
     })
 }
 
-/// Registers this thread's shared buffers (called once by the TypeScript layer).
+/// Registers this thread's shared buffers and the function that settles
+/// deferred stops (called once by the TypeScript layer). `flags` must be an
+/// Int32Array of at least two slots over an ArrayBuffer of its own (whose
+/// memory V8 never moves, unlike a small typed array's inline storage).
 #[napi(js_name = "initBuffers")]
-pub fn init_buffers(env: Env, scratch: Unknown<'_>, meta: Unknown<'_>) -> Result<()> {
+pub fn init_buffers(
+    env: Env,
+    scratch: Unknown<'_>,
+    meta: Unknown<'_>,
+    flags: Unknown<'_>,
+    settle: Unknown<'_>,
+) -> Result<()> {
     // SAFETY: raw napi calls on the live env of this call; the references keep
-    // the typed arrays (and so their memory, which V8 never moves) alive.
+    // the typed arrays (and so their memory, which V8 never moves) and the
+    // function alive.
     let buffers = unsafe {
+        let flags = region::<i32>(env.raw(), flags.raw())?;
+        if flags.len < 2 {
+            return Err(napi::Error::new(Status::InvalidArg, "flags: expected two slots"));
+        }
+        let mut settle_ref = ptr::null_mut();
+        let mut settle_context = ptr::null_mut();
+        let mut name = ptr::null_mut();
+        let resource = c"fdpass:settle";
+        if sys::napi_create_reference(env.raw(), settle.raw(), 1, &mut settle_ref) != sys::Status::napi_ok
+            || sys::napi_create_string_utf8(
+                env.raw(),
+                resource.as_ptr(),
+                resource.to_bytes().len() as isize,
+                &mut name,
+            ) != sys::Status::napi_ok
+            || sys::napi_async_init(env.raw(), ptr::null_mut(), name, &mut settle_context)
+                != sys::Status::napi_ok
+        {
+            return Err(napi::Error::new(Status::InvalidArg, "expected a function"));
+        }
         Buffers {
             scratch: region(env.raw(), scratch.raw())?,
             meta: region(env.raw(), meta.raw())?,
+            flags,
+            settle: settle_ref,
+            settle_context,
         }
     };
     BUFFERS.with_borrow_mut(|b| *b = Some(buffers));
@@ -84,6 +131,9 @@ unsafe extern "C" fn forget(env: *mut std::ffi::c_void) {
         unsafe {
             sys::napi_delete_reference(env, b.scratch.reference);
             sys::napi_delete_reference(env, b.meta.reference);
+            sys::napi_delete_reference(env, b.flags.reference);
+            sys::napi_delete_reference(env, b.settle);
+            sys::napi_async_destroy(env, b.settle_context);
         }
     }
 }
@@ -107,4 +157,72 @@ pub fn publish(data: &[u8], meta: &[i32], fds: &mut Vec<OwnedFd>) -> bool {
         }
         true
     })
+}
+
+/// Marks the start of an event-loop delivery; returns whether one was
+/// already running (a nested delivery leaves the settling to that one).
+pub fn begin_loop_delivery() -> bool {
+    BUFFERS.with_borrow(|b| {
+        let Some(b) = b.as_ref() else { return true };
+        // SAFETY: the flags region is live and has at least two slots
+        // (checked at registration); JavaScript runs on this same thread, so
+        // nothing writes it meanwhile.
+        unsafe {
+            let delivering = b.flags.ptr.add(DELIVERING);
+            let was = delivering.read() != 0;
+            delivering.write(1);
+            was
+        }
+    })
+}
+
+/// Ends an event-loop delivery (its microtasks have run). The outermost one
+/// calls JavaScript's settle function if it was asked to, in a callback scope
+/// of its own, so that its microtasks and errors are handled as after any
+/// I/O callback.
+pub fn end_loop_delivery(env: sys::napi_env, nested: bool) {
+    if nested {
+        return;
+    }
+    let due = BUFFERS.with_borrow(|b| {
+        let b = b.as_ref()?;
+        // SAFETY: as in begin_loop_delivery.
+        let asked = unsafe {
+            b.flags.ptr.add(DELIVERING).write(0);
+            let settle = b.flags.ptr.add(SETTLE);
+            let asked = settle.read() != 0;
+            settle.write(0);
+            asked
+        };
+        asked.then_some((b.settle, b.settle_context))
+    });
+    let Some((settle, context)) = due else { return };
+    // SAFETY: raw napi calls on this thread's live env; the handle scope
+    // bounds the values made here, and the callback scope opened here is
+    // closed here.
+    unsafe {
+        let mut scope = ptr::null_mut();
+        if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
+            return;
+        }
+        let mut func = ptr::null_mut();
+        let mut global = ptr::null_mut();
+        let mut callback_scope = ptr::null_mut();
+        if sys::napi_get_reference_value(env, settle, &mut func) == sys::Status::napi_ok
+            && !func.is_null()
+            && sys::napi_get_global(env, &mut global) == sys::Status::napi_ok
+            && sys::napi_open_callback_scope(env, ptr::null_mut(), context, &mut callback_scope)
+                == sys::Status::napi_ok
+        {
+            let mut result = ptr::null_mut();
+            let status = sys::napi_call_function(env, global, func, 0, ptr::null(), &mut result);
+            if status == sys::Status::napi_pending_exception {
+                let mut error = ptr::null_mut();
+                sys::napi_get_and_clear_last_exception(env, &mut error);
+                sys::napi_fatal_exception(env, error);
+            }
+            sys::napi_close_callback_scope(env, callback_scope);
+        }
+        sys::napi_close_handle_scope(env, scope);
+    }
 }

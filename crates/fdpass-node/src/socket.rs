@@ -31,7 +31,7 @@ use nix::errno::Errno;
 
 use crate::errors::{build_error, throw};
 use crate::lean::{arg_bytes, lean_args, throw_misuse, Lean, LeanFunction};
-use crate::shared_buffers::publish;
+use crate::shared_buffers::{self, publish};
 use crate::socket_table;
 use crate::uv::{Poll, READABLE, WRITABLE};
 use crate::values::{borrow_fd, RawValue};
@@ -978,6 +978,16 @@ fn deliver(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
     if events.is_empty() {
         return;
     }
+    let env = shared.env;
+    let nested = from_loop && shared_buffers::begin_loop_delivery();
+    deliver_events(shared, events, from_loop);
+    if from_loop {
+        shared_buffers::end_loop_delivery(env, nested);
+    }
+}
+
+/// See [`deliver`].
+fn deliver_events(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
     let env = shared.env;
     // SAFETY: raw napi calls on this thread's env; a handle scope bounds every
     // value created here, and the callback scope opened here is closed here.
