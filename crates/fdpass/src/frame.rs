@@ -185,8 +185,12 @@ impl<F> FrameDecoder<F> {
         if available.len() < HEADER_LEN + len {
             return Ok(None);
         }
+        // Every check comes before the frame takes anything, so that an
+        // error leaves the decoder as it was (what it holds is dropped with
+        // it, or by clear()).
+        let mut later = self.batches.iter();
         if fd_count > 0 {
-            match self.batches.front() {
+            match later.next() {
                 Some(batch) if batch.start <= header_at && header_at < batch.end => {
                     if batch.count != fd_count {
                         return Err(protocol(format!(
@@ -194,7 +198,6 @@ impl<F> FrameDecoder<F> {
                             batch.count
                         )));
                     }
-                    self.batches.pop_front();
                 }
                 _ => {
                     return Err(protocol(format!(
@@ -204,18 +207,19 @@ impl<F> FrameDecoder<F> {
             }
         }
         let start = self.pos + HEADER_LEN;
-        self.pos = start + len;
         // Fds whose read ended within this frame can belong to no later header.
-        if let Some(batch) = self.batches.front() {
-            if batch.end <= self.base + self.pos as u64 {
-                // The frame's own fds (already claimed) go with the error.
-                self.fds.drain(..fd_count);
+        if let Some(batch) = later.next() {
+            if batch.end <= self.base + (start + len) as u64 {
                 return Err(protocol(format!(
                     "{} fds arrived that no message announced",
                     batch.count
                 )));
             }
         }
+        if fd_count > 0 {
+            self.batches.pop_front();
+        }
+        self.pos = start + len;
         Ok(Some(Frame {
             payload: &self.buf[start..start + len],
             fds: self.fds.drain(..fd_count),
@@ -229,6 +233,11 @@ impl<F> FrameDecoder<F> {
 
     /// How many received fds wait for their frame to complete.
     pub fn queued_fds(&self) -> usize {
+        debug_assert_eq!(
+            self.batches.iter().map(|b| b.count).sum::<usize>(),
+            self.fds.len(),
+            "the fd batches and the fd queue disagree"
+        );
         self.fds.len()
     }
 

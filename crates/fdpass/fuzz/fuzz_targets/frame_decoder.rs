@@ -16,7 +16,8 @@
 //!   whose read brought the header's first byte, of the announced size;
 //! - no fd is duplicated, invented or dropped while the decoder holds it;
 //!   `clear` drops exactly the held fds;
-//! - `next_frame` returns nothing only when no complete frame is held;
+//! - `next_frame` returns nothing only when no complete frame is held, and
+//!   an error takes nothing (every fd it held is still held);
 //! - `queued_fds` and `is_mid_frame` agree with the model.
 //!
 //! After an error the decoder is dropped; then every fd ever pushed has been
@@ -164,7 +165,13 @@ fn step(d: &mut FrameDecoder<FakeFd>, m: &mut Model) -> Result<bool, ()> {
     let header_at = m.cursor;
     let result = d.next_frame();
     let frame = match result {
-        Err(_) => return Err(()),
+        Err(_) => {
+            // An error takes nothing: every held fd is still held, none dropped.
+            drop(result);
+            assert_eq!(d.queued_fds(), m.queued(), "an error consumed fds");
+            m.check_no_drops("a failing next_frame");
+            return Err(());
+        }
         Ok(None) => {
             let avail = m.available();
             if avail.len() >= HEADER_LEN {
