@@ -343,6 +343,24 @@ test.serial('the event loop keeps ticking while a receive waits', async (t) => {
   })
 })
 
+test.serial('two copies of the JavaScript in one process (a fresh module registry) each receive their own messages', async (t) => {
+  await withFdAudit(t, async () => {
+    // 'js': the second copy over the same loaded addon; 'all': the addon's
+    // loader loaded again too. Each child audits its own fd table.
+    for (const mode of ['js', 'all']) {
+      const r = spawnSync(process.execPath, [path.join(__dirname, 'peers', 'two_copies.js'), mode], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      })
+      t.is(r.status, 0, `${mode}: exit ${r.status} ${r.signal ?? ''}\n${r.stderr}`)
+      const report = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>
+      t.true(report.firstOk, `${mode}: ${JSON.stringify(report)}`)
+      t.true(report.secondOk, `${mode}: ${JSON.stringify(report)}`)
+      t.true(report.fdAuditOk, `${mode}: ${JSON.stringify(report)}`)
+    }
+  })
+})
+
 test.serial('unref() lets the process exit with a receive pending; ref() keeps it alive', async (t) => {
   await withFdAudit(t, async () => {
     const [a1, b1] = socketPair()

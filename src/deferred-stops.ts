@@ -46,9 +46,20 @@ export function cancelStop(settle: () => void): void {
   if (pending.length === 0) loopFlags[SETTLE] = 0
 }
 
-/** Called by the native side after a delivery's microtasks, when asked. */
+/**
+ * Called by the native side after a delivery's microtasks, when asked. Every
+ * socket is settled even if one throws; the first error is then rethrown.
+ */
 export function settleStops(): void {
   const due = pending.splice(0)
   loopFlags[SETTLE] = 0
-  for (const settle of due) settle()
+  let failure: { error: unknown } | undefined
+  for (const settle of due) {
+    try {
+      settle()
+    } catch (error) {
+      failure ??= { error }
+    }
+  }
+  if (failure) throw failure.error
 }

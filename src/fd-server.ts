@@ -72,7 +72,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
     this.#owned = owned
     this.#allowPeer = allowPeer
     this.#callback = (kind: number, a: unknown, b: unknown) => this.#onEvent(kind, a, b)
-    this.#native = new native.NativeSocket(fd, type, true, false, 1, 0, this.#callback) as NativeSocketHandle
+    this.#native = new native.NativeSocket(fd, type, true, false, 1, 0, this.#callback, -1) as NativeSocketHandle
     this.#id = this.#native.id
   }
 

@@ -198,7 +198,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     this.#options = options
     this.#fd = fd
     this.#onClose = onClose
-    ensureSharedBuffers()
+    const buffers = ensureSharedBuffers()
     this.#callback = (kind: number, a: unknown, b: unknown) => this.#onEvent(kind, a, b)
     this.#native = new native.NativeSocket(
       fd,
@@ -208,6 +208,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       options.maxBytes,
       options.maxFds,
       this.#callback,
+      buffers,
     ) as NativeSocketHandle
     this.#id = this.#native.id
     dropped.register(this, this.#messages, this)

@@ -10,13 +10,20 @@ import { loopFlags, settleStops } from './deferred-stops'
 
 let scratch: Buffer | undefined
 let meta: Int32Array | undefined
+let buffersId = -1
 
-/** Registers the buffers with the native side, once per thread. */
-export function ensureSharedBuffers(): void {
-  if (scratch !== undefined) return
-  scratch = Buffer.allocUnsafeSlow(256 * 1024)
-  meta = new Int32Array(16 * 1024)
-  native.initBuffers(scratch, meta, loopFlags, settleStops)
+/**
+ * Registers the buffers with the native side, once per thread (and per copy
+ * of this module: a test runner's fresh module registry makes another), and
+ * returns their id, which the sockets of this copy are made with.
+ */
+export function ensureSharedBuffers(): number {
+  if (scratch === undefined) {
+    scratch = Buffer.allocUnsafeSlow(256 * 1024)
+    meta = new Int32Array(16 * 1024)
+    buffersId = native.initBuffers(scratch, meta, loopFlags, settleStops) as number
+  }
+  return buffersId
 }
 
 // The batch being read: its `meta` ([count, (length, fd count, fds...)...])

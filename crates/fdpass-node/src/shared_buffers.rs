@@ -1,9 +1,11 @@
-//! Buffers shared with JavaScript, one set per JavaScript thread, through
-//! which the hot paths pass data without creating objects: received batches
-//! are written into `scratch` (payloads) and `meta` (counts, lengths, fds).
-//! (Sends go through the lean scratch, see lean.rs.) JavaScript reads a batch
-//! before the call that wrote it returns, so one set serves every socket of
-//! its thread.
+//! Buffers shared with JavaScript, one set per copy of fdpass's JavaScript
+//! on a thread (usually one; a test runner's fresh module registry loads
+//! another), through which the hot paths pass data without creating
+//! objects: received batches are written into `scratch` (payloads) and
+//! `meta` (counts, lengths, fds). (Sends go through the lean scratch, see
+//! lean.rs.) JavaScript reads a batch before the call that wrote it returns,
+//! so one set serves every socket of its copy; each socket names its set by
+//! the id `initBuffers` returned.
 //!
 //! Also the two flags of the deferred stops (`src/deferred-stops.ts`):
 //! `flags[0]` is 1 while an event-loop delivery runs, its microtasks
@@ -39,7 +41,15 @@ const DELIVERING: usize = 0;
 const SETTLE: usize = 1;
 
 thread_local! {
-    static BUFFERS: RefCell<Option<Buffers>> = const { RefCell::new(None) };
+    /// The sets of this thread, by id; a set is forgotten when its
+    /// environment ends, and ids are not reused.
+    static BUFFERS: RefCell<Vec<Option<Buffers>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on the set `id`, if it is registered and alive.
+fn with_buffers<R>(id: Option<usize>, f: impl FnOnce(&Buffers) -> R) -> Option<R> {
+    let id = id?;
+    BUFFERS.with_borrow(|sets| sets.get(id).and_then(Option::as_ref).map(f))
 }
 
 /// Typed array data of `value`, kept alive by a reference that lives as long
@@ -72,8 +82,9 @@ unsafe fn region<T>(env: sys::napi_env, value: sys::napi_value) -> Result<Region
     })
 }
 
-/// Registers this thread's shared buffers and the function that settles
-/// deferred stops (called once by the TypeScript layer). `flags` must be an
+/// Registers a set of shared buffers and the function that settles deferred
+/// stops (called once by each copy of the TypeScript layer); returns the
+/// set's id, which the copy's sockets are made with. `flags` must be an
 /// Int32Array of at least two slots over an ArrayBuffer of its own (whose
 /// memory V8 never moves, unlike a small typed array's inline storage).
 #[napi(js_name = "initBuffers")]
@@ -83,49 +94,81 @@ pub fn init_buffers(
     meta: Unknown<'_>,
     flags: Unknown<'_>,
     settle: Unknown<'_>,
-) -> Result<()> {
+) -> Result<u32> {
+    let raw = env.raw();
+    // The references made so far, released if the registration fails.
+    let mut made = Vec::new();
     // SAFETY: raw napi calls on the live env of this call; the references keep
     // the typed arrays (and so their memory, which V8 never moves) and the
     // function alive.
-    let buffers = unsafe {
-        let flags = region::<i32>(env.raw(), flags.raw())?;
-        if flags.len < 2 {
-            return Err(napi::Error::new(Status::InvalidArg, "flags: expected two slots"));
-        }
-        let mut settle_ref = ptr::null_mut();
-        let mut settle_context = ptr::null_mut();
-        let mut name = ptr::null_mut();
-        let resource = c"fdpass:settle";
-        if sys::napi_create_reference(env.raw(), settle.raw(), 1, &mut settle_ref) != sys::Status::napi_ok
-            || sys::napi_create_string_utf8(
-                env.raw(),
-                resource.as_ptr(),
-                resource.to_bytes().len() as isize,
-                &mut name,
-            ) != sys::Status::napi_ok
-            || sys::napi_async_init(env.raw(), ptr::null_mut(), name, &mut settle_context)
-                != sys::Status::napi_ok
-        {
-            return Err(napi::Error::new(Status::InvalidArg, "expected a function"));
-        }
-        Buffers {
-            scratch: region(env.raw(), scratch.raw())?,
-            meta: region(env.raw(), meta.raw())?,
-            flags,
-            settle: settle_ref,
-            settle_context,
+    let registered = unsafe {
+        let mut make = || -> Result<Buffers> {
+            let scratch = region::<u8>(raw, scratch.raw())?;
+            made.push(scratch.reference);
+            let meta = region::<i32>(raw, meta.raw())?;
+            made.push(meta.reference);
+            let flags = region::<i32>(raw, flags.raw())?;
+            made.push(flags.reference);
+            if flags.len < 2 {
+                return Err(napi::Error::new(Status::InvalidArg, "flags: expected two slots"));
+            }
+            let mut settle_ref = ptr::null_mut();
+            if sys::napi_create_reference(raw, settle.raw(), 1, &mut settle_ref) != sys::Status::napi_ok {
+                return Err(napi::Error::new(Status::InvalidArg, "expected a function"));
+            }
+            made.push(settle_ref);
+            let mut name = ptr::null_mut();
+            let mut settle_context = ptr::null_mut();
+            let resource = c"fdpass:settle";
+            let length = resource.to_bytes().len() as isize;
+            if sys::napi_create_string_utf8(raw, resource.as_ptr(), length, &mut name) != sys::Status::napi_ok
+                || sys::napi_async_init(raw, ptr::null_mut(), name, &mut settle_context)
+                    != sys::Status::napi_ok
+            {
+                return Err(napi::Error::new(Status::GenericFailure, "napi_async_init failed"));
+            }
+            Ok(Buffers {
+                scratch,
+                meta,
+                flags,
+                settle: settle_ref,
+                settle_context,
+            })
+        };
+        make()
+    };
+    let buffers = match registered {
+        Ok(buffers) => buffers,
+        Err(error) => {
+            for reference in made {
+                // SAFETY: made above in this live env, and not kept anywhere.
+                unsafe { sys::napi_delete_reference(raw, reference) };
+            }
+            return Err(error);
         }
     };
-    BUFFERS.with_borrow_mut(|b| *b = Some(buffers));
-    // SAFETY: the hook forgets the buffers when this environment ends, so a
-    // later environment on the same thread registers its own.
-    unsafe { sys::napi_add_env_cleanup_hook(env.raw(), Some(forget), env.raw().cast()) };
-    Ok(())
+    let id = BUFFERS.with_borrow_mut(|sets| {
+        sets.push(Some(buffers));
+        sets.len() - 1
+    });
+    let forgetting = Box::new(Forget { env: env.raw(), id });
+    // SAFETY: the hook forgets the set when this environment ends; its
+    // argument is a fresh allocation, so no two registrations share one
+    // (Node refuses a hook added twice with the same argument).
+    unsafe { sys::napi_add_env_cleanup_hook(env.raw(), Some(forget), Box::into_raw(forgetting).cast()) };
+    Ok(id as u32)
 }
 
-unsafe extern "C" fn forget(env: *mut std::ffi::c_void) {
-    let env: sys::napi_env = env.cast();
-    if let Some(b) = BUFFERS.with_borrow_mut(|b| b.take()) {
+/// What the cleanup hook of one set needs.
+struct Forget {
+    env: sys::napi_env,
+    id: usize,
+}
+
+unsafe extern "C" fn forget(arg: *mut std::ffi::c_void) {
+    // SAFETY: the argument is the Box made for this hook, which runs once.
+    let Forget { env, id } = *unsafe { Box::from_raw(arg.cast::<Forget>()) };
+    if let Some(b) = BUFFERS.with_borrow_mut(|sets| sets.get_mut(id).and_then(Option::take)) {
         // SAFETY: the references were made in this env, which is still alive
         // while its cleanup hooks run.
         unsafe {
@@ -138,11 +181,11 @@ unsafe extern "C" fn forget(env: *mut std::ffi::c_void) {
     }
 }
 
-/// Writes a batch into the shared buffers and hands its fds over to
-/// JavaScript. Returns false (and keeps everything) when it does not fit.
-pub fn publish(data: &[u8], meta: &[i32], fds: &mut Vec<OwnedFd>) -> bool {
-    BUFFERS.with_borrow(|b| {
-        let Some(b) = b.as_ref() else { return false };
+/// Writes a batch into the set `id` and hands its fds over to JavaScript.
+/// Returns false (and keeps everything) when it does not fit or there is no
+/// such set.
+pub fn publish(id: Option<usize>, data: &[u8], meta: &[i32], fds: &mut Vec<OwnedFd>) -> bool {
+    with_buffers(id, |b| {
         if data.len() > b.scratch.len || meta.len() > b.meta.len {
             return false;
         }
@@ -157,13 +200,14 @@ pub fn publish(data: &[u8], meta: &[i32], fds: &mut Vec<OwnedFd>) -> bool {
         }
         true
     })
+    .unwrap_or(false)
 }
 
-/// Marks the start of an event-loop delivery; returns whether one was
-/// already running (a nested delivery leaves the settling to that one).
-pub fn begin_loop_delivery() -> bool {
-    BUFFERS.with_borrow(|b| {
-        let Some(b) = b.as_ref() else { return true };
+/// Marks the start of an event-loop delivery to a socket of the set `id`;
+/// returns whether one was already running (a nested delivery leaves the
+/// settling to that one), or there is no such set.
+pub fn begin_loop_delivery(id: Option<usize>) -> bool {
+    with_buffers(id, |b| {
         // SAFETY: the flags region is live and has at least two slots
         // (checked at registration); JavaScript runs on this same thread, so
         // nothing writes it meanwhile.
@@ -174,18 +218,18 @@ pub fn begin_loop_delivery() -> bool {
             was
         }
     })
+    .unwrap_or(true)
 }
 
 /// Ends an event-loop delivery (its microtasks have run). The outermost one
 /// calls JavaScript's settle function if it was asked to, in a callback scope
 /// of its own, so that its microtasks and errors are handled as after any
 /// I/O callback.
-pub fn end_loop_delivery(env: sys::napi_env, nested: bool) {
+pub fn end_loop_delivery(env: sys::napi_env, id: Option<usize>, nested: bool) {
     if nested {
         return;
     }
-    let due = BUFFERS.with_borrow(|b| {
-        let b = b.as_ref()?;
+    let due = with_buffers(id, |b| {
         // SAFETY: as in begin_loop_delivery.
         let asked = unsafe {
             b.flags.ptr.add(DELIVERING).write(0);
@@ -196,7 +240,9 @@ pub fn end_loop_delivery(env: sys::napi_env, nested: bool) {
         };
         asked.then_some((b.settle, b.settle_context))
     });
-    let Some((settle, context)) = due else { return };
+    let Some((settle, context)) = due.flatten() else {
+        return;
+    };
     // SAFETY: raw napi calls on this thread's live env; the handle scope
     // bounds the values made here, and the callback scope opened here is
     // closed here.

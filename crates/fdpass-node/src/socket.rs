@@ -142,6 +142,9 @@ struct State {
     /// The fds of one framed read on their way into the decoder (kept, so
     /// that a read allocates nothing).
     received_fds: Vec<OwnedFd>,
+    /// The id of the shared buffers of this socket's copy of the JavaScript
+    /// layer (see shared_buffers.rs); none for a listening socket.
+    buffers: Option<usize>,
     /// The vectors of the last batch, kept to be reused by the next one.
     spare_batch: Option<Batch>,
     writes: VecDeque<PendingWrite>,
@@ -193,6 +196,7 @@ impl NativeSocket {
         max_bytes: u32,
         max_fds: u32,
         callback: Unknown<'_>,
+        buffers: i32,
     ) -> Result<Self> {
         let _ = borrow_fd(&env, fd)?;
         // SAFETY: JavaScript hands the fd over to this object (see TSDoc of FdSocket.from).
@@ -235,6 +239,7 @@ impl NativeSocket {
                 control: Box::new(ControlBuffer::new()),
                 scratch: Vec::new(),
                 received_fds: Vec::new(),
+                buffers: usize::try_from(buffers).ok(),
                 spare_batch: None,
                 writes: VecDeque::new(),
                 queued_bytes: 0,
@@ -474,7 +479,8 @@ fn read_now(shared: &Rc<Shared>, max: usize, max_fds: usize) -> i32 {
     let (batch, tail) = read_batch(shared, max, max_fds);
     let mut events = Vec::new();
     if let Some(mut batch) = batch {
-        if tail.is_none() && publish(&batch.data, &batch.meta, &mut batch.fds) {
+        let buffers = shared.state.borrow().buffers;
+        if tail.is_none() && publish(buffers, &batch.data, &batch.meta, &mut batch.fds) {
             let count = batch.count() as i32;
             shared.state.borrow_mut().spare_batch = Some(batch);
             return count;
@@ -979,15 +985,16 @@ fn deliver(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
         return;
     }
     let env = shared.env;
-    let nested = from_loop && shared_buffers::begin_loop_delivery();
-    deliver_events(shared, events, from_loop);
+    let buffers = shared.state.borrow().buffers;
+    let nested = from_loop && shared_buffers::begin_loop_delivery(buffers);
+    deliver_events(shared, events, from_loop, buffers);
     if from_loop {
-        shared_buffers::end_loop_delivery(env, nested);
+        shared_buffers::end_loop_delivery(env, buffers, nested);
     }
 }
 
 /// See [`deliver`].
-fn deliver_events(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
+fn deliver_events(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool, buffers: Option<usize>) {
     let env = shared.env;
     // SAFETY: raw napi calls on this thread's env; a handle scope bounds every
     // value created here, and the callback scope opened here is closed here.
@@ -1022,7 +1029,7 @@ fn deliver_events(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
             {
                 break;
             }
-            let Some(args) = event_args(env, event) else {
+            let Some(args) = event_args(env, event, buffers) else {
                 continue;
             };
             let mut global = ptr::null_mut();
@@ -1048,7 +1055,11 @@ fn deliver_events(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
 
 /// Builds `(kind, a, b)` for an event. Received fds stay owned (and are closed
 /// if building fails) until the values exist.
-unsafe fn event_args(env: sys::napi_env, event: Event) -> Option<[sys::napi_value; 3]> {
+unsafe fn event_args(
+    env: sys::napi_env,
+    event: Event,
+    buffers: Option<usize>,
+) -> Option<[sys::napi_value; 3]> {
     let mut kind = ptr::null_mut();
     let mut a = ptr::null_mut();
     let mut b = ptr::null_mut();
@@ -1056,7 +1067,7 @@ unsafe fn event_args(env: sys::napi_env, event: Event) -> Option<[sys::napi_valu
     sys::napi_get_undefined(env, &mut b);
     let code = match event {
         Event::Messages(Batch { data, meta, mut fds }) => {
-            if publish(&data, &meta, &mut fds) {
+            if publish(buffers, &data, &meta, &mut fds) {
                 sys::napi_create_int32(env, meta[0], &mut a);
                 sys::napi_create_int32(env, EV_PUBLISHED, &mut kind);
                 return Some([kind, a, b]);
