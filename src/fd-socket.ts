@@ -566,8 +566,15 @@ export class FdSocket implements AsyncIterable<FdMessage> {
 
   #deliverPublished(count: number): void {
     beginBatch()
+    this.#deliverBatch(count)
+  }
+
+  /** Hands over the `count` messages of the batch begun (see shared-buffers.ts), as one delivery. */
+  #deliverBatch(count: number): void {
     for (let k = 0; k < count; k++) this.#deliver(nextMessage())
-    this.#endDelivery()
+    // A receiveMany() that got messages in this delivery resolves with them.
+    const waiter = this.#waiters[0]
+    if (waiter?.many && waiter.many.items.length > 0) settle(this.#waiters.shift()!, undefined, undefined)
   }
 
   #deliver(message: FdMessage): void {
@@ -588,18 +595,10 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     }
   }
 
-  /** Ends a delivery: a receiveMany() that got messages in it resolves with them. */
-  #endDelivery(): void {
-    const waiter = this.#waiters[0]
-    if (waiter?.many && waiter.many.items.length > 0) settle(this.#waiters.shift()!, undefined, undefined)
-  }
-
   /** A batch too large for the shared buffers, handed over as its own Buffer and Int32Array. */
   #deliverMessages(data: Buffer, meta: Int32Array): void {
     beginBatch(data, meta)
-    const count = meta[0] as number
-    for (let k = 0; k < count; k++) this.#deliver(nextMessage())
-    this.#endDelivery()
+    this.#deliverBatch(meta[0] as number)
   }
 
   /** A receive error: per message on datagram types, fatal on a stream. */

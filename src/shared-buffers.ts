@@ -1,7 +1,7 @@
 /**
- * Buffers shared with the native side, one set per JavaScript thread (see
- * crates/fdpass-node/src/shared_buffers.rs): received batches arrive in
- * `scratch` and `meta` without any object being created natively.
+ * Buffers shared with the native side, one set per copy of this module on a
+ * thread (see crates/fdpass-node/src/shared_buffers.rs): received batches
+ * arrive in `scratch` and `meta` without any object being created natively.
  * Registered on first use, with the flags of the deferred stops.
  */
 import { Buffer } from 'node:buffer'

@@ -142,9 +142,6 @@ struct State {
     /// The fds of one framed read on their way into the decoder (kept, so
     /// that a read allocates nothing).
     received_fds: Vec<OwnedFd>,
-    /// The id of the shared buffers of this socket's copy of the JavaScript
-    /// layer (see shared_buffers.rs); none for a listening socket.
-    buffers: Option<usize>,
     /// The vectors of the last batch, kept to be reused by the next one.
     spare_batch: Option<Batch>,
     writes: VecDeque<PendingWrite>,
@@ -167,6 +164,9 @@ struct State {
 
 pub(crate) struct Shared {
     env: sys::napi_env,
+    /// The id of the shared buffers of this socket's copy of the JavaScript
+    /// layer (see shared_buffers.rs); none for a listening socket.
+    buffers: Option<usize>,
     state: RefCell<State>,
 }
 
@@ -228,6 +228,7 @@ impl NativeSocket {
         }
         let shared = Rc::new(Shared {
             env: raw_env,
+            buffers: usize::try_from(buffers).ok(),
             state: RefCell::new(State {
                 fd: Some(owned),
                 kind,
@@ -239,7 +240,6 @@ impl NativeSocket {
                 control: Box::new(ControlBuffer::new()),
                 scratch: Vec::new(),
                 received_fds: Vec::new(),
-                buffers: usize::try_from(buffers).ok(),
                 spare_batch: None,
                 writes: VecDeque::new(),
                 queued_bytes: 0,
@@ -479,8 +479,7 @@ fn read_now(shared: &Rc<Shared>, max: usize, max_fds: usize) -> i32 {
     let (batch, tail) = read_batch(shared, max, max_fds);
     let mut events = Vec::new();
     if let Some(mut batch) = batch {
-        let buffers = shared.state.borrow().buffers;
-        if tail.is_none() && publish(buffers, &batch.data, &batch.meta, &mut batch.fds) {
+        if tail.is_none() && publish(shared.buffers, &batch.data, &batch.meta, &mut batch.fds) {
             let count = batch.count() as i32;
             shared.state.borrow_mut().spare_batch = Some(batch);
             return count;
@@ -984,17 +983,15 @@ fn deliver(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
     if events.is_empty() {
         return;
     }
-    let env = shared.env;
-    let buffers = shared.state.borrow().buffers;
-    let nested = from_loop && shared_buffers::begin_loop_delivery(buffers);
-    deliver_events(shared, events, from_loop, buffers);
+    let nested = from_loop && shared_buffers::begin_loop_delivery(shared.buffers);
+    deliver_events(shared, events, from_loop);
     if from_loop {
-        shared_buffers::end_loop_delivery(env, buffers, nested);
+        shared_buffers::end_loop_delivery(shared.env, shared.buffers, nested);
     }
 }
 
 /// See [`deliver`].
-fn deliver_events(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool, buffers: Option<usize>) {
+fn deliver_events(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
     let env = shared.env;
     // SAFETY: raw napi calls on this thread's env; a handle scope bounds every
     // value created here, and the callback scope opened here is closed here.
@@ -1029,7 +1026,7 @@ fn deliver_events(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool, buff
             {
                 break;
             }
-            let Some(args) = event_args(env, event, buffers) else {
+            let Some(args) = event_args(env, event, shared.buffers) else {
                 continue;
             };
             let mut global = ptr::null_mut();
