@@ -5,7 +5,7 @@
 import { makeError, type FdpassError } from './errors'
 import { toFd, type FdLike } from './fd-like'
 import { native } from './native'
-import { copyToScratch, isFdNumber, lean, scratchFds, scratchInts, SMALL_COPY } from './lean'
+import { copyToScratch, enterStaging, isFdNumber, lean, leaveStaging, scratchInts, SMALL_COPY, stagedToScratch } from './lean'
 import { beginBatch, ensureSharedBuffers, nextMessage } from './shared-buffers'
 import { abortError, closedError, iterate, settle, wait, type Waiter } from './waiters'
 import { Queue } from './queue'
@@ -298,8 +298,9 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     let count: number
     try {
       bytes = toBytes(data, 'data')
+      const length = bytes.length // before the fds reach the scratch: nothing may run user code after that
       count = resolveFds(fds)
-      if (bytes.length === 0 && count === 0 && this.type === 'seqpacket') {
+      if (length === 0 && count === 0 && this.type === 'seqpacket') {
         throw makeError(
           Error,
           'ERR_EMPTY_DATA',
@@ -307,7 +308,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
         )
       }
       scratchInts[0] = this.#id
-      if (bytes.length > SMALL_COPY) {
+      if (length > SMALL_COPY) {
         scratchInts[1] = count
         lean.socketSend(bytes)
       } else {
@@ -626,19 +627,27 @@ function resolveFds(fds: readonly FdLike[] | undefined): number {
   if (!Array.isArray(fds)) {
     throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "fds" argument must be an array')
   }
-  if (fds.length > MAX_FDS_PER_MESSAGE) {
+  const count = fds.length // read once: a Proxy could answer differently each time
+  if (count > MAX_FDS_PER_MESSAGE) {
     throw makeError(
       RangeError,
       'ERR_TOO_MANY_FDS',
-      `cannot send ${fds.length} fds in one message: the limit is ${MAX_FDS_PER_MESSAGE} (split them over several messages)`,
+      `cannot send ${count} fds in one message: the limit is ${MAX_FDS_PER_MESSAGE} (split them over several messages)`,
     )
   }
-  for (let i = 0; i < fds.length; i++) {
-    const fd: unknown = fds[i]
-    // The element's name is built only for the error message.
-    scratchFds[i] = isFdNumber(fd) ? (fd as number) : toFd(fd, `fds[${i}]`)
+  // Staged first: toFd may run user code that sends through the scratch (see enterStaging).
+  const staged = enterStaging()
+  try {
+    for (let i = 0; i < count; i++) {
+      const fd: unknown = fds[i]
+      // The element's name is built only for the error message.
+      staged[i] = isFdNumber(fd) ? (fd as number) : toFd(fd, `fds[${i}]`)
+    }
+    stagedToScratch(staged, count)
+  } finally {
+    leaveStaging()
   }
-  return fds.length
+  return count
 }
 
 export { kAdopt }

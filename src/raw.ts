@@ -5,7 +5,20 @@
  */
 import { Buffer } from 'node:buffer'
 import { describe, makeError } from './errors'
-import { copyToScratch, isFdNumber, lean, SCRATCH_DATA_BYTES, SCRATCH_FD_SLOTS, scratchData, scratchFds, scratchInts, SMALL_COPY } from './lean'
+import {
+  copyToScratch,
+  enterStaging,
+  isFdNumber,
+  lean,
+  leaveStaging,
+  SCRATCH_DATA_BYTES,
+  SCRATCH_FD_SLOTS,
+  scratchData,
+  scratchFds,
+  scratchInts,
+  SMALL_COPY,
+  stagedToScratch,
+} from './lean'
 import { native } from './native'
 import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd, validateFdList } from './validate'
 
@@ -98,15 +111,21 @@ export function sendOn(socket: number, data: Uint8Array | string, fds: readonly 
   let count = 0
   if (fds !== undefined) {
     if (!Array.isArray(fds)) validateFdList(fds, 'fds') // throws the usual TypeError
-    if (fds.length > MAX_FDS_PER_MESSAGE) validateFdList(fds, 'fds') // throws ERR_TOO_MANY_FDS
-    // Each element is read once: validated and written to the scratch.
-    for (let i = 0; i < fds.length; i++) {
-      const fd: unknown = fds[i]
-      // The element's name is built only for the error message.
-      if (!isFdNumber(fd)) validateFd(fd, `fds[${i}]`)
-      scratchFds[i] = fd as number
+    count = fds.length // read once: a Proxy could answer differently each time
+    if (count > MAX_FDS_PER_MESSAGE) validateFdList(fds, 'fds') // throws ERR_TOO_MANY_FDS
+    // Each element is read once, validated and staged (see enterStaging).
+    const staged = enterStaging()
+    try {
+      for (let i = 0; i < count; i++) {
+        const fd: unknown = fds[i]
+        // The element's name is built only for the error message.
+        if (!isFdNumber(fd)) validateFd(fd, `fds[${i}]`)
+        staged[i] = fd as number
+      }
+      stagedToScratch(staged, count)
+    } finally {
+      leaveStaging()
     }
-    count = fds.length
   }
   scratchInts[0] = socket
   if (bytes.length > SMALL_COPY) {
@@ -183,12 +202,23 @@ export function closeFds(fds: readonly number[]): void {
   // Its own loop rather than a helper shared with sendOn: the arrays closed
   // here (received ones) and those sent differ in shape, and one shared loop
   // is polymorphic on both hot paths (measured: about 100 ns per W1 round trip).
-  for (let i = 0; i < fds.length; i++) {
-    const fd: unknown = fds[i]
-    if (!isFdNumber(fd)) validateFd(fd, `fds[${i}]`)
-    scratchFds[i] = fd as number
+  const count = fds.length // read once: a Proxy could answer differently each time
+  if (count > SCRATCH_FD_SLOTS) {
+    closeFds(Array.from({ length: count }, (_, i): number => fds[i]!))
+    return
   }
-  scratchInts[0] = fds.length
+  const staged = enterStaging()
+  try {
+    for (let i = 0; i < count; i++) {
+      const fd: unknown = fds[i]
+      if (!isFdNumber(fd)) validateFd(fd, `fds[${i}]`)
+      staged[i] = fd as number
+    }
+    stagedToScratch(staged, count)
+  } finally {
+    leaveStaging()
+  }
+  scratchInts[0] = count
   lean.closeFds()
 }
 
