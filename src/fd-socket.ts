@@ -11,7 +11,7 @@ import { abortError, closedError, iterate, settle, wait, type Waiter } from './w
 import { Queue } from './queue'
 import { cancelStop, deferStop } from './deferred-stops'
 import { DEFAULT_MAX_BYTES, validateSocketType, type SocketType } from './raw'
-import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
+import { emptyDataError, integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
 
 /** A message and the fds that came with it. The fds are yours to close. */
 export interface FdMessage {
@@ -177,7 +177,8 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   #fdRoom = 0
   #queuedFds = 0
   #stopPending = false
-  #failedWith: FdpassError | undefined
+  /** Why fdpass destroyed the socket (see #destroy); undefined while it is usable. */
+  #destroyedBy: string | undefined
   #ended = false
   #closed = false
   #reading = false
@@ -263,12 +264,14 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   }
 
   /**
-   * Whether the socket is closed: by `close()`, or by fdpass after an error
-   * the connection cannot survive (messages that arrived intact before it
-   * can still be received; call `close()` to release them).
+   * Whether the socket is closed: by `close()`, or by fdpass at the end of
+   * the stream or after an error the connection cannot survive (`EPIPE`,
+   * `ECONNRESET`, `ECONNREFUSED`, `ERR_FDPASS_PROTOCOL`...), as an error
+   * destroys a `net.Socket`. Messages that arrived intact before it can
+   * still be received; call `close()` to release them.
    */
   get closed(): boolean {
-    return this.#closed || this.#failedWith !== undefined
+    return this.#closed || this.#destroyedBy !== undefined
   }
 
   /**
@@ -291,20 +294,26 @@ export class FdSocket implements AsyncIterable<FdMessage> {
    */
   send(data: Uint8Array | string, fds?: readonly FdLike[]): Promise<void> {
     if (this.#closed) return Promise.reject(closedError('send: the socket is closed'))
-    if (this.#failedWith) {
-      return Promise.reject(closedError(`send: the socket was closed after an error (${this.#failedWith.code})`))
-    }
+    if (this.#destroyedBy !== undefined) return Promise.reject(closedError(`send: ${this.#destroyedBy}`))
     let bytes: Uint8Array
     let count: number
     try {
       bytes = toBytes(data, 'data')
       count = resolveFds(fds)
-      if (bytes.length === 0 && count === 0 && this.type === 'seqpacket') {
-        throw makeError(
-          Error,
-          'ERR_EMPTY_DATA',
-          'an empty seqpacket message without fds reads as the end of the stream at the peer: send at least one byte',
-        )
+      // A framed message always has its header: an empty one is a message
+      // like any other. Unframed, an empty send with fds is refused on every
+      // type; without fds it sends an empty datagram, nothing at all on a
+      // stream (as net.Socket's write('') does), and is refused on
+      // seqpacket, whose peer would read it as the end of the stream.
+      if (bytes.length === 0 && !this.#options.framing) {
+        if (count > 0) throw emptyDataError(this.type, this.type === 'stream')
+        if (this.type === 'seqpacket') {
+          throw makeError(
+            Error,
+            'ERR_EMPTY_DATA',
+            'an empty message on this seqpacket socket would read as the end of the stream at the peer: send at least one byte',
+          )
+        }
       }
       scratchInts[0] = this.#id
       if (bytes.length > SMALL_COPY) {
@@ -318,6 +327,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       const sentNow = scratchInts[0] === 1
       if (sentNow) return Promise.resolve()
     } catch (err) {
+      if (endsConnection(err)) this.#destroy(err, `the socket was closed after an error (${err.code})`, true)
       return Promise.reject(err)
     }
     return new Promise((resolve, reject) => this.#sends.push({ resolve, reject }))
@@ -550,6 +560,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
         for (const waiter of this.#waiters.splice(0)) {
           settle(waiter, undefined, closedError('receive: the peer closed the connection'))
         }
+        this.#destroy(closedError('send: the peer closed the connection'), 'the peer closed the connection')
         break
       case Ev.Error:
         this.#fail(a as FdpassError)
@@ -559,6 +570,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
         break
       case Ev.WriteError:
         for (const pending of this.#sends.splice(0, b as number)) pending.reject(a as Error)
+        if (endsConnection(a)) this.#destroy(a, `the socket was closed after an error (${a.code})`, true)
         break
     }
     if (!this.#reading) this.#updateReading()
@@ -601,8 +613,36 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     this.#deliverBatch(meta[0] as number)
   }
 
+  /**
+   * The one rule for a socket after the end of the stream or an error the
+   * connection cannot survive, as Node's `net.Socket` is destroyed by one:
+   * the socket closes (`closed` is true, `fd` -1) through the same native
+   * close as `close()`; messages that arrived intact before stay
+   * receivable, then receives reject with `ERR_SOCKET_CLOSED`; pending
+   * sends reject with `error`, later ones with `ERR_SOCKET_CLOSED` saying
+   * `reason`. `close()` still releases what is queued.
+   */
+  #destroy(error: Error, reason: string, keepUnread = false): void {
+    if (this.#closed || this.#destroyedBy !== undefined) return
+    this.#destroyedBy = reason
+    if (keepUnread && !this.#ended && this.#waiters.length === 0) {
+      // A send found the peer gone: what it sent before it went is still in
+      // the kernel. Take it, within the read-ahead limits, before closing, so
+      // that a reply followed by the peer's exit is not lost.
+      const count = this.#readNow(1 + this.#options.readAhead)
+      if (count > 0) this.#deliverPublished(count)
+    }
+    this.#ended = true
+    this.#native.close()
+    for (const w of this.#waiters.splice(0)) settle(w, undefined, closedError(`receive: ${reason}`))
+    for (const pending of this.#sends.splice(0)) pending.reject(error)
+  }
+
   /** A receive error: per message on datagram types, fatal on a stream. */
   #fail(error: FdpassError): void {
+    // Met while taking the last messages of a socket a send error destroyed:
+    // that error was reported already.
+    if (this.#destroyedBy !== undefined) return
     const perMessage =
       this.type !== 'stream' && (error.code === 'ERR_MESSAGE_TRUNCATED' || error.code === 'ERR_FDS_TRUNCATED')
     const waiter = this.#waiters.shift()
@@ -611,14 +651,21 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     if (perMessage) return
     // The stream cannot be trusted past this point: close it. Messages that
     // arrived intact before the error stay receivable.
-    this.#ended = true
-    this.#failedWith = error
-    this.#native.close()
-    for (const w of this.#waiters.splice(0)) settle(w, undefined, closedError('receive: the socket was closed after an error'))
-    for (const pending of this.#sends.splice(0)) pending.reject(error)
+    this.#destroy(error, `the socket was closed after an error (${error.code})`)
   }
 }
 
+
+/**
+ * Send errors after which the connection is gone: like any receive error on a
+ * stream, they destroy the socket. Others (`ETOOMANYREFS`, `ENOBUFS`, bad
+ * arguments) concern one message and leave it open.
+ */
+const CONNECTION_ERRORS = new Set(['EPIPE', 'ECONNRESET', 'ECONNREFUSED', 'ENOTCONN'])
+
+function endsConnection(err: unknown): err is FdpassError {
+  return err instanceof Error && CONNECTION_ERRORS.has((err as FdpassError).code)
+}
 
 /** Puts the fds of `fds` into the lean fd slots; returns how many. */
 function resolveFds(fds: readonly FdLike[] | undefined): number {
