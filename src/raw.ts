@@ -7,7 +7,7 @@ import { Buffer } from 'node:buffer'
 import { describe, makeError } from './errors'
 import { copyToScratch, isFdNumber, lean, SCRATCH_DATA_BYTES, SCRATCH_FD_SLOTS, scratchData, scratchFds, scratchInts, SMALL_COPY } from './lean'
 import { native } from './native'
-import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd, validateFdList } from './validate'
+import { emptyDataError, integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd, validateFdList } from './validate'
 
 /** The kind of a Unix domain socket. `'seqpacket'` exists on Linux only. */
 export type SocketType = 'stream' | 'seqpacket' | 'dgram'
@@ -93,7 +93,13 @@ export function sendFds(socket: number, data: Uint8Array | string, fds?: readonl
  * `sendFds` on a checked socket number. `checkUnix` false skips the per-send
  * `AF_UNIX` check, for a socket `SyncSocket` checked when it took ownership.
  */
-export function sendOn(socket: number, data: Uint8Array | string, fds: readonly number[] | undefined, checkUnix: boolean): number {
+export function sendOn(
+  socket: number,
+  data: Uint8Array | string,
+  fds: readonly number[] | undefined,
+  checkUnix: boolean,
+  type?: SocketType,
+): number {
   const bytes = toBytes(data, 'data')
   let count = 0
   if (fds !== undefined) {
@@ -108,6 +114,7 @@ export function sendOn(socket: number, data: Uint8Array | string, fds: readonly 
     }
     count = fds.length
   }
+  if (count > 0 && bytes.length === 0) throw emptyDataError(type)
   scratchInts[0] = socket
   if (bytes.length > SMALL_COPY) {
     scratchInts[1] = count
