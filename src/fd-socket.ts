@@ -37,15 +37,15 @@ export interface SocketOptions {
   /** The most fds accepted per message (0 to 253, default 253). */
   maxFds?: number
   /**
-   * How many messages may be read ahead of `receive()` calls (default 16).
+   * How many messages may be read ahead of `receive()` calls (0 to 4096, default 16).
    * Beyond that the kernel's socket buffer holds them, so a peer flooding
    * fds cannot exhaust this process's fd table or memory.
    */
   readAhead?: number
   /**
-   * The most received fds held for messages nobody has taken yet (default
-   * 1024): reading ahead stops there. A single read may pass it by at most
-   * one message's fds.
+   * The most received fds held for messages nobody has taken yet (0 to
+   * 2^20, default 1024): reading ahead stops there. A single read may pass
+   * it by at most one message's fds.
    */
   maxQueuedFds?: number
 }
@@ -64,7 +64,12 @@ export interface ReceiveManyOptions extends ReceiveOptions {
 
 /** Credentials of the peer process, as the kernel recorded them at connect time. */
 export interface PeerCredentials {
-  /** Process id (Linux: at connect time; macOS: the last process to use the peer socket). Can be reused once that process exits. */
+  /**
+   * Process id (Linux: at connect time; macOS: the last process to use the
+   * peer socket), or `undefined` when the kernel cannot tell (a peer in a PID
+   * namespace this process cannot see, or no `LOCAL_PEERPID` on macOS). Can
+   * be reused once that process exits: never authorize on it.
+   */
   pid: number | undefined
   /** Effective user id: the value to base access decisions on. */
   uid: number
