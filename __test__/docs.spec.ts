@@ -1,12 +1,13 @@
 /**
- * Executable docs: every fenced code block of README.md (and the other docs
- * scripts/doc-blocks.js lists) runs as written, or is marked illustrative
+ * Executable docs: every fenced code block of README.md (and of every other
+ * Markdown doc scripts/doc-blocks.js finds) runs as written, or is marked illustrative
  * with a reason. Each runnable block is its own file in a fresh temporary
  * directory (its working directory), where `fdpass` resolves to this build:
  * ```js blocks run as CommonJS, ```mjs as ES modules, ```ts blocks are
- * type-checked (strict, module nodenext) and then run as ES modules. A block
+ * type-checked (strict, module nodenext), compiled by tsc and run as ES modules. A block
  * passes when it exits 0 within 30 s with nothing on stderr (so no warning
- * either, e.g. a FileHandle closed by garbage collection).
+ * either, e.g. a FileHandle closed by garbage collection) and with the fds
+ * it started with, no more (helpers/block-fd-audit.cjs, preloaded).
  *
  * Also: every example in examples/ is run by a spec and listed in README.
  */
@@ -63,7 +64,7 @@ for (const b of runnable) fs.writeFileSync(fileOf(b), b.code)
 
 const typescript = runnable.filter((b) => b.kind === 'typescript')
 if (typescript.length > 0) {
-  test.serial('the TypeScript blocks type-check (strict, module nodenext)', async (t) => {
+  test.serial('the TypeScript blocks type-check (strict, module nodenext) and compile', async (t) => {
     fs.writeFileSync(
       path.join(work, 'tsconfig.json'),
       JSON.stringify({
@@ -72,7 +73,7 @@ if (typescript.length > 0) {
           moduleResolution: 'nodenext',
           target: 'ES2022',
           strict: true,
-          noEmit: true,
+          outDir: 'compiled',
           skipLibCheck: false,
           types: ['node'],
           typeRoots: [path.join(root, 'node_modules', '@types')],
@@ -89,7 +90,9 @@ if (typescript.length > 0) {
 
 for (const b of runnable) {
   test.serial(`${b.file}:${b.line} runs as ${b.kind}`, async (t) => {
-    const args = b.kind === 'typescript' ? ['--import', require.resolve('tsx'), fileOf(b)] : [fileOf(b)]
+    // A TypeScript block runs as tsc compiled it (an .mjs), with no loader of its own in the process.
+    const file = b.kind === 'typescript' ? path.join(work, 'compiled', path.basename(fileOf(b), '.mts') + '.mjs') : fileOf(b)
+    const args = ['--require', path.join(__dirname, 'helpers', 'block-fd-audit.cjs'), file]
     const { code, stdout, stderr } = await run(process.execPath, args, work)
     t.is(stderr, '', 'nothing on stderr')
     t.is(code, 0, stdout)

@@ -15,8 +15,25 @@ const path = require('node:path')
 
 const root = path.join(__dirname, '..')
 
-/** The Markdown files whose blocks are checked: every tracked doc but generated ones. */
-const DOC_FILES = ['README.md', 'bench/README.md', 'CHANGELOG.md', 'SECURITY.md', 'docs/guide.md']
+/**
+ * Not checked here: generated Markdown (the API reference, whose blocks are
+ * declarations that scripts/api-reference.js checks; benchmark reports),
+ * and what is not the project's (dependencies, build output).
+ */
+const SKIP_DIRS = new Set(['node_modules', 'target', 'dist', '.git', 'results'])
+const SKIP_FILES = new Set(['docs/api.md'])
+
+/** The Markdown files whose blocks are checked: every doc of the project but generated ones. */
+function docFiles(dir = '') {
+  const found = []
+  for (const entry of fs.readdirSync(path.join(root, dir), { withFileTypes: true })) {
+    const rel = dir ? `${dir}/${entry.name}` : entry.name
+    if (entry.isDirectory()) {
+      if (!SKIP_DIRS.has(entry.name) && !entry.name.startsWith('.')) found.push(...docFiles(rel))
+    } else if (entry.name.endsWith('.md') && !SKIP_FILES.has(rel)) found.push(rel)
+  }
+  return found.sort()
+}
 
 /** How each runnable fence language runs. */
 const RUNNABLE = { js: 'commonjs', cjs: 'commonjs', mjs: 'module', ts: 'typescript' }
@@ -58,14 +75,11 @@ function blocksOf(file, text) {
 /** Every block of every doc file that exists. @returns {DocBlock[]} */
 function docBlocks() {
   const all = []
-  for (const file of DOC_FILES) {
-    const full = path.join(root, file)
-    if (fs.existsSync(full)) all.push(...blocksOf(file, fs.readFileSync(full, 'utf8')))
-  }
+  for (const file of docFiles()) all.push(...blocksOf(file, fs.readFileSync(path.join(root, file), 'utf8')))
   return all
 }
 
-module.exports = { blocksOf, docBlocks, DOC_FILES }
+module.exports = { blocksOf, docBlocks, docFiles }
 
 if (require.main === module) {
   for (const b of docBlocks()) {
