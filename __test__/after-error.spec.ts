@@ -29,6 +29,8 @@ async function checkDestroyed(t: ExecutionContext, socket: Socket, cause: string
   t.is(await codeOf(socket.receive(timeout())), 'ERR_SOCKET_CLOSED', `receive after ${cause}`)
   t.is(await codeOf(socket.receiveMany(timeout())), 'ERR_SOCKET_CLOSED', `receiveMany after ${cause}`)
   t.throws(() => socket.peerCredentials(), { code: 'ERR_SOCKET_CLOSED' })
+  t.is(socket.writableLength, 0)
+  t.is(socket.unref().ref(), socket) // harmless, as on a closed socket
   // Iteration ends instead of throwing, as at the end of the stream.
   for await (const message of socket) t.fail(`iterated ${message.data.toString()}`)
   socket.close() // still fine, and releases anything left
