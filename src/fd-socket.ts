@@ -574,8 +574,16 @@ export class FdSocket implements AsyncIterable<FdMessage> {
         for (const pending of this.#sends.splice(0, a as number)) pending.resolve()
         break
       case Ev.WriteError:
-        for (const pending of this.#sends.splice(0, b as number)) pending.reject(a as Error)
-        if (endsConnection(a)) this.#destroy(a, `the socket was closed after an error (${a.code})`, true)
+        if (endsConnection(a)) {
+          // The read events of this delivery come after this one, through
+          // the shared buffers: read the socket (see #destroy) only once
+          // they are handed over, and before anyone learns of the error.
+          const failed = this.#sends.splice(0, b as number)
+          queueMicrotask(() => {
+            for (const pending of failed) pending.reject(a)
+            this.#destroy(a, `the socket was closed after an error (${a.code})`, true)
+          })
+        } else for (const pending of this.#sends.splice(0, b as number)) pending.reject(a as Error)
         break
     }
     if (!this.#reading) this.#updateReading()
@@ -628,7 +636,10 @@ export class FdSocket implements AsyncIterable<FdMessage> {
    * `reason`. `close()` still releases what is queued.
    */
   #destroy(error: Error, reason: string, keepUnread = false): void {
-    if (this.#closed || this.#destroyedBy !== undefined) return
+    if (this.#closed || this.#destroyedBy !== undefined) {
+      for (const pending of this.#sends.splice(0)) pending.reject(error)
+      return
+    }
     this.#destroyedBy = reason
     if (keepUnread && !this.#ended && this.#waiters.length === 0) {
       // A send found the peer gone: what it sent before it went is still in
