@@ -7,6 +7,7 @@
 import test from 'ava'
 import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
+import * as os from 'node:os'
 import * as path from 'node:path'
 
 const root = path.join(__dirname, '..')
@@ -24,6 +25,59 @@ test('docs/api.md is generated from the current code, and every export and membe
     encoding: 'utf8',
   })
   t.regex(out, /matches the code/)
+})
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { generate } = require('../scripts/api-reference.js') as {
+  generate(entry?: string): { text: string; undocumented: string[] }
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { blocksOf } = require('../scripts/doc-blocks.js') as {
+  blocksOf(file: string, text: string): Array<{ line: number; lang: string; kind?: string; illustrative?: string }>
+}
+
+test('the reference check finds an undocumented export and an undocumented member', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-reference-'))
+  const entry = path.join(dir, 'index.d.ts')
+  fs.writeFileSync(
+    entry,
+    [
+      '/** Documented. */',
+      'export declare function documented(): void;',
+      'export declare function bare(): void;',
+      '/** Documented too. */',
+      'export interface Options {',
+      '    /** Documented member. */',
+      '    a?: number;',
+      '    b?: number;',
+      '}',
+      '',
+    ].join('\n'),
+  )
+  const { text, undocumented } = generate(entry)
+  fs.rmSync(dir, { recursive: true })
+  t.deepEqual(undocumented.sort(), ['Options.b', 'bare'])
+  t.regex(text, /## documented\n\n```ts\n\/\*\* Documented\. \*\/\nexport function documented\(\): void;/)
+})
+
+test('the doc block finder: runnable fences, illustrative marks with a reason, unmarked blocks', (t) => {
+  const md = [
+    '```js', 'a()', '```', '',
+    '<!-- illustrative: output, not code -->', '', '```', 'out', '```',
+    '```sh', 'ls', '```',
+    '```ts', 'const x: number = 1', '```',
+  ].join('\n')
+  const blocks = blocksOf('x.md', md)
+  t.deepEqual(
+    blocks.map((b) => [b.line, b.lang, b.kind, b.illustrative]),
+    [
+      [1, 'js', 'commonjs', undefined],
+      [7, '', undefined, 'output, not code'],
+      [10, 'sh', undefined, undefined],
+      [13, 'ts', 'typescript', undefined],
+    ],
+  )
+  t.throws(() => blocksOf('y.md', '```js\nnever closed\n'), { message: /y\.md:1: the code block is never closed/ })
 })
 
 test('README links to the API reference', (t) => {
@@ -50,10 +104,43 @@ function evaluate(expr: string): number {
   return Function(`return (${literal})`)() as number
 }
 
-/** Every integer option with its default: integerOption(value, 'name', min, max, default). */
-const integerOptions = [...code.matchAll(/integerOption\([^,]+, '(\w+)', ([^,]+), ([^,]+), ([^)]+)\)/g)]
-  .filter((m) => m[1] !== 'mode') // mode has no default: it is only range-checked
-  .map((m) => ({ name: m[1]!, fallback: evaluate(m[4]!.trim()) }))
+/** The integer options as the code checks them: integerOption(value, 'name', min, max, default). */
+const checkedOptions = [...code.matchAll(/integerOption\([^,]+, '(\w+)', ([^,]+), ([^,]+), ([^)]+)\)/g)].map((m) => ({
+  name: m[1]!,
+  min: m[2]!.trim(),
+  max: m[3]!.trim(),
+  fallback: m[4]!.trim(),
+}))
+/** Those with a default (mode is only range-checked). */
+const integerOptions = checkedOptions
+  .filter((o) => o.name !== 'mode')
+  .map((o) => ({ name: o.name, fallback: evaluate(o.fallback) }))
+
+/** Text without spaces or comment stars, and with one spelling of ranges: "0 to 2^20", "0–253". */
+const squeeze = (text: string): string => text.replace(/[\s*]+/g, '').replace(/–/g, 'to').replace(/−/g, '-')
+/** The ways docs may write a bound: as the code does (2 ** 20 as 2^20), or its value. */
+function spellings(expr: string): string[] {
+  const named = /^[A-Z_]+$/.test(expr) ? new RegExp(`(?:export )?const ${expr} = ([^\\n]+)`).exec(code) : null
+  const literal = (named ? named[1]! : expr).trim()
+  const forms = [literal.replace(/\*\*/g, '^')]
+  if (/^[\d\s*+-]+$/.test(literal)) forms.push(String(Function(`return (${literal})`)() as number))
+  return forms.map(squeeze)
+}
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+test('every integer option\'s range is in README and in the doc comment of its declaration', (t) => {
+  t.true(checkedOptions.length >= 8)
+  const ref = squeeze(reference)
+  const guide = squeeze(readme)
+  for (const { name, min, max } of checkedOptions) {
+    const ranges = spellings(min).flatMap((lo) => spellings(max).map((hi) => `${lo}to${hi}`))
+    const any = `(?:${ranges.map(escape).join('|')})`
+    // (t.true, not t.regex: a failure would print all of README.)
+    t.true(new RegExp(`${any}(?:(?!\\?:).)*?\\b${name}\\?:`).test(ref), `docs/api.md gives ${name}'s range (${ranges[0]})`)
+    // In README: after the option's name, within its table row or sentence.
+    t.true(new RegExp(`\`${name}[\`,](?:(?!\\|\\|).){0,160}?${any}`).test(guide), `README gives ${name}'s range (${ranges[0]})`)
+  }
+})
 
 test('every integer option and its default are in README and the reference', (t) => {
   t.true(integerOptions.length >= 7)

@@ -21,11 +21,11 @@ function docOf(node) {
 const isInternal = (node) => docOf(node).some((d) => (d.tags ?? []).some((tag) => tag.tagName.text === 'internal'))
 
 /** The reference text, and the exports or members that lack documentation. */
-function generate() {
-  if (!fs.existsSync(entry)) throw new Error('dist/index.d.ts is missing: run npm run build:ts first')
-  const program = ts.createProgram([entry], { types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')] })
+function generate(entryFile = entry) {
+  if (!fs.existsSync(entryFile)) throw new Error(`${entryFile} is missing: run npm run build:ts first`)
+  const program = ts.createProgram([entryFile], { types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')] })
   const checker = program.getTypeChecker()
-  const index = program.getSourceFile(entry)
+  const index = program.getSourceFile(entryFile)
   const exports = checker.getExportsOfModule(checker.getSymbolAtLocation(index))
   const undocumented = []
   const sections = []

@@ -32,7 +32,7 @@ export interface SocketOptions {
    * are never framed.
    */
   framing?: boolean
-  /** The largest message accepted, in bytes (default 65536). */
+  /** The largest message accepted, in bytes (1 to 2^31 - 1, default 65536). */
   maxBytes?: number
   /** The most fds accepted per message (0 to 253, default 253). */
   maxFds?: number

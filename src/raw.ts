@@ -25,7 +25,7 @@ export type FdKind =
 
 /** Options of {@link recvFds}. */
 export interface RecvFdsOptions {
-  /** The largest message accepted, in bytes (default 65536). A longer datagram or seqpacket message throws `ERR_MESSAGE_TRUNCATED`; a stream delivers the rest on the next call. */
+  /** The largest message accepted, in bytes (1 to 2^31 - 1, default 65536). A longer datagram or seqpacket message throws `ERR_MESSAGE_TRUNCATED`; a stream delivers the rest on the next call. */
   maxBytes?: number
   /** The most fds accepted with one message (0 to 253, default 253). More throws `ERR_FDS_TRUNCATED` after closing them all. */
   maxFds?: number
