@@ -659,6 +659,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     // Met while taking the last messages of a socket a send error destroyed:
     // that error was reported already.
     if (this.#destroyedBy !== undefined) return
+    nameSocket(error, this.type, this.#options.framing)
     const perMessage =
       this.type !== 'stream' && (error.code === 'ERR_MESSAGE_TRUNCATED' || error.code === 'ERR_FDS_TRUNCATED')
     const waiter = this.#waiters.shift()
@@ -681,6 +682,19 @@ const CONNECTION_ERRORS = new Set(['EPIPE', 'ECONNRESET', 'ECONNREFUSED', 'ENOTC
 
 function endsConnection(err: unknown): err is FdpassError {
   return err instanceof Error && CONNECTION_ERRORS.has((err as FdpassError).code)
+}
+
+/**
+ * Says, in a receive error's message, which socket met it and, for a framing
+ * error, the option to change when the peer does not speak fdpass framing
+ * (the core, which reports it, does not know the socket's type).
+ */
+function nameSocket(error: FdpassError, type: SocketType, framing: boolean): void {
+  if (error.code === 'ERR_MESSAGE_TRUNCATED' || error.code === 'ERR_FDS_TRUNCATED') {
+    error.message = `${error.message} (on a ${framing ? 'framed stream' : type} socket)`
+  } else if (error.code === 'ERR_FDPASS_PROTOCOL') {
+    error.message = `${error.message} (a framed stream socket: if the peer does not speak fdpass framing, as a C, Python or Go peer, set the framing option to false)`
+  }
 }
 
 /** Puts the fds of `fds` into the lean fd slots; returns how many. */
