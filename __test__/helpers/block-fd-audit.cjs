@@ -5,12 +5,21 @@
 const fs = require('node:fs')
 
 const FD_DIR = fs.existsSync('/proc/self/fd') ? '/proc/self/fd' : '/dev/fd'
+const devNull = fs.statSync('/dev/null')
+
+/** What an fd points at: the link target on Linux, device and inode elsewhere (as helpers/fd-audit.ts). */
+function identify(fd) {
+  if (FD_DIR === '/proc/self/fd') return fs.readlinkSync(`${FD_DIR}/${fd}`)
+  const st = fs.fstatSync(Number(fd))
+  if (st.dev === devNull.dev && st.ino === devNull.ino) return '/dev/null'
+  return `dev ${st.dev} ino ${st.ino} mode ${st.mode.toString(8)}`
+}
 
 function openFds() {
   const fds = new Map()
   for (const name of fs.readdirSync(FD_DIR)) {
     try {
-      fds.set(name, fs.readlinkSync(`${FD_DIR}/${name}`))
+      fds.set(name, identify(name))
     } catch {
       // The directory's own fd, gone by now.
     }
