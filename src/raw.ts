@@ -20,7 +20,7 @@ import {
   stagedToScratch,
 } from './lean'
 import { native } from './native'
-import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd, validateFdList } from './validate'
+import { emptyDataError, integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd, validateFdList } from './validate'
 
 /** The kind of a Unix domain socket. `'seqpacket'` exists on Linux only. */
 export type SocketType = 'stream' | 'seqpacket' | 'dgram'
@@ -38,7 +38,7 @@ export type FdKind =
 
 /** Options of {@link recvFds}. */
 export interface RecvFdsOptions {
-  /** The largest message accepted, in bytes (default 65536). A longer datagram or seqpacket message throws `ERR_MESSAGE_TRUNCATED`; a stream delivers the rest on the next call. */
+  /** The largest message accepted, in bytes (1 to 2^31 - 1, default 65536). A longer datagram or seqpacket message throws `ERR_MESSAGE_TRUNCATED`; a stream delivers the rest on the next call. */
   maxBytes?: number
   /** The most fds accepted with one message (0 to 253, default 253). More throws `ERR_FDS_TRUNCATED` after closing them all. */
   maxFds?: number
@@ -106,7 +106,13 @@ export function sendFds(socket: number, data: Uint8Array | string, fds?: readonl
  * `sendFds` on a checked socket number. `checkUnix` false skips the per-send
  * `AF_UNIX` check, for a socket `SyncSocket` checked when it took ownership.
  */
-export function sendOn(socket: number, data: Uint8Array | string, fds: readonly number[] | undefined, checkUnix: boolean): number {
+export function sendOn(
+  socket: number,
+  data: Uint8Array | string,
+  fds: readonly number[] | undefined,
+  checkUnix: boolean,
+  type?: SocketType,
+): number {
   const bytes = toBytes(data, 'data')
   let count = 0
   if (fds !== undefined) {
@@ -127,6 +133,7 @@ export function sendOn(socket: number, data: Uint8Array | string, fds: readonly 
       leaveStaging()
     }
   }
+  if (count > 0 && bytes.length === 0) throw emptyDataError(type)
   scratchInts[0] = socket
   if (bytes.length > SMALL_COPY) {
     scratchInts[1] = count
