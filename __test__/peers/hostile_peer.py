@@ -17,6 +17,10 @@ The socket is fd 3 ("fd3", the default) or a connection to PATH. Modes:
                 valid frame with SCM_CREDENTIALS only; waits for a reply
   flood         N frames of 253 fds each (the same file 253 times), until the
                 peer stops reading them
+  flood-raw     N unframed 1-byte messages of 253 fds each (for unframed
+                stream, seqpacket and dgram readers)
+  midframe-flood  a header announcing 65536 bytes and 0 fds, then up to N
+                1-byte chunks of its payload, each carrying 253 fds
 
 After sending, every mode but "creds" waits (10 s at most) for the peer to
 close the connection. Prints one JSON line: what it sent, how the connection
@@ -108,9 +112,11 @@ def main():
             sock.sendmsg([header(10, 0) + b"creds-only"], creds())
             # The peer replies when it has both (an unframed byte is enough).
             result["reply"] = len(sock.recv(100))
-        elif mode == "flood":
-            msg = [header(1, 253) + b"x"]
+        elif mode in ("flood", "flood-raw", "midframe-flood"):
+            msg = [header(1, 253) + b"x"] if mode == "flood" else [b"x"]
             anc = rights([fd] * 253)
+            if mode == "midframe-flood":
+                sock.sendall(header(65536, 0))
             sent = 0
             try:
                 for _ in range(count):
@@ -126,7 +132,8 @@ def main():
                 pass
         else:
             raise SystemExit(f"unknown mode {mode}")
-        if mode != "creds":
+        # A datagram peer sees no end of the connection: nothing to wait for.
+        if mode != "creds" and sock.type != socket.SOCK_DGRAM:
             wait_for_close(sock, result)
     except OSError as e:
         result["error"] = type(e).__name__
