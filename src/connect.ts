@@ -42,7 +42,10 @@ export interface ListenOptions extends SocketOptions {
   /**
    * Checks each connecting peer before it is handed out: connections for
    * which it returns anything but `true` are closed before anything is read
-   * from them. Use the uid (and gid), not the pid, to decide.
+   * from them. Use the uid (and gid), not the pid, to decide. It decides
+   * synchronously: a Promise (from an async function) or a throw refuses
+   * the peer. It may close the server; no connection is handed out after
+   * that.
    */
   allowPeer?: PeerCheck
 }
