@@ -247,6 +247,8 @@ pub fn errno_name(errno: Errno) -> &'static str {
         Errno::ECONNABORTED => "ECONNABORTED",
         Errno::EAFNOSUPPORT => "EAFNOSUPPORT",
         Errno::EROFS => "EROFS",
+        Errno::ELOOP => "ELOOP",
+        Errno::ENOSPC => "ENOSPC",
         _ => "EUNKNOWN",
     }
 }
