@@ -11,7 +11,8 @@ const fs = require('node:fs')
 const readline = require('node:readline')
 const { listen } = require('fdpass')
 
-const openFds = () => fs.readdirSync('/proc/self/fd').map(Number).filter((fd) => {
+const FD_DIR = process.platform === 'linux' ? '/proc/self/fd' : '/dev/fd'
+const openFds = () => fs.readdirSync(FD_DIR).map(Number).filter((fd) => {
   try {
     fs.fstatSync(fd)
     return true
@@ -49,7 +50,7 @@ lines.on('line', async (line) => {
     const after = openFds()
     const what = (fd) => {
       try {
-        return `${fd}=${fs.readlinkSync(`/proc/self/fd/${fd}`)}`
+        return process.platform === 'linux' ? `${fd}=${fs.readlinkSync(`/proc/self/fd/${fd}`)}` : String(fd)
       } catch {
         return `${fd}=?`
       }
