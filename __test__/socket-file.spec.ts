@@ -189,6 +189,31 @@ test.serial('a FIFO or a symbolic link planted at <path>.lock neither hangs list
   })
 })
 
+test.serial('a process that holds <path>.lock and never lets go: listen gives up after 5 s with EADDRINUSE naming the lock file', async (t) => {
+  await withFdAudit(t, async () => {
+    const p = path.join(tmp, 'held.sock')
+    const holder = spawn(
+      'python3',
+      ['-c', 'import fcntl,sys,time\nf=open(sys.argv[1],"w")\nfcntl.flock(f,fcntl.LOCK_EX)\nprint("held",flush=True)\ntime.sleep(60)', `${p}.lock`],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    try {
+      await once(holder.stdout!, 'data')
+      const started = Date.now()
+      const err = (await listen(p, { replaceStale: true }).catch((e: unknown) => e)) as NodeJS.ErrnoException
+      const waited = Date.now() - started
+      t.is(err.code, 'EADDRINUSE')
+      t.true(err.message.includes(`${p}.lock`), err.message)
+      t.true(waited >= 4900 && waited < 8000, `gave up after ${waited} ms`)
+      t.false(fs.existsSync(p), 'nothing was bound')
+    } finally {
+      holder.kill('SIGKILL')
+      await once(holder, 'exit')
+      fs.rmSync(`${p}.lock`, { force: true })
+    }
+  })
+})
+
 test.serial('a live server, a non-socket file and a stale file at the path', async (t) => {
   await withFdAudit(t, async () => {
     const p = path.join(tmp, 'taken.sock')
