@@ -238,11 +238,17 @@ impl<F> FrameDecoder<F> {
         // the next header's first byte.
         if let Some(batch) = first {
             if batch.end <= next_header_at {
-                return Err(protocol(format!(
-                    "{} fds arrived in the middle of a message, which announced {}",
-                    batch.count,
-                    header.map_or(0, |(_, n)| n)
-                )));
+                return Err(protocol(match header {
+                    // Its read began with this header, which announced none.
+                    Some(_) if batch.start <= header_at => {
+                        format!("a frame announces 0 fds but {} arrived with it", batch.count)
+                    }
+                    Some((_, announced)) => format!(
+                        "{} fds arrived in the middle of a message, which announced {announced}",
+                        batch.count
+                    ),
+                    None => format!("{} fds arrived in the middle of a message header", batch.count),
+                }));
             }
             if batch.count > self.max_fds {
                 return Err(protocol(format!(
