@@ -232,10 +232,12 @@ test.serial('H: a header announcing 65536 bytes and 0 fds, then 1-byte chunks ea
     t.log(`mid-frame flood: peak ${peak} fds above the baseline of ${reader.baseline}; the flooder got ${flooder.sent} chunks in before ${flooder.send_error}`)
     t.is(reader.received, 0)
     t.is(reader.error, 'ERR_FDPASS_PROTOCOL', String(reader.errorMessage))
-    t.regex(String(reader.errorMessage), /in the middle of a message/)
+    // The first chunk's fds come with the read of its byte, or of the
+    // header too when the kernel glued them (the fds' read began there).
+    t.regex(String(reader.errorMessage), /in the middle of a message|a frame announces 0 fds but 253 arrived/)
     // Sampled while the flood goes on (see flood()): at most one chunk's
     // fds are ever held, for the instant it is checked.
-    t.true(peak <= 253 + 16, `peak ${reader.maxOpen} fds open (baseline ${reader.baseline})`)
+    t.true(peak <= 253 + 32, `peak ${reader.maxOpen} fds open (baseline ${reader.baseline})`)
     t.true(reader.fdAuditOk, JSON.stringify(reader))
     t.true((flooder.sent as number) < 2000, `the flooder was cut off after ${flooder.sent} chunks`)
     t.true(['BrokenPipeError', 'ConnectionResetError'].includes(flooder.send_error as string), String(flooder.send_error))
