@@ -248,6 +248,8 @@ pub fn errno_name(errno: Errno) -> &'static str {
         Errno::ECONNABORTED => "ECONNABORTED",
         Errno::EAFNOSUPPORT => "EAFNOSUPPORT",
         Errno::EROFS => "EROFS",
+        Errno::ELOOP => "ELOOP",
+        Errno::ENOSPC => "ENOSPC",
         _ => "EUNKNOWN",
     }
 }

@@ -20,6 +20,7 @@ pub mod fd;
 pub mod frame;
 pub mod message;
 pub mod socket;
+pub mod socket_file;
 pub mod unix;
 
 pub use error::{Error, Result, MAX_FDS_PER_MESSAGE};
