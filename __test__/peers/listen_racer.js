@@ -11,15 +11,7 @@ const fs = require('node:fs')
 const readline = require('node:readline')
 const { listen } = require('fdpass')
 
-const FD_DIR = process.platform === 'linux' ? '/proc/self/fd' : '/dev/fd'
-const openFds = () => fs.readdirSync(FD_DIR).map(Number).filter((fd) => {
-  try {
-    fs.fstatSync(fd)
-    return true
-  } catch {
-    return false
-  }
-}).sort((a, b) => a - b)
+const { openFds } = require('./open-fds.js')
 
 let server
 const print = (o) => process.stdout.write(`${JSON.stringify({ pid: process.pid, ...o })}\n`)

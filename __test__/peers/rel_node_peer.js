@@ -30,20 +30,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { FdSocket, socketPair, sendFds, recvFds, closeFds } = require('fdpass')
 
-function openFds() {
-  return fs
-    .readdirSync('/proc/self/fd')
-    .map(Number)
-    .filter((fd) => {
-      try {
-        fs.fstatSync(fd)
-        return true
-      } catch {
-        return false
-      }
-    })
-    .sort((a, b) => a - b)
-}
+const { openFds } = require('./open-fds.js')
 
 /** fd numbers with what they point at, for reports. */
 function describe(fds) {
