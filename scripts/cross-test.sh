@@ -91,7 +91,7 @@ if [ ! -x "$CACHE/bin/zig" ] || [ "$("$CACHE/bin/zig" version)" != "$ZIG_VERSION
   [ "$("$CACHE/bin/cargo-zigbuild" --version 2>/dev/null)" != "cargo-zigbuild $CARGO_ZIGBUILD_VERSION" ]; then
   log "zig $ZIG_VERSION and cargo-zigbuild $CARGO_ZIGBUILD_VERSION (Python packages)"
   rm -rf "$CACHE/py"
-  python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location --root-user-action=ignore \
     --target "$CACHE/py" "ziglang==$ZIG_VERSION" "cargo-zigbuild==$CARGO_ZIGBUILD_VERSION"
   ln -sfn ../py/ziglang/zig "$CACHE/bin/zig"
   ln -sfn ../py/bin/cargo-zigbuild "$CACHE/bin/cargo-zigbuild"
