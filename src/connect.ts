@@ -24,7 +24,11 @@ export interface ConnectOptions extends SocketOptions {
 export interface ListenOptions extends SocketOptions {
   /** `'stream'` (default) or `'seqpacket'` (Linux only). */
   type?: 'stream' | 'seqpacket'
-  /** The length of the queue of pending connections (default 511, as Node's `net`). */
+  /**
+   * The length of the queue of pending connections (default 511, as Node's
+   * `net`): any integer from 0 to 2^31 - 1; the kernel caps it at its own
+   * maximum (Linux: `net.core.somaxconn`, macOS: `kern.ipc.somaxconn`).
+   */
   backlog?: number
   /**
    * Permissions of the socket file, e.g. `0o600`. The socket is bound in a
