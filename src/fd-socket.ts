@@ -10,7 +10,7 @@ import { beginBatch, ensureSharedBuffers, nextMessage } from './shared-buffers'
 import { abortError, closedError, iterate, settle, wait, type Waiter } from './waiters'
 import { Queue } from './queue'
 import { cancelStop, deferStop } from './deferred-stops'
-import { DEFAULT_MAX_BYTES, validateSocketType, type SocketType } from './raw'
+import { validateSocketType, type SocketType } from './raw'
 import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
 
 /** A message and the fds that came with it. The fds are yours to close. */
@@ -32,7 +32,13 @@ export interface SocketOptions {
    * are never framed.
    */
   framing?: boolean
-  /** The largest message accepted, in bytes (default 65536). */
+  /**
+   * The largest message accepted, in bytes (default 4 MiB,
+   * {@link DEFAULT_SOCKET_MAX_BYTES}). Memory grows with what arrives, not
+   * with this limit. A framed peer announcing more is a protocol error that
+   * closes the connection; a longer datagram is refused with
+   * `ERR_MESSAGE_TRUNCATED`.
+   */
   maxBytes?: number
   /** The most fds accepted per message (0 to 253, default 253). */
   maxFds?: number
@@ -109,6 +115,15 @@ export interface ResolvedOptions {
   maxQueuedFds: number
 }
 
+/**
+ * Default `maxBytes` of a socket: 4 MiB. Large enough for the JSON metadata,
+ * D-Bus or Wayland messages that travel with fds (the kernel's default
+ * socket buffer is about 200 KiB, so this is no limit in practice), small
+ * enough that a hostile peer cannot make one connection buffer more than
+ * that; the memory held grows only with what has arrived.
+ */
+export const DEFAULT_SOCKET_MAX_BYTES = 4 * 1024 * 1024
+
 const DEFAULT_READ_AHEAD = 16
 const DEFAULT_RECEIVE_MANY = 64
 const MAX_RECEIVE_MANY = 4096
@@ -122,7 +137,7 @@ export function resolveOptions(type: SocketType, options: SocketOptions | undefi
   }
   return {
     framing: type === 'stream' && opts.framing !== false,
-    maxBytes: integerOption(opts.maxBytes, 'maxBytes', 1, 2 ** 31 - 1, DEFAULT_MAX_BYTES),
+    maxBytes: integerOption(opts.maxBytes, 'maxBytes', 1, 2 ** 31 - 1, DEFAULT_SOCKET_MAX_BYTES),
     maxFds: integerOption(opts.maxFds, 'maxFds', 0, MAX_FDS_PER_MESSAGE, MAX_FDS_PER_MESSAGE),
     readAhead: integerOption(opts.readAhead, 'readAhead', 0, 4096, DEFAULT_READ_AHEAD),
     maxQueuedFds: integerOption(opts.maxQueuedFds, 'maxQueuedFds', 0, 2 ** 20, DEFAULT_MAX_QUEUED_FDS),

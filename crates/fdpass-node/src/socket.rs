@@ -59,6 +59,39 @@ const READ_CHUNK: usize = 64 * 1024;
 /// no more memory, and no poll event would come for them).
 const BATCH_BYTES: usize = 256 * 1024;
 
+thread_local! {
+    /// The receive buffer of every datagram and seqpacket socket of this
+    /// thread: a message must be read whole, into room for `maxBytes`, but
+    /// only its own bytes are kept (copied into the batch). One buffer per
+    /// thread rather than per socket, so that a thousand sockets with a
+    /// maxBytes of a few MiB do not hold a few GiB. Its pages are touched
+    /// only as far as the messages that arrived reach.
+    static DATAGRAM_SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// This thread's datagram buffer, taken for one read and put back on drop.
+struct DatagramScratch(Vec<u8>);
+
+impl DatagramScratch {
+    /// The buffer, with room for at least `len` bytes.
+    fn take(len: usize) -> Self {
+        let mut buf = DATAGRAM_SCRATCH.with(std::cell::Cell::take);
+        if buf.len() < len {
+            // A fresh zeroed allocation (calloc) of this size is untouched
+            // memory: it costs only the pages messages write into.
+            buf = vec![0; len];
+        }
+        DatagramScratch(buf)
+    }
+}
+
+impl Drop for DatagramScratch {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.0);
+        let _ = DATAGRAM_SCRATCH.try_with(|cell| cell.set(buf));
+    }
+}
+
 struct PendingWrite {
     bytes: Vec<u8>,
     offset: usize,
@@ -107,6 +140,12 @@ impl Batch {
         self.meta[0] += 1;
     }
 
+    /// The batch, to be reused by the next read, unless a large message
+    /// grew it past twice [`BATCH_BYTES`]: that memory is let go.
+    fn into_spare(self) -> Option<Batch> {
+        (self.data.capacity() <= 2 * BATCH_BYTES).then_some(self)
+    }
+
     /// How many messages it holds.
     fn count(&self) -> usize {
         self.meta.first().map_or(0, |&n| n as usize)
@@ -142,7 +181,6 @@ struct State {
     max_fds: usize,
     decoder: FrameDecoder<OwnedFd>,
     control: Box<ControlBuffer>,
-    scratch: Vec<u8>,
     /// The fds of one framed read on their way into the decoder (kept, so
     /// that a read allocates nothing).
     received_fds: Vec<OwnedFd>,
@@ -244,7 +282,6 @@ impl NativeSocket {
                 max_fds: (max_fds as usize).min(MAX_FDS_PER_MESSAGE),
                 decoder: FrameDecoder::new(max_bytes as usize, (max_fds as usize).min(MAX_FDS_PER_MESSAGE)),
                 control: Box::new(ControlBuffer::new()),
-                scratch: Vec::new(),
                 received_fds: Vec::new(),
                 spare_batch: None,
                 writes: VecDeque::new(),
@@ -486,7 +523,7 @@ fn read_now(shared: &Rc<Shared>, max: usize, max_fds: usize) -> i32 {
     if let Some(mut batch) = batch {
         if tail.is_none() && publish(shared.buffers, &batch.data, &batch.meta, &mut batch.fds) {
             let count = batch.count() as i32;
-            shared.state.borrow_mut().spare_batch = Some(batch);
+            shared.state.borrow_mut().spare_batch = batch.into_spare();
             return count;
         }
         events.push(Event::Messages(batch));
@@ -683,7 +720,7 @@ fn read_batch(shared: &Rc<Shared>, max: usize, max_fds: usize) -> (Option<Batch>
         Err(ReadEnd::Failed(e)) => tail = Some(Event::Error(e)),
     }
     if batch.count() == 0 {
-        state.spare_batch = Some(batch);
+        state.spare_batch = batch.into_spare();
         return (None, tail);
     }
     (Some(batch), tail)
@@ -759,11 +796,9 @@ fn read_datagrams(
     let Some(sock) = state.fd.as_ref() else {
         return Ok(());
     };
-    if state.scratch.len() < state.max_bytes {
-        state.scratch.resize(state.max_bytes, 0);
-    }
+    let mut scratch = DatagramScratch::take(state.max_bytes);
     while batch.may_read(limits) {
-        let buf = &mut state.scratch[..state.max_bytes];
+        let buf = &mut scratch.0[..state.max_bytes];
         let first = batch.fds.len();
         match fdpass::recv_fds_append_waiting(
             sock.as_fd(),

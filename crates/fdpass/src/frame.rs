@@ -92,10 +92,23 @@ impl<F> FrameDecoder<F> {
 
     /// Room for the next read: at least `min` bytes, more when a frame in
     /// progress needs it. Call [`commit`](Self::commit) with what was read.
+    ///
+    /// The buffer grows with what has arrived, not with what a header
+    /// announces: room for a large frame at most doubles what is held of it,
+    /// so a peer that announces maxBytes and sends little costs little. Once
+    /// everything held has been parsed, a buffer grown past 4 × `min` is
+    /// let go, so that one large message does not keep its memory.
     pub fn spare(&mut self, min: usize) -> &mut [u8] {
         let mut want = min;
         if let Some(len) = self.pending_frame_len() {
-            want = want.max(len.saturating_sub(self.end - self.pos));
+            let held = self.end - self.pos;
+            want = want.max(len.saturating_sub(held).min(held));
+        }
+        if self.pos == self.end && self.buf.len() > min.saturating_mul(4) {
+            self.base += self.pos as u64;
+            self.buf = Vec::new();
+            self.pos = 0;
+            self.end = 0;
         }
         if self.pos > 0 && (self.pos == self.end || self.buf.len() - self.end < want) {
             // Move the unparsed bytes to the front (usually none or a few).
@@ -162,7 +175,8 @@ impl<F> FrameDecoder<F> {
         }
         if len > self.max_bytes {
             return Err(protocol(format!(
-                "a frame announces {len} bytes, more than maxBytes ({})",
+                "a frame announces {len} bytes, more than maxBytes ({}): raise the receiving \
+                 socket's maxBytes option to accept it",
                 self.max_bytes
             )));
         }
