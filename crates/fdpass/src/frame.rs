@@ -378,4 +378,47 @@ mod tests {
             vec![(b"AAAA".to_vec(), vec![1]), (b"BBBB".to_vec(), vec![2, 3])]
         );
     }
+
+    #[test]
+    fn memory_follows_what_arrived_not_what_a_header_announces() {
+        const CHUNK: usize = 64 * 1024;
+        let mut d: FrameDecoder<u32> = FrameDecoder::new(8 << 20, 4);
+        let big = vec![9u8; 4 << 20];
+        // A header announcing 4 MiB and 10 bytes of it: room stays small.
+        let whole = frame(&big, 0);
+        d.push(&whole[..HEADER_LEN + 10], vec![]);
+        assert!(
+            d.spare(CHUNK).len() <= 2 * CHUNK,
+            "room for what arrived, not for 4 MiB"
+        );
+        assert!(d.buf.len() < 4 * CHUNK);
+        // As the frame arrives, room at most doubles what is held.
+        let mut at = HEADER_LEN + 10;
+        while at < whole.len() {
+            let room = d.spare(CHUNK);
+            let held = at;
+            assert!(
+                room.len() <= CHUNK.max(held) + CHUNK,
+                "room {} for {held} held",
+                room.len()
+            );
+            let n = room.len().min(whole.len() - at);
+            room[..n].copy_from_slice(&whole[at..at + n]);
+            d.commit(n, vec![]);
+            at += n;
+        }
+        let got = drain(&mut d).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0.len(), big.len());
+        // Parsed: the large buffer is let go at the next read.
+        d.spare(CHUNK);
+        assert!(
+            d.buf.len() <= 4 * CHUNK,
+            "kept {} bytes after a large frame",
+            d.buf.len()
+        );
+        // And the stream goes on.
+        d.push(&frame(b"after", 0), vec![]);
+        assert_eq!(drain(&mut d).unwrap(), vec![(b"after".to_vec(), vec![])]);
+    }
 }
