@@ -9,6 +9,7 @@ import { copyToScratch, isFdNumber, lean, scratchFds, scratchInts, SMALL_COPY } 
 import { beginBatch, ensureSharedBuffers, nextMessage } from './shared-buffers'
 import { abortError, closedError, iterate, settle, wait, type Waiter } from './waiters'
 import { Queue } from './queue'
+import { hold, release } from './held-fds'
 import { cancelStop, deferStop } from './deferred-stops'
 import { validateSocketType, type SocketType } from './raw'
 import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
@@ -149,6 +150,7 @@ export { abortError, closedError }
 /** Closes the fds of messages nobody took. */
 function closeQuietly(fds: number[]): void {
   if (fds.length > 0) {
+    release(fds)
     try {
       native.closeFds(fds)
     } catch {
@@ -393,6 +395,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       const item = queue.peek()!
       if (item instanceof Error) break
       queue.shift()
+      release(item.fds)
       batch.push(item)
       this.#queuedFds -= item.fds.length
     }
@@ -469,6 +472,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     const item = this.#messages.shift()
     if (item !== undefined) {
       if (item instanceof Error) return Promise.reject(item)
+      release(item.fds)
       this.#queuedFds -= item.fds.length
       return Promise.resolve(item)
     }
@@ -605,6 +609,9 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       if (waiter.many.items.length >= waiter.many.max) settle(this.#waiters.shift()!, undefined, undefined)
     } else if (waiter) settle(this.#waiters.shift()!, message, undefined)
     else {
+      // Held for the user until a receive() takes it: marked, so that a
+      // terminated worker's cleanup closes them (see src/held-fds.ts).
+      hold(message.fds)
       this.#messages.push(message)
       this.#queuedFds += message.fds.length
     }

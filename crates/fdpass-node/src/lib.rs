@@ -8,6 +8,7 @@
 
 mod allocator;
 mod errors;
+mod held_fds;
 mod lean;
 mod raw;
 mod shared_buffers;
