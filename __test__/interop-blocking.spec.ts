@@ -97,7 +97,13 @@ for (const [type, framing] of PAIRS) {
   })
 }
 
-for (const [type, framing] of PAIRS.filter(([type]) => type !== 'dgram')) {
+const CONNECTED: Array<['stream' | 'seqpacket', boolean]> = [
+  ['stream', true],
+  ['stream', false],
+  ['seqpacket', false],
+]
+
+for (const [type, framing] of CONNECTED) {
   const kind = `${type}${framing ? ' framed' : ''}`
   test.serial(`path socket ${kind}: a blocking peer holds the connected end, then the accepted end`, async (t) => {
     for (const peer of peers) {
