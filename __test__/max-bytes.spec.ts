@@ -105,7 +105,7 @@ function rss(): number {
   return process.memoryUsage.rss()
 }
 
-test.serial('memory follows what arrived: 200 sockets with a maxBytes of 4 MiB hold far less than 200 × 4 MiB', async (t) => {
+test.serial('RSS follows what arrived: 200 sockets with a maxBytes of 4 MiB hold far less than 200 × 4 MiB', async (t) => {
   await withFdAudit(t, async () => {
     const sockets: FdSocket[] = []
     const before = rss()
