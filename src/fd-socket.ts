@@ -259,8 +259,9 @@ export class FdSocket implements AsyncIterable<FdMessage> {
 
   /**
    * Adopts a connected `AF_UNIX` socket, e.g. fd 3 handed down by a parent,
-   * and takes ownership of it: `close()` closes it. The socket is made
-   * non-blocking (which its other holders see too: the flag is shared).
+   * and takes ownership of it: `close()` closes it. Its blocking mode is
+   * left as it is (other processes may hold it, and O_NONBLOCK is shared):
+   * fdpass's own calls are non-blocking per call (`MSG_DONTWAIT`).
    * Throws `ERR_NOT_UNIX_SOCKET` or `ENOTSOCK` for anything else.
    */
   static from(fd: number, options?: SocketOptions): FdSocket {
@@ -428,7 +429,8 @@ export class FdSocket implements AsyncIterable<FdMessage> {
    * Closes the socket. Pending receives and sends reject with
    * `ERR_SOCKET_CLOSED`; fds of messages read ahead but not taken, and the
    * duplicates held for queued sends, are closed. The socket's fd is closed
-   * once the event loop has let go of it.
+   * before this returns; sends still queued are dropped, not flushed (await
+   * them first to deliver them).
    */
   close(): void {
     if (this.#closed) return
