@@ -52,7 +52,11 @@ test.serial('close() closes the fd before it returns, for every socket kind (wor
       `require(${JSON.stringify(checks)}).runChecks().then((r) => require('node:worker_threads').parentPort.postMessage(r))`,
       { eval: true },
     )
-    const [results] = (await once(worker, 'message')) as [Result[]]
+    const exited = once(worker, 'exit').then(([code]) => {
+      throw new Error(`the worker exited with code ${code} before it reported`)
+    })
+    const [results] = (await Promise.race([once(worker, 'message'), exited])) as [Result[]]
+    exited.catch(() => {})
     assertResults(t, results, 'worker')
     await once(worker, 'exit')
   })

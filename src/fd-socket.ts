@@ -9,7 +9,7 @@ import { copyToScratch, isFdNumber, lean, scratchFds, scratchInts, SMALL_COPY } 
 import { beginBatch, ensureSharedBuffers, nextMessage } from './shared-buffers'
 import { abortError, closedError, iterate, settle, wait, type Waiter } from './waiters'
 import { Queue } from './queue'
-import { hold, release } from './held-fds'
+import { release } from './held-fds'
 import { cancelStop, deferStop } from './deferred-stops'
 import { validateSocketType, type SocketType } from './raw'
 import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
@@ -157,6 +157,24 @@ function closeQuietly(fds: number[]): void {
       // Already closed by their owner: nothing more to release.
     }
   }
+}
+
+/** A message handed to the user's code: its fds are theirs from now on (see src/held-fds.ts). */
+function handOver(message: FdMessage): FdMessage {
+  if (message.fds.length > 0) release(message.fds)
+  return message
+}
+
+/**
+ * {@link handOver} for a message that settles a waiting receive: its fds stay
+ * marked until the microtask queued here, which runs after the rest of this
+ * delivery and just before the receiver's own code (queued before the
+ * settle, so before its reaction). A worker terminated meanwhile has them
+ * closed.
+ */
+function handOverSoon(message: FdMessage): FdMessage {
+  if (message.fds.length > 0) queueMicrotask(() => release(message.fds))
+  return message
 }
 
 const kAdopt = Symbol('fdpass.adopt')
@@ -378,7 +396,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       const count = this.#readNow(max - batch.length)
       if (count > 0) {
         beginBatch()
-        for (let k = 0; k < count; k++) batch.push(nextMessage())
+        for (let k = 0; k < count; k++) batch.push(handOver(nextMessage()))
       } else if (count < 0) this.#takeQueued(batch, max)
     }
     if (batch.length > 0) return Promise.resolve(batch)
@@ -467,7 +485,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       // without passing through the queue.
       if (count === 1 && this.#messages.length === 0) {
         beginBatch()
-        return Promise.resolve(nextMessage())
+        return Promise.resolve(handOver(nextMessage()))
       }
       if (count > 0) this.#deliverPublished(count)
     }
@@ -607,13 +625,11 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     const waiter = this.#waiters[0]
     if (waiter?.many) {
       // A receiveMany() takes the rest of this delivery, up to its max.
-      waiter.many.items.push(message)
+      waiter.many.items.push(handOverSoon(message))
       if (waiter.many.items.length >= waiter.many.max) settle(this.#waiters.shift()!, undefined, undefined)
-    } else if (waiter) settle(this.#waiters.shift()!, message, undefined)
+    } else if (waiter) settle(this.#waiters.shift()!, handOverSoon(message), undefined)
     else {
-      // Held for the user until a receive() takes it: marked, so that a
-      // terminated worker's cleanup closes them (see src/held-fds.ts).
-      hold(message.fds)
+      // Still marked as held (see src/held-fds.ts) until a receive() takes it.
       this.#messages.push(message)
       this.#queuedFds += message.fds.length
     }

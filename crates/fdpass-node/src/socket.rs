@@ -1127,6 +1127,7 @@ unsafe fn event_args(
             }
             a = buffer(env, &data)?;
             b = int32_array(env, &meta)?;
+            crate::held_fds::mark(buffers, &fds);
             fds.into_iter().for_each(|fd| {
                 let _ = fd.into_raw_fd();
             });
