@@ -9,8 +9,9 @@ import { copyToScratch, enterStaging, isFdNumber, lean, leaveStaging, scratchInt
 import { beginBatch, ensureSharedBuffers, nextMessage } from './shared-buffers'
 import { abortError, closedError, iterate, settle, wait, type Waiter } from './waiters'
 import { Queue } from './queue'
+import { release } from './held-fds'
 import { cancelStop, deferStop } from './deferred-stops'
-import { DEFAULT_MAX_BYTES, validateSocketType, type SocketType } from './raw'
+import { validateSocketType, type SocketType } from './raw'
 import { emptyDataError, integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
 
 /** A message and the fds that came with it. The fds are yours to close. */
@@ -32,7 +33,13 @@ export interface SocketOptions {
    * are never framed.
    */
   framing?: boolean
-  /** The largest message accepted, in bytes (1 to 2^31 - 1, default 65536). */
+  /**
+   * The largest message accepted, in bytes (1 to 2^31 - 1, default 4 MiB,
+   * {@link DEFAULT_SOCKET_MAX_BYTES}). Memory grows with what arrives, not
+   * with this limit. A framed peer announcing more is a protocol error that
+   * closes the connection; a longer datagram is refused with
+   * `ERR_MESSAGE_TRUNCATED`.
+   */
   maxBytes?: number
   /** The most fds accepted per message (0 to 253, default 253). */
   maxFds?: number
@@ -114,6 +121,15 @@ export interface ResolvedOptions {
   maxQueuedFds: number
 }
 
+/**
+ * Default `maxBytes` of a socket: 4 MiB. Large enough for the JSON metadata,
+ * D-Bus or Wayland messages that travel with fds (the kernel's default
+ * socket buffer is about 200 KiB, so this is no limit in practice), small
+ * enough that a hostile peer cannot make one connection buffer more than
+ * that; the memory held grows only with what has arrived.
+ */
+export const DEFAULT_SOCKET_MAX_BYTES = 4 * 1024 * 1024
+
 const DEFAULT_READ_AHEAD = 16
 const DEFAULT_RECEIVE_MANY = 64
 const MAX_RECEIVE_MANY = 4096
@@ -127,7 +143,7 @@ export function resolveOptions(type: SocketType, options: SocketOptions | undefi
   }
   return {
     framing: type === 'stream' && opts.framing !== false,
-    maxBytes: integerOption(opts.maxBytes, 'maxBytes', 1, 2 ** 31 - 1, DEFAULT_MAX_BYTES),
+    maxBytes: integerOption(opts.maxBytes, 'maxBytes', 1, 2 ** 31 - 1, DEFAULT_SOCKET_MAX_BYTES),
     maxFds: integerOption(opts.maxFds, 'maxFds', 0, MAX_FDS_PER_MESSAGE, MAX_FDS_PER_MESSAGE),
     readAhead: integerOption(opts.readAhead, 'readAhead', 0, 4096, DEFAULT_READ_AHEAD),
     maxQueuedFds: integerOption(opts.maxQueuedFds, 'maxQueuedFds', 0, 2 ** 20, DEFAULT_MAX_QUEUED_FDS),
@@ -139,12 +155,31 @@ export { abortError, closedError }
 /** Closes the fds of messages nobody took. */
 function closeQuietly(fds: number[]): void {
   if (fds.length > 0) {
+    release(fds)
     try {
       native.closeFds(fds)
     } catch {
       // Already closed by their owner: nothing more to release.
     }
   }
+}
+
+/** A message handed to the user's code: its fds are theirs from now on (see src/held-fds.ts). */
+function handOver(message: FdMessage): FdMessage {
+  if (message.fds.length > 0) release(message.fds)
+  return message
+}
+
+/**
+ * {@link handOver} for a message that settles a waiting receive: its fds stay
+ * marked until the microtask queued here, which runs after the rest of this
+ * delivery and just before the receiver's own code (queued before the
+ * settle, so before its reaction). A worker terminated meanwhile has them
+ * closed.
+ */
+function handOverSoon(message: FdMessage): FdMessage {
+  if (message.fds.length > 0) queueMicrotask(() => release(message.fds))
+  return message
 }
 
 const kAdopt = Symbol('fdpass.adopt')
@@ -248,8 +283,9 @@ export class FdSocket implements AsyncIterable<FdMessage> {
 
   /**
    * Adopts a connected `AF_UNIX` socket, e.g. fd 3 handed down by a parent,
-   * and takes ownership of it: `close()` closes it. The socket is made
-   * non-blocking (which its other holders see too: the flag is shared).
+   * and takes ownership of it: `close()` closes it. Its blocking mode is
+   * left as it is (other processes may hold it, and O_NONBLOCK is shared):
+   * fdpass's own calls are non-blocking per call (`MSG_DONTWAIT`).
    * Throws `ERR_NOT_UNIX_SOCKET` or `ENOTSOCK` for anything else.
    */
   static from(fd: number, options?: SocketOptions): FdSocket {
@@ -376,7 +412,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       const count = this.#readNow(max - batch.length)
       if (count > 0) {
         beginBatch()
-        for (let k = 0; k < count; k++) batch.push(nextMessage())
+        for (let k = 0; k < count; k++) batch.push(handOver(nextMessage()))
       } else if (count < 0) this.#takeQueued(batch, max)
     }
     if (batch.length > 0) return Promise.resolve(batch)
@@ -394,6 +430,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       const item = queue.peek()!
       if (item instanceof Error) break
       queue.shift()
+      release(item.fds)
       batch.push(item)
       this.#queuedFds -= item.fds.length
     }
@@ -426,7 +463,8 @@ export class FdSocket implements AsyncIterable<FdMessage> {
    * Closes the socket. Pending receives and sends reject with
    * `ERR_SOCKET_CLOSED`; fds of messages read ahead but not taken, and the
    * duplicates held for queued sends, are closed. The socket's fd is closed
-   * once the event loop has let go of it.
+   * before this returns; sends still queued are dropped, not flushed (await
+   * them first to deliver them).
    */
   close(): void {
     if (this.#closed) return
@@ -463,13 +501,14 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       // without passing through the queue.
       if (count === 1 && this.#messages.length === 0) {
         beginBatch()
-        return Promise.resolve(nextMessage())
+        return Promise.resolve(handOver(nextMessage()))
       }
       if (count > 0) this.#deliverPublished(count)
     }
     const item = this.#messages.shift()
     if (item !== undefined) {
       if (item instanceof Error) return Promise.reject(item)
+      release(item.fds)
       this.#queuedFds -= item.fds.length
       return Promise.resolve(item)
     }
@@ -612,10 +651,11 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     const waiter = this.#waiters[0]
     if (waiter?.many) {
       // A receiveMany() takes the rest of this delivery, up to its max.
-      waiter.many.items.push(message)
+      waiter.many.items.push(handOverSoon(message))
       if (waiter.many.items.length >= waiter.many.max) settle(this.#waiters.shift()!, undefined, undefined)
-    } else if (waiter) settle(this.#waiters.shift()!, message, undefined)
+    } else if (waiter) settle(this.#waiters.shift()!, handOverSoon(message), undefined)
     else {
+      // Still marked as held (see src/held-fds.ts) until a receive() takes it.
       this.#messages.push(message)
       this.#queuedFds += message.fds.length
     }

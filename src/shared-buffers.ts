@@ -7,6 +7,7 @@
 import { Buffer } from 'node:buffer'
 import { native } from './native'
 import { loopFlags, settleStops } from './deferred-stops'
+import { registerHeldFds } from './held-fds'
 
 let scratch: Buffer | undefined
 let meta: Int32Array | undefined
@@ -22,6 +23,7 @@ export function ensureSharedBuffers(): number {
     scratch = Buffer.allocUnsafeSlow(256 * 1024)
     meta = new Int32Array(16 * 1024)
     buffersId = native.initBuffers(scratch, meta, loopFlags, settleStops) as number
+    registerHeldFds(buffersId)
   }
   return buffersId
 }

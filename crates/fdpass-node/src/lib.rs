@@ -7,7 +7,9 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod allocator;
+mod datagram_scratch;
 mod errors;
+mod held_fds;
 mod lean;
 mod raw;
 mod shared_buffers;

@@ -195,6 +195,7 @@ pub fn publish(id: Option<usize>, data: &[u8], meta: &[i32], fds: &mut Vec<Owned
             ptr::copy_nonoverlapping(data.as_ptr(), b.scratch.ptr, data.len());
             ptr::copy_nonoverlapping(meta.as_ptr(), b.meta.ptr, meta.len());
         }
+        crate::held_fds::mark(id, fds);
         for fd in fds.drain(..) {
             let _ = fd.into_raw_fd();
         }

@@ -10,8 +10,12 @@
 //! Ownership: the state lives in an `Rc` shared by the JavaScript object, the
 //! uv handle (until its close callback) and the environment cleanup hook (until
 //! the socket is closed), so whichever lets go last frees it and no callback
-//! ever sees freed memory. The socket's fd is closed only after libuv has let
-//! go of it.
+//! ever sees freed memory. close() stops the poll handle and closes the fd
+//! before it returns; only the handle's memory waits for libuv.
+//!
+//! The socket's own mode is never changed (O_NONBLOCK is shared with every
+//! process holding the socket): each send and receive is non-blocking per
+//! call (`MSG_DONTWAIT`).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -23,12 +27,13 @@ use std::rc::Rc;
 
 use fdpass::cmsg::ControlBuffer;
 use fdpass::frame::{encode_header, FrameDecoder, HEADER_LEN};
-use fdpass::{Error as CoreError, SocketType, MAX_FDS_PER_MESSAGE};
+use fdpass::{Error as CoreError, SocketType, Wait, MAX_FDS_PER_MESSAGE};
 use napi::bindgen_prelude::{Result, Unknown};
 use napi::{sys, Env, JsValue, Status};
 use napi_derive::napi;
 use nix::errno::Errno;
 
+use crate::datagram_scratch::DatagramScratch;
 use crate::errors::{build_error, throw};
 use crate::lean::{arg_bytes, lean_args, throw_misuse, Lean, LeanFunction};
 use crate::shared_buffers::{self, publish};
@@ -103,6 +108,12 @@ impl Batch {
         self.meta[0] += 1;
     }
 
+    /// The batch, to be reused by the next read, unless a large message
+    /// grew it past twice [`BATCH_BYTES`]: that memory is let go.
+    fn into_spare(self) -> Option<Batch> {
+        (self.data.capacity() <= 2 * BATCH_BYTES).then_some(self)
+    }
+
     /// How many messages it holds.
     fn count(&self) -> usize {
         self.meta.first().map_or(0, |&n| n as usize)
@@ -138,7 +149,6 @@ struct State {
     max_fds: usize,
     decoder: FrameDecoder<OwnedFd>,
     control: Box<ControlBuffer>,
-    scratch: Vec<u8>,
     /// The fds of one framed read on their way into the decoder (kept, so
     /// that a read allocates nothing).
     received_fds: Vec<OwnedFd>,
@@ -202,7 +212,9 @@ impl NativeSocket {
         // SAFETY: JavaScript hands the fd over to this object (see TSDoc of FdSocket.from).
         let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
         let kind = SocketType::from_name(&kind).map_err(|e| throw(&env, &e))?;
-        fdpass::set_nonblocking(owned.as_fd(), true).map_err(|e| throw(&env, &e))?;
+        // The socket's mode (O_NONBLOCK) is left alone: other processes may
+        // hold it. Every send and receive is non-blocking per call instead
+        // (Wait::Never); a listener is non-blocking already (see unix.rs).
         fdpass::socket::disable_sigpipe(owned.as_fd()).map_err(|e| throw(&env, &e))?;
         let raw_env = env.raw();
         let mut callback_ref = ptr::null_mut();
@@ -238,7 +250,6 @@ impl NativeSocket {
                 max_fds: (max_fds as usize).min(MAX_FDS_PER_MESSAGE),
                 decoder: FrameDecoder::new(max_bytes as usize, (max_fds as usize).min(MAX_FDS_PER_MESSAGE)),
                 control: Box::new(ControlBuffer::new()),
-                scratch: Vec::new(),
                 received_fds: Vec::new(),
                 spare_batch: None,
                 writes: VecDeque::new(),
@@ -352,8 +363,7 @@ impl NativeSocket {
     }
 
     /// Closes the socket: drops queued sends (closing their duplicated fds)
-    /// and received fds nobody took; the fd itself is closed once libuv has
-    /// let go of it.
+    /// and received fds nobody took, and closes the fd before returning.
     #[napi]
     pub fn close(&self) {
         close(&self.shared);
@@ -481,7 +491,7 @@ fn read_now(shared: &Rc<Shared>, max: usize, max_fds: usize) -> i32 {
     if let Some(mut batch) = batch {
         if tail.is_none() && publish(shared.buffers, &batch.data, &batch.meta, &mut batch.fds) {
             let count = batch.count() as i32;
-            shared.state.borrow_mut().spare_batch = Some(batch);
+            shared.state.borrow_mut().spare_batch = batch.into_spare();
             return count;
         }
         events.push(Event::Messages(batch));
@@ -542,7 +552,7 @@ fn try_send(state: &mut State, data: &[u8], fds: &[i32]) -> std::result::Result<
         queue_write(state, iov, 0, dups);
         return Ok(false);
     }
-    match fdpass::send_vectored(fd.as_fd(), iov, fds) {
+    match fdpass::send_vectored_waiting(fd.as_fd(), iov, fds, Wait::Never) {
         Ok(n) if n == total => Ok(true),
         Ok(n) => {
             // A partial stream send: the fds went with the first byte; the
@@ -600,7 +610,12 @@ fn flush_writes(state: &mut State) -> Vec<Event> {
     };
     while let Some(write) = state.writes.front_mut() {
         let raw: Vec<i32> = write.fds.iter().map(AsRawFd::as_raw_fd).collect();
-        match fdpass::send_vectored(fd.as_fd(), &[IoSlice::new(&write.bytes[write.offset..])], &raw) {
+        match fdpass::send_vectored_waiting(
+            fd.as_fd(),
+            &[IoSlice::new(&write.bytes[write.offset..])],
+            &raw,
+            Wait::Never,
+        ) {
             Ok(n) => {
                 // The kernel holds its own references now.
                 write.fds.clear();
@@ -673,7 +688,7 @@ fn read_batch(shared: &Rc<Shared>, max: usize, max_fds: usize) -> (Option<Batch>
         Err(ReadEnd::Failed(e)) => tail = Some(Event::Error(e)),
     }
     if batch.count() == 0 {
-        state.spare_batch = Some(batch);
+        state.spare_batch = batch.into_spare();
         return (None, tail);
     }
     (Some(batch), tail)
@@ -717,7 +732,14 @@ fn read_frames(
         }
         let spare = state.decoder.spare(READ_CHUNK);
         let fds = &mut state.received_fds;
-        match fdpass::recv_fds_append(sock.as_fd(), spare, MAX_FDS_PER_MESSAGE, &mut state.control, fds) {
+        match fdpass::recv_fds_append_waiting(
+            sock.as_fd(),
+            spare,
+            MAX_FDS_PER_MESSAGE,
+            &mut state.control,
+            fds,
+            Wait::Never,
+        ) {
             Ok(0) if fds.is_empty() => {
                 state.decoder.commit(0, Vec::new());
                 if state.decoder.is_mid_frame() {
@@ -749,18 +771,17 @@ fn read_datagrams(
     let Some(sock) = state.fd.as_ref() else {
         return Ok(());
     };
-    if state.scratch.len() < state.max_bytes {
-        state.scratch.resize(state.max_bytes, 0);
-    }
+    let mut scratch = DatagramScratch::take(state.max_bytes);
     while batch.may_read(limits) {
-        let buf = &mut state.scratch[..state.max_bytes];
+        let buf = &mut scratch.0[..state.max_bytes];
         let first = batch.fds.len();
-        match fdpass::recv_fds_append(
+        match fdpass::recv_fds_append_waiting(
             sock.as_fd(),
             buf,
             state.max_fds,
             &mut state.control,
             &mut batch.fds,
+            Wait::Never,
         ) {
             Ok(len) => {
                 if len == 0 && batch.fds.len() == first && state.kind != SocketType::Datagram {
@@ -925,9 +946,8 @@ unsafe extern "C" fn on_close(handle: *mut c_void) {
     unsafe {
         let data = Poll::data_of(handle) as *const Shared;
         Poll::free(handle);
-        let shared = Rc::from_raw(data);
-        // libuv has let go of the fd: close it now.
-        shared.state.borrow_mut().fd.take();
+        // The fd was closed by close(); this releases the handle's count.
+        drop(Rc::from_raw(data));
     }
 }
 
@@ -970,13 +990,17 @@ fn close(shared: &Rc<Shared>) {
         }
         state.callback = ptr::null_mut();
     }
-    match state.poll.take() {
-        // The fd is closed in on_close, once libuv no longer watches it.
-        Some(poll) => poll.close(on_close),
-        None => {
-            state.fd.take();
-        }
+    // Stop watching, then close the fd before returning, as Node's
+    // net.Socket#destroy() does: libuv allows closing an fd as soon as its
+    // poll handle is stopped (uv_poll_stop removes it from epoll/kqueue at
+    // once and drops any event still pending for it in the current loop
+    // iteration). Only the handle's memory waits for its close callback.
+    if let Some(poll) = state.poll.take() {
+        poll.close(on_close);
     }
+    let fd = state.fd.take();
+    drop(state);
+    drop(fd);
 }
 
 /// Hands events to the JavaScript callback. From the event loop the calls are
@@ -1078,6 +1102,7 @@ unsafe fn event_args(
             }
             a = buffer(env, &data)?;
             b = int32_array(env, &meta)?;
+            crate::held_fds::mark(buffers, &fds);
             fds.into_iter().for_each(|fd| {
                 let _ = fd.into_raw_fd();
             });

@@ -2,7 +2,7 @@
 //! and the checks `listen` needs. Paths arrive as bytes, so that a leading
 //! NUL (a Linux abstract name) survives.
 
-use std::os::fd::{AsFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 
 use fdpass::socket_file::{self, PathLock};
 use fdpass::unix::{self, Connect};
@@ -18,11 +18,12 @@ fn kind(env: &Env, name: &str) -> Result<SocketType> {
     SocketType::from_name(name).map_err(|e| throw(env, &e))
 }
 
-/// A new non-blocking, close-on-exec `AF_UNIX` socket of `type`.
+/// A new blocking, close-on-exec `AF_UNIX` socket of `type`. fdpass reads
+/// and writes it per call without blocking (`MSG_DONTWAIT`), so its mode is
+/// left as its owner, or a process it is handed to, expects.
 #[napi(js_name = "unixSocket")]
 pub fn unix_socket(env: Env, socket_type: String) -> Result<i32> {
     let fd = fdpass::new_socket(kind(&env, &socket_type)?).map_err(|e| throw(&env, &e))?;
-    fdpass::set_nonblocking(fd.as_fd(), true).map_err(|e| throw(&env, &e))?;
     Ok(fd.into_raw_fd())
 }
 
@@ -34,21 +35,36 @@ pub fn bind_unix(env: Env, fd: i32, path: &[u8]) -> Result<()> {
     unix::bind(fd, &addr).map_err(|e| throw(&env, &e))
 }
 
-/// Starts listening on a bound socket.
+/// Starts listening on a bound socket fdpass created, and makes it
+/// non-blocking: accept has no per-call non-blocking flag (accept4's
+/// SOCK_NONBLOCK applies to the new socket only), and a blocking accept after
+/// a readiness event could hang the event loop if another holder of the
+/// listener took the connection first. Nobody else holds this socket yet, so
+/// nobody's mode changes; a process it is handed to later sees O_NONBLOCK,
+/// as with the listening sockets of Node's own `net.Server`.
 #[napi(js_name = "listenUnix")]
 pub fn listen_unix(env: Env, fd: i32, backlog: i32) -> Result<()> {
     let fd = borrow_fd(&env, fd)?;
-    unix::listen(fd, backlog).map_err(|e| throw(&env, &e))
+    unix::listen(fd, backlog).map_err(|e| throw(&env, &e))?;
+    fdpass::set_nonblocking(fd, true).map_err(|e| throw(&env, &e))
 }
 
-/// Connects `fd` to `path`: true when connected, false when the listener's
-/// backlog is full and the caller should retry shortly.
+/// Connects `fd` (a socket fdpass created, held by nobody else yet) to
+/// `path`: true when connected, false when the listener's backlog is full and
+/// the caller should retry shortly. The connect itself is non-blocking (a
+/// full backlog would otherwise block the event loop); once connected the
+/// socket is blocking again, as its owner and the processes it may be handed
+/// to expect.
 #[napi(js_name = "connectUnix")]
 pub fn connect_unix(env: Env, fd: i32, path: &[u8]) -> Result<bool> {
     let fd = borrow_fd(&env, fd)?;
     let addr = unix::unix_addr(path, "connect").map_err(|e| throw(&env, &e))?;
+    fdpass::set_nonblocking(fd, true).map_err(|e| throw(&env, &e))?;
     match unix::connect(fd, &addr).map_err(|e| throw(&env, &e))? {
-        Connect::Done => Ok(true),
+        Connect::Done => {
+            fdpass::set_nonblocking(fd, false).map_err(|e| throw(&env, &e))?;
+            Ok(true)
+        }
         Connect::Retry => Ok(false),
     }
 }

@@ -48,13 +48,25 @@ impl Poll {
     ///
     /// # Safety
     /// `lp` must be the live loop of the current thread, and `fd` must stay
-    /// open until the handle is closed.
+    /// open until the handle is closed. The fd's blocking mode is left as it
+    /// was.
     pub unsafe fn new(lp: *mut sys::uv_loop_s, fd: c_int, data: *mut c_void) -> Result<Poll, c_int> {
         let handle = alloc_zeroed(layout()).cast::<c_void>();
         if handle.is_null() {
             return Err(-libc::ENOMEM);
         }
+        // uv_poll_init makes the fd non-blocking (O_NONBLOCK, a flag of the
+        // open file description that every holder of the socket shares).
+        // fdpass never needs it (each of its calls passes MSG_DONTWAIT) and
+        // libuv only registers the fd with epoll/kqueue, never reads it: put
+        // the flag back as it was at once. A blocking call another holder
+        // *starts* in the few microseconds between could see EAGAIN; once
+        // per socket, the first time it is watched.
+        let flags = libc::fcntl(fd, libc::F_GETFL);
         let r = uv_poll_init(lp, handle, fd);
+        if flags >= 0 && flags & libc::O_NONBLOCK == 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags);
+        }
         if r != 0 {
             dealloc(handle.cast(), layout());
             return Err(r);

@@ -92,10 +92,23 @@ impl<F> FrameDecoder<F> {
 
     /// Room for the next read: at least `min` bytes, more when a frame in
     /// progress needs it. Call [`commit`](Self::commit) with what was read.
+    ///
+    /// The buffer grows with what has arrived, not with what a header
+    /// announces: room for a large frame at most doubles what is held of it,
+    /// so a peer that announces maxBytes and sends little costs little. Once
+    /// everything held has been parsed, a buffer grown past 4 × `min` is
+    /// let go, so that one large message does not keep its memory.
     pub fn spare(&mut self, min: usize) -> &mut [u8] {
         let mut want = min;
         if let Some(len) = self.pending_frame_len() {
-            want = want.max(len.saturating_sub(self.end - self.pos));
+            let held = self.end - self.pos;
+            want = want.max(len.saturating_sub(held).min(held));
+        }
+        if self.pos == self.end && self.buf.len() > min.saturating_mul(4) {
+            self.base += self.pos as u64;
+            self.buf = Vec::new();
+            self.pos = 0;
+            self.end = 0;
         }
         if self.pos > 0 && (self.pos == self.end || self.buf.len() - self.end < want) {
             // Move the unparsed bytes to the front (usually none or a few).
@@ -162,7 +175,8 @@ impl<F> FrameDecoder<F> {
         }
         if len > self.max_bytes {
             return Err(protocol(format!(
-                "a frame announces {len} bytes, more than maxBytes ({})",
+                "a frame announces {len} bytes, more than maxBytes ({}): raise the receiving \
+                 socket's maxBytes option to accept it",
                 self.max_bytes
             )));
         }
@@ -471,5 +485,49 @@ mod tests {
             drain(&mut d).unwrap(),
             vec![(b"AAAA".to_vec(), vec![1]), (b"BBBB".to_vec(), vec![2, 3])]
         );
+    }
+
+    #[test]
+    fn memory_follows_what_arrived_not_what_a_header_announces() {
+        // Smaller under Miri, which interprets every byte copied.
+        const CHUNK: usize = if cfg!(miri) { 256 } else { 64 * 1024 };
+        let mut d: FrameDecoder<u32> = FrameDecoder::new(128 * CHUNK, 4);
+        let big = vec![9u8; 64 * CHUNK];
+        // A header announcing 64 chunks and 10 bytes of it: room stays small.
+        let whole = frame(&big, 0);
+        d.push(&whole[..HEADER_LEN + 10], vec![]);
+        assert!(
+            d.spare(CHUNK).len() <= 2 * CHUNK,
+            "room for what arrived, not for 4 MiB"
+        );
+        assert!(d.buf.len() < 4 * CHUNK);
+        // As the frame arrives, room at most doubles what is held.
+        let mut at = HEADER_LEN + 10;
+        while at < whole.len() {
+            let room = d.spare(CHUNK);
+            let held = at;
+            assert!(
+                room.len() <= CHUNK.max(held) + CHUNK,
+                "room {} for {held} held",
+                room.len()
+            );
+            let n = room.len().min(whole.len() - at);
+            room[..n].copy_from_slice(&whole[at..at + n]);
+            d.commit(n, vec![]);
+            at += n;
+        }
+        let got = drain(&mut d).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0.len(), big.len());
+        // Parsed: the large buffer is let go at the next read.
+        d.spare(CHUNK);
+        assert!(
+            d.buf.len() <= 4 * CHUNK,
+            "kept {} bytes after a large frame",
+            d.buf.len()
+        );
+        // And the stream goes on.
+        d.push(&frame(b"after", 0), vec![]);
+        assert_eq!(drain(&mut d).unwrap(), vec![(b"after".to_vec(), vec![])]);
     }
 }

@@ -26,6 +26,7 @@ pub mod unix;
 pub use error::{Error, Result, MAX_FDS_PER_MESSAGE};
 pub use fd::{close_fds, dup_cloexec, fd_kind, is_cloexec, set_nonblocking, FdKind};
 pub use message::{
-    check_send, recv_fds, recv_fds_append, recv_fds_with, send_fds, send_fds_on_unix, send_vectored, Received,
+    check_send, recv_fds, recv_fds_append, recv_fds_append_waiting, recv_fds_with, send_fds,
+    send_fds_on_unix, send_vectored, send_vectored_waiting, Received, Wait,
 };
 pub use socket::{ensure_unix, new_socket, socket_pair, socket_type, SocketType};

@@ -18,6 +18,32 @@ fn send_flags() -> MsgFlags {
     MsgFlags::from_bits_retain(libc::MSG_NOSIGNAL)
 }
 
+/// Whether one send or receive may block, chosen per call.
+///
+/// `O_NONBLOCK` is a file status flag: it lives on the open file description,
+/// which every process holding the socket shares. Setting it would make a
+/// blocking peer holding the same socket (a C, Python or Go program given
+/// the other end of a pair, or this very end) fail with EAGAIN. So fdpass
+/// never sets it on a socket someone else may hold, and asks for
+/// non-blocking behaviour per call instead: `MSG_DONTWAIT`, which Linux and
+/// macOS both honour on `sendmsg` and `recvmsg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// As the socket's own mode says (blocking unless `O_NONBLOCK` is set).
+    AsSocket,
+    /// Never block: EAGAIN instead (`MSG_DONTWAIT`), whatever the socket's mode.
+    Never,
+}
+
+impl Wait {
+    fn flags(self) -> MsgFlags {
+        match self {
+            Wait::AsSocket => MsgFlags::empty(),
+            Wait::Never => MsgFlags::MSG_DONTWAIT,
+        }
+    }
+}
+
 /// Flags of every receive: received fds are close-on-exec atomically on Linux.
 /// macOS has no such flag; [`recv_fds`] sets FD_CLOEXEC right after recvmsg.
 #[cfg(target_os = "linux")]
@@ -74,12 +100,22 @@ pub fn send_fds_on_unix(socket: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> R
 /// Sends the concatenation of `iov` with `fds` attached, on a socket the caller
 /// has already checked to be `AF_UNIX`, with counts checked by [`check_send`].
 pub fn send_vectored(socket: BorrowedFd<'_>, iov: &[IoSlice<'_>], fds: &[RawFd]) -> Result<usize> {
+    send_vectored_waiting(socket, iov, fds, Wait::AsSocket)
+}
+
+/// [`send_vectored`], blocking or not as `wait` says.
+pub fn send_vectored_waiting(
+    socket: BorrowedFd<'_>,
+    iov: &[IoSlice<'_>],
+    fds: &[RawFd],
+    wait: Wait,
+) -> Result<usize> {
     let rights = [ControlMessage::ScmRights(fds)];
     // Exactly one SCM_RIGHTS message, and none at all without fds: an empty one
     // makes the receiver's recvmsg fail with ENOMEM on macOS.
     let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
     loop {
-        match sendmsg::<()>(socket.as_raw_fd(), iov, cmsgs, send_flags(), None) {
+        match sendmsg::<()>(socket.as_raw_fd(), iov, cmsgs, send_flags() | wait.flags(), None) {
             Err(Errno::EINTR) => continue,
             Err(errno) => return Err(Error::os(normalize_send_errno(errno), "sendmsg")),
             Ok(n) => return Ok(n),
@@ -153,8 +189,20 @@ pub fn recv_fds_append(
     control: &mut ControlBuffer,
     fds: &mut Vec<OwnedFd>,
 ) -> Result<usize> {
+    recv_fds_append_waiting(socket, buf, max_fds, control, fds, Wait::AsSocket)
+}
+
+/// [`recv_fds_append`], blocking or not as `wait` says.
+pub fn recv_fds_append_waiting(
+    socket: BorrowedFd<'_>,
+    buf: &mut [u8],
+    max_fds: usize,
+    control: &mut ControlBuffer,
+    fds: &mut Vec<OwnedFd>,
+    wait: Wait,
+) -> Result<usize> {
     let start = fds.len();
-    receive(socket, buf, max_fds, control, &mut Appended { fds, start })
+    receive(socket, buf, max_fds, control, &mut Appended { fds, start }, wait)
 }
 
 /// What [`recv_fds_into`] brought: the counts of what it wrote.
@@ -190,7 +238,7 @@ pub fn recv_fds_into(
         slots: fds_out,
         kept: 0,
     };
-    let len = receive(socket, buf, max_fds, control, &mut slots)?;
+    let len = receive(socket, buf, max_fds, control, &mut slots, Wait::AsSocket)?;
     Ok(ReceivedInto {
         len,
         fd_count: slots.kept,
@@ -289,6 +337,7 @@ fn receive(
     max_fds: usize,
     control: &mut ControlBuffer,
     kept: &mut impl KeptFds,
+    wait: Wait,
 ) -> Result<usize> {
     let max_bytes = buf.len();
     let mut iov = [IoSliceMut::new(buf)];
@@ -297,7 +346,7 @@ fn receive(
             socket.as_raw_fd(),
             &mut iov,
             Some(control.for_recvmsg()),
-            recv_flags(),
+            recv_flags() | wait.flags(),
         ) {
             Err(Errno::EINTR) => continue,
             Err(errno) => return Err(Error::os(errno, "recvmsg")),

@@ -114,8 +114,11 @@ pub fn connect(fd: BorrowedFd<'_>, addr: &UnixAddr) -> Result<Connect> {
     }
 }
 
-/// Accepts one connection; `None` when none is waiting. The new socket is
-/// close-on-exec and non-blocking.
+/// Accepts one connection; `None` when none is waiting (on a non-blocking
+/// listener). The new socket is close-on-exec and blocking, whatever the
+/// listener's mode: it is handed to its owner, who may pass it on to a
+/// process that expects ordinary blocking I/O. fdpass itself reads and
+/// writes it per call without blocking (see [`crate::message::Wait`]).
 pub fn accept(listener: BorrowedFd<'_>) -> Result<Option<OwnedFd>> {
     loop {
         match accept_raw(listener) {
@@ -130,10 +133,8 @@ pub fn accept(listener: BorrowedFd<'_>) -> Result<Option<OwnedFd>> {
 #[cfg(target_os = "linux")]
 fn accept_raw(listener: BorrowedFd<'_>) -> std::result::Result<OwnedFd, Errno> {
     use nix::sys::socket::SockFlag;
-    let raw = socket::accept4(
-        listener.as_raw_fd(),
-        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-    )?;
+    // Linux's accept never passes the listener's O_NONBLOCK on.
+    let raw = socket::accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC)?;
     // SAFETY: accept4 returned a new fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
@@ -143,9 +144,10 @@ fn accept_raw(listener: BorrowedFd<'_>) -> std::result::Result<OwnedFd, Errno> {
     let raw = socket::accept(listener.as_raw_fd())?;
     // SAFETY: accept returned a new fd that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    // macOS has no accept4: set the flags before anyone can see the fd.
+    // macOS has no accept4, and its accept passes the listener's O_NONBLOCK
+    // on: set the flags before anyone can see the fd.
     crate::socket::prepare_new_socket(&fd).map_err(|e| Errno::from_raw(e.errno().unwrap_or(libc::EIO)))?;
-    crate::fd::set_nonblocking(fd.as_fd(), true)
+    crate::fd::set_nonblocking(fd.as_fd(), false)
         .map_err(|e| Errno::from_raw(e.errno().unwrap_or(libc::EIO)))?;
     Ok(fd)
 }
