@@ -66,8 +66,21 @@ async function converse(t: import('ava').ExecutionContext, peer: BlockingPeer, s
   t.true(done.fd_audit_ok, `${what}: the peer's fd table came back`)
 }
 
-function onFdSocket(sock: FdSocket): Side {
-  return { send: (d, fds) => sock.send(d, fds), receive: () => sock.receive(timeout()) }
+/**
+ * A side over `sock` that also records, after each message it receives (the
+ * event loop has polled the socket by then), whether the socket was
+ * non-blocking: `modes` stays all false when fdpass leaves the mode alone.
+ */
+function onFdSocket(sock: FdSocket, modes: boolean[] = []): Side {
+  return {
+    send: (d, fds) => sock.send(d, fds),
+    receive: async () => {
+      const message = await sock.receive(timeout())
+      // Once the peer is gone the end of the stream may have closed the socket.
+      if (!sock.closed) modes.push(isNonblocking(sock.fd))
+      return message
+    },
+  }
 }
 
 const PAIRS: Array<[SocketType, boolean]> = [
@@ -86,8 +99,10 @@ for (const [type, framing] of PAIRS) {
         const report = runPeer(peer, theirs.fd, framing, ROUNDS)
         theirs.close()
         try {
-          await converse(t, peer, onFdSocket(mine), report, `${peer.lang} ${kind}`)
-          t.false(isNonblocking(mine.fd), 'our end is as blocking as it was made')
+          const modes: boolean[] = []
+          await converse(t, peer, onFdSocket(mine, modes), report, `${peer.lang} ${kind}`)
+          t.true(modes.length > 0, 'the mode was seen while the conversation went on')
+          t.deepEqual(modes, modes.map(() => false), 'our end is as blocking as it was made')
         } finally {
           mine.close()
           await report.catch(() => {})

@@ -34,7 +34,7 @@ export interface SocketOptions {
    */
   framing?: boolean
   /**
-   * The largest message accepted, in bytes (1 to 2^31 - 1, default 4 MiB,
+   * The largest message accepted, in bytes (1 to 2^31 - 1, default 4194304, 4 MiB:
    * {@link DEFAULT_SOCKET_MAX_BYTES}). Memory grows with what arrives, not
    * with this limit. A framed peer announcing more is a protocol error that
    * closes the connection; a longer datagram is refused with
