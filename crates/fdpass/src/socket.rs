@@ -173,9 +173,11 @@ pub fn address_family(fd: BorrowedFd<'_>) -> Result<i32> {
 /// `SO_DOMAIN`: read it from the socket's own address.
 #[cfg(not(target_os = "linux"))]
 pub fn address_family(fd: BorrowedFd<'_>) -> Result<i32> {
-    // SAFETY: sockaddr_storage is plain data; getsockname writes at most `len` bytes.
+    // SAFETY: sockaddr_storage is plain data, for which all-zero bytes are valid.
     let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `addr` is a live sockaddr_storage of `len` bytes, and
+    // getsockname writes at most `len` bytes into it.
     let r = unsafe {
         libc::getsockname(
             fd.as_raw_fd(),
