@@ -9,6 +9,7 @@
 mod allocator;
 mod errors;
 mod lean;
+mod memfd;
 mod raw;
 mod shared_buffers;
 mod socket;

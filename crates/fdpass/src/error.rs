@@ -247,6 +247,9 @@ pub fn errno_name(errno: Errno) -> &'static str {
         Errno::ECONNABORTED => "ECONNABORTED",
         Errno::EAFNOSUPPORT => "EAFNOSUPPORT",
         Errno::EROFS => "EROFS",
+        Errno::ENOSYS => "ENOSYS",
+        Errno::ENOSPC => "ENOSPC",
+        Errno::EFBIG => "EFBIG",
         _ => "EUNKNOWN",
     }
 }
