@@ -935,9 +935,20 @@ unsafe extern "C" fn cleanup_hook(arg: *mut c_void) {
 /// Closes the socket: from JavaScript, a finalizer or the env's cleanup hook,
 /// all with the env alive.
 fn close(shared: &Rc<Shared>) {
+    // Closed outside the borrow of the state: an event loop may run the close
+    // callback, which takes the state, inside uv_close itself (Deno's does).
+    if let Some(poll) = close_state(shared) {
+        // The fd is closed in on_close, once the loop no longer watches it.
+        poll.close(on_close);
+    }
+}
+
+/// Marks the socket closed and lets go of everything but the poll handle,
+/// which it returns (the fd goes now when there is none).
+fn close_state(shared: &Rc<Shared>) -> Option<Poll> {
     let mut state = shared.state.borrow_mut();
     if state.closed {
-        return;
+        return None;
     }
     state.closed = true;
     state.writes.clear();
@@ -963,13 +974,11 @@ fn close(shared: &Rc<Shared>) {
         }
         state.callback = ptr::null_mut();
     }
-    match state.poll.take() {
-        // The fd is closed in on_close, once libuv no longer watches it.
-        Some(poll) => poll.close(on_close),
-        None => {
-            state.fd.take();
-        }
+    let poll = state.poll.take();
+    if poll.is_none() {
+        state.fd.take();
     }
+    poll
 }
 
 /// Hands events to the JavaScript callback. From the event loop the calls are
