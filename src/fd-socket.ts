@@ -11,6 +11,7 @@ import { abortError, closedError, iterate, settle, wait, type Waiter } from './w
 import { Queue } from './queue'
 import { cancelStop, deferStop } from './deferred-stops'
 import { DEFAULT_MAX_BYTES, validateSocketType, type SocketType } from './raw'
+import { assertEventLoopSockets } from './runtime'
 import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
 
 /** A message and the fds that came with it. The fds are yours to close. */
@@ -220,6 +221,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
    * `'stream'`, framed.
    */
   static pair(type?: SocketType, options?: SocketOptions): [FdSocket, FdSocket] {
+    assertEventLoopSockets('FdSocket.pair')
     const kind = validateSocketType(type)
     const resolved = resolveOptions(kind, options)
     const [a, b] = native.socketPair(kind) as [number, number]
@@ -247,6 +249,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
    * Throws `ERR_NOT_UNIX_SOCKET` or `ENOTSOCK` for anything else.
    */
   static from(fd: number, options?: SocketOptions): FdSocket {
+    assertEventLoopSockets('FdSocket.from')
     validateFd(fd, 'fd')
     const type = native.unixSocketType(fd) as SocketType
     return new FdSocket(kAdopt, fd, type, resolveOptions(type, options))
