@@ -248,9 +248,28 @@ if (!eventLoop) {
 }
 
 async function main() {
-  // Warm up what the runtime opens lazily and keeps: a child-process pipe,
-  // and libuv's spare /dev/null fd that comes with stdout when it is a pipe.
-  await new Promise((resolve) => spawn(process.execPath, ['--version'], { stdio: 'ignore' }).on('close', resolve))
+  // Warm up what the runtime opens lazily and keeps: a child-process pipe
+  // (Node), a socket pair that comes with the first child running the same
+  // runtime (Deno: with or without fdpass), and libuv's spare /dev/null fd
+  // that comes with stdout when it is a pipe.
+  const sockets = () => [...openFds().values()].filter((what) => what.startsWith('socket:')).length
+  const socketsBefore = sockets()
+  const idle = runtime.name === 'deno' ? ['eval', ''] : ['-e', '']
+  await new Promise((resolve) => spawn(process.execPath, idle, { stdio: ['ignore', 'pipe', 'pipe'] }).on('close', resolve))
+  // Deno opens its pair a moment after the child has gone (up to a second
+  // or so on a loaded machine): wait for it.
+  for (let i = 0; runtime.name === 'deno' && sockets() < socketsBefore + 2 && i < 250; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  // And let the runtime close the child's stdio (Bun's are socket pairs,
+  // closed a little later): wait until the fd table holds still for 300 ms.
+  const shape = () => [...openFds()].join()
+  for (let i = 0, still = 0, last = shape(); still < 15 && i < 250; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const now = shape()
+    still = now === last ? still + 1 : 0
+    last = now
+  }
   process.stdout.write('')
   const start = openFds()
   let passed = 0
