@@ -32,3 +32,16 @@ test('the demo takes another file as its argument', async (t) => {
   t.regex(stdout, /\[parent\] fd audit: ok/)
   fs.rmSync(dir, { recursive: true })
 })
+
+test('npm run demo -- file: a relative name is found from the directory npm was started in (INIT_CWD)', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-demo-'))
+  fs.writeFileSync(path.join(dir, 'mine.txt'), 'abcdefghij'.repeat(4) + '\n')
+  // As npm runs it: in the package's directory, with INIT_CWD set to the caller's.
+  const { stdout } = await run(process.execPath, [demo, 'mine.txt'], {
+    cwd: path.join(__dirname, '..'),
+    env: { ...process.env, INIT_CWD: dir },
+  })
+  t.regex(stdout, /read the first 32 bytes: "abcdefghijabcdefghijabcdefghijab"/)
+  t.regex(stdout, /\[parent\] fd audit: ok/)
+  fs.rmSync(dir, { recursive: true })
+})

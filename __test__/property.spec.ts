@@ -62,6 +62,8 @@ async function run(type: SocketType, ops: Op[]): Promise<void> {
   // In flight from side s to side 1 - s: [payload, fd count] in order.
   const inFlight: Array<Array<[string, number]>> = [[], []]
   const closed = [false, false]
+  // Destroyed by fdpass after an error or the end of the stream (not by close()).
+  const destroyed = [false, false]
   let serial = 0
   try {
     for (const o of ops) {
@@ -72,8 +74,13 @@ async function run(type: SocketType, ops: Op[]): Promise<void> {
         const result = await code(me.send(payload, opened.slice(0, o.fds)))
         if (closed[o.side]) {
           if (result !== 'ERR_SOCKET_CLOSED') throw new Error(`send on a closed socket gave ${result}`)
+        } else if (destroyed[o.side]) {
+          // An error or the end of the stream destroyed it: one rule for all.
+          if (result !== 'ERR_SOCKET_CLOSED') throw new Error(`send on a destroyed socket gave ${result}`)
         } else if (closed[other]) {
           if (result === undefined) throw new Error('send to a closed peer succeeded')
+          if (!me.closed || me.fd !== -1) throw new Error(`${result} did not destroy the socket`)
+          destroyed[o.side] = true
           // Linux purges a datagram socket's receive queue when a send finds
           // its peer gone (unix_dgram_disconnected): those messages are lost.
           if (type === 'dgram') inFlight[other] = []
@@ -86,6 +93,17 @@ async function run(type: SocketType, ops: Op[]): Promise<void> {
         if (closed[o.side]) {
           const result = await code(me.receive())
           if (result !== 'ERR_SOCKET_CLOSED') throw new Error(`receive on a closed socket gave ${result}`)
+        } else if (destroyed[o.side] && expected.length > 0) {
+          // What was read ahead before the error is receivable, the rest went with the socket.
+          const m = await within(me.receive().catch((err: Error) => err), 'a receive on a destroyed socket')
+          if (m instanceof Error) {
+            if ((m as NodeJS.ErrnoException).code !== 'ERR_SOCKET_CLOSED') throw m
+            expected.length = 0
+          } else {
+            const [payload, fdCount] = expected.shift()!
+            if (m.data.toString() !== payload || m.fds.length !== fdCount) throw new Error(`got ${m.data.toString().slice(0, 20)}`)
+            closeFds(m.fds)
+          }
         } else if (expected.length > 0) {
           const m = await within(me.receive(), 'a receive of a message in flight')
           const [payload, fdCount] = expected.shift()!
@@ -101,6 +119,8 @@ async function run(type: SocketType, ops: Op[]): Promise<void> {
           if (result !== 'ERR_SOCKET_CLOSED' && result !== 'ECONNRESET') {
             throw new Error(`receive after the peer closed gave ${result}`)
           }
+          if (!me.closed || me.fd !== -1) throw new Error(`${result} on receive did not destroy the socket`)
+          destroyed[o.side] = true
         }
       } else if (!closed[o.side]) {
         me.close()

@@ -463,7 +463,7 @@ test.serial('G: the peer closes with our data unread: receive() reports ECONNRES
   })
 })
 
-test.serial('G: the receiver exits with fds in flight: the sender is stable, later sends get EPIPE, its fds unaffected', async (t) => {
+test.serial('G: the receiver exits with fds in flight: the sender is stable, the send gets EPIPE and destroys the socket, its fds unaffected', async (t) => {
   await withFdAudit(t, async () => {
     const [mine, theirs] = socketPair()
     const receiver = runPython('-c', ['import json, time; time.sleep(0.3); print(json.dumps({"exiting": True}))'], {
@@ -477,7 +477,10 @@ test.serial('G: the receiver exits with fds in flight: the sender is stable, lat
     t.is(receiver.child.exitCode, 0, 'the receiver exited without reading')
     const code = await codeOf(sock.send('after', [f]))
     t.is(code, 'EPIPE')
-    t.is(await codeOf(sock.send('again')), 'EPIPE', 'a later send still gets EPIPE, no crash')
+    // EPIPE destroyed the socket, as it destroys a net.Socket.
+    t.true(sock.closed)
+    t.is(sock.fd, -1)
+    t.is(await codeOf(sock.send('again')), 'ERR_SOCKET_CLOSED', 'a later send is refused, no crash')
     t.is(readAt(f), 'still mine')
     t.is(fdKind(f), 'file')
     sock.close()

@@ -139,6 +139,10 @@ test.serial('errors are the fd-number functions\' errors, and nothing leaks on t
     t.is(epipe.code, 'EPIPE')
     t.is(epipe.errno, -os.constants.errno.EPIPE)
     t.is(epipe.syscall, 'sendmsg')
+    // As README says: unlike an FdSocket, a SyncSocket stays open after an error.
+    t.false(a.closed)
+    t.true(a.fd >= 0)
+    t.throws(() => a.send('x'), { code: 'EPIPE' })
     closeFds([f])
     a.close()
   })

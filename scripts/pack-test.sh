@@ -57,8 +57,13 @@ for (const f of files) console.log(`  ${f}`)
 if (stray.length) throw new Error(`files that do not belong in the package: ${stray.join(', ')}`)
 if (missing.length) throw new Error(`files missing from the package: ${missing.join(', ')}`)
 const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8'))
-for (const field of ['dependencies', 'peerDependencies', 'bundleDependencies', 'bundledDependencies']) {
+for (const field of ['dependencies', 'bundleDependencies', 'bundledDependencies']) {
   if (pkg[field] && Object.keys(pkg[field]).length) throw new Error(`package.json has ${field}: fdpass has no runtime dependencies`)
+}
+// The one peer: @types/node, for TypeScript users, optional (npm never installs it for them).
+const peers = JSON.stringify({ deps: pkg.peerDependencies, meta: pkg.peerDependenciesMeta })
+if (peers !== JSON.stringify({ deps: { '@types/node': '>= 20' }, meta: { '@types/node': { optional: true } } })) {
+  throw new Error(`package.json's peerDependencies should be only an optional @types/node: ${peers}`)
 }
 for (const script of ['preinstall', 'install', 'postinstall', 'prepare']) {
   if (pkg.scripts?.[script]) throw new Error(`package.json has an install-time script: ${script}`)
@@ -142,8 +147,11 @@ mkdir -p "$app"
 printf '{ "name": "fdpass-consumer", "version": "1.0.0", "private": true }\n' >"$app/package.json"
 ts_version=$(node -p 'require("./node_modules/typescript/package.json").version')
 types_version=$(node -p 'require("./node_modules/@types/node/package.json").version')
+# Without @types/node first: fdpass declares it as an optional peer dependency,
+# so npm must not install it (the TypeScript check below adds it).
 (cd "$app" && run npm install --no-audit --no-fund --prefer-offline \
-  "$main_tgz" "$plat_tgz" "typescript@$ts_version" "@types/node@$types_version")
+  "$main_tgz" "$plat_tgz" "typescript@$ts_version")
+[ ! -e "$app/node_modules/@types/node" ] || fail "installing fdpass pulled in @types/node"
 [ -f "$app/node_modules/fdpass-$key/$binary" ] || fail "fdpass-$key was not installed"
 if ls "$app/node_modules/fdpass/"*.node >/dev/null 2>&1; then fail "the main package holds a binary"; fi
 
@@ -251,7 +259,18 @@ fdpass.closeFds([a, b, ...fds])
 fdpass.recvFds(b, 1)
 export = text
 EOF
+# README says TypeScript users need @types/node: without it the same consumer
+# fails, and only on what Node's types would declare.
+sed 's/"types": \["node"\]/"types": []/' "$app/ts/tsconfig.json" >"$app/ts/tsconfig.no-node.json"
+if (cd "$app/ts" && run node ../node_modules/typescript/bin/tsc -p tsconfig.no-node.json >"$work/no-node.txt"); then
+  fail "the consumer type-checks without @types/node: README's requirement is out of date"
+fi
+grep -q "node:\|Buffer\|NodeJS\|require" "$work/no-node.txt" ||
+  fail "without @types/node tsc failed for another reason: $(cat "$work/no-node.txt")"
+echo "without @types/node: tsc fails on Node's own types ($(grep -c 'error TS' "$work/no-node.txt") errors), as README says"
+
+(cd "$app" && run npm install --no-audit --no-fund --prefer-offline --no-save "@types/node@$types_version")
 (cd "$app/ts" && run node ../node_modules/typescript/bin/tsc -p tsconfig.json)
-echo "tsc: use-import.mts and use-require.cts type-check against the installed fdpass"
+echo "with @types/node: use-import.mts and use-require.cts type-check against the installed fdpass"
 
 step "packaging test passed"

@@ -25,10 +25,10 @@ export interface ConnectOptions extends SocketOptions {
 export interface ListenOptions extends SocketOptions {
   /** `'stream'` (default) or `'seqpacket'` (Linux only). */
   type?: 'stream' | 'seqpacket'
-  /** The length of the queue of pending connections (default 511, as Node's `net`). */
+  /** The length of the queue of pending connections (0 to 2^31 - 1, default 511, as Node's `net`). */
   backlog?: number
   /**
-   * Permissions of the socket file, e.g. `0o600`. The socket is bound in a
+   * Permissions of the socket file (0 to 0o777), e.g. `0o600`. The socket is bound in a
    * private directory, given this mode, then linked into place, so there is
    * no moment at which its permissions are wider.
    */

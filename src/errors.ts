@@ -4,9 +4,32 @@
  * errors an `errno` (negative, as Node reports it) and the `syscall`.
  */
 
-/** An error thrown or rejected by fdpass. */
+/**
+ * An error thrown or rejected by fdpass. Its `code` is an operating-system
+ * error name (`'EPIPE'`, `'ECONNRESET'`, `'EAGAIN'`, ...) or one of:
+ *
+ * - `ERR_INVALID_ARG_TYPE` (`TypeError`), `ERR_INVALID_ARG_VALUE`
+ *   (`TypeError`), `ERR_OUT_OF_RANGE` (`RangeError`): a bad argument,
+ *   before any syscall.
+ * - `ERR_TOO_MANY_FDS`: more than 253 fds in one send.
+ * - `ERR_EMPTY_DATA`: fds with no data (except on a framed stream), or an
+ *   empty seqpacket message.
+ * - `ERR_NOT_UNIX_SOCKET`: the socket is not `AF_UNIX`.
+ * - `ERR_FDS_TRUNCATED`: more fds than `maxFds` arrived, or the kernel
+ *   truncated them; all were closed.
+ * - `ERR_MESSAGE_TRUNCATED`: a datagram or seqpacket message exceeded
+ *   `maxBytes`; its fds were closed.
+ * - `ERR_SOCKET_CLOSED`: the socket or server is closed (by `close()`, or by
+ *   fdpass at the end of the stream or after an error it cannot survive).
+ * - `ERR_FDPASS_PROTOCOL`: a framed peer broke the wire format.
+ * - `ABORT_ERR` (an `AbortError`): the `signal` of a receive or accept aborted.
+ * - `ERR_ILLEGAL_CONSTRUCTOR`: `new FdSocket()`, `new SyncSocket()` or `new
+ *   FdServer()`: use their static methods, `connect()` or `listen()`.
+ * - `ERR_FDPASS_NO_BINARY`: no native binary could be loaded (thrown by
+ *   `require('fdpass')` or `import`).
+ */
 export interface FdpassError extends Error {
-  /** `'EPIPE'`, `'EBADF'`, `'EAGAIN'`, ... or one of fdpass's own `'ERR_*'` codes. */
+  /** `'EPIPE'`, `'EBADF'`, `'EAGAIN'`, ... or one of fdpass's own codes listed above. */
   code: string
   /** The negated errno of an operating-system error, as in Node (`-32` for EPIPE). */
   errno?: number

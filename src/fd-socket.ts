@@ -5,14 +5,14 @@
 import { makeError, type FdpassError } from './errors'
 import { toFd, type FdLike } from './fd-like'
 import { native } from './native'
-import { copyToScratch, isFdNumber, lean, scratchFds, scratchInts, SMALL_COPY } from './lean'
+import { copyToScratch, enterStaging, isFdNumber, lean, leaveStaging, scratchInts, SMALL_COPY, stagedToScratch } from './lean'
 import { beginBatch, ensureSharedBuffers, nextMessage } from './shared-buffers'
 import { abortError, closedError, iterate, settle, wait, type Waiter } from './waiters'
 import { Queue } from './queue'
 import { cancelStop, deferStop } from './deferred-stops'
 import { DEFAULT_MAX_BYTES, validateSocketType, type SocketType } from './raw'
 import { assertEventLoopSockets } from './runtime'
-import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
+import { emptyDataError, integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
 
 /** A message and the fds that came with it. The fds are yours to close. */
 export interface FdMessage {
@@ -33,20 +33,20 @@ export interface SocketOptions {
    * are never framed.
    */
   framing?: boolean
-  /** The largest message accepted, in bytes (default 65536). */
+  /** The largest message accepted, in bytes (1 to 2^31 - 1, default 65536). */
   maxBytes?: number
   /** The most fds accepted per message (0 to 253, default 253). */
   maxFds?: number
   /**
-   * How many messages may be read ahead of `receive()` calls (default 16).
+   * How many messages may be read ahead of `receive()` calls (0 to 4096, default 16).
    * Beyond that the kernel's socket buffer holds them, so a peer flooding
    * fds cannot exhaust this process's fd table or memory.
    */
   readAhead?: number
   /**
-   * The most received fds held for messages nobody has taken yet (default
-   * 1024): reading ahead stops there. A single read may pass it by at most
-   * one message's fds.
+   * The most received fds held for messages nobody has taken yet (0 to
+   * 2^20, default 1024): reading ahead stops there. A single read may pass
+   * it by at most one message's fds.
    */
   maxQueuedFds?: number
 }
@@ -65,7 +65,12 @@ export interface ReceiveManyOptions extends ReceiveOptions {
 
 /** Credentials of the peer process, as the kernel recorded them at connect time. */
 export interface PeerCredentials {
-  /** Process id (Linux: at connect time; macOS: the last process to use the peer socket). Can be reused once that process exits. */
+  /**
+   * Process id (Linux: at connect time; macOS: the last process to use the
+   * peer socket), or `undefined` when the kernel cannot tell (a peer in a PID
+   * namespace this process cannot see, or no `LOCAL_PEERPID` on macOS). Can
+   * be reused once that process exits: never authorize on it.
+   */
   pid: number | undefined
   /** Effective user id: the value to base access decisions on. */
   uid: number
@@ -162,6 +167,11 @@ const dropped = new FinalizationRegistry<Queue<FdMessage | Error>>((messages) =>
  * Each `send` is one message; `receive()` and async iteration give each
  * message exactly its own fds. Received fds belong to you: close them.
  * Every fd fdpass creates or receives is close-on-exec.
+ *
+ * On Bun, which cannot watch an fd from an addon (no libuv `uv_poll`), making
+ * one (`pair`, `from`, `connect`, `listen`, `bind`) throws
+ * `ERR_FDPASS_UNSUPPORTED_RUNTIME` before any fd is made: use the raw API or
+ * `SyncSocket` there.
  */
 export class FdSocket implements AsyncIterable<FdMessage> {
   /** The socket type. */
@@ -178,7 +188,8 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   #fdRoom = 0
   #queuedFds = 0
   #stopPending = false
-  #failedWith: FdpassError | undefined
+  /** Why fdpass destroyed the socket (see #destroy); undefined while it is usable. */
+  #destroyedBy: string | undefined
   #ended = false
   #closed = false
   #reading = false
@@ -266,12 +277,14 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   }
 
   /**
-   * Whether the socket is closed: by `close()`, or by fdpass after an error
-   * the connection cannot survive (messages that arrived intact before it
-   * can still be received; call `close()` to release them).
+   * Whether the socket is closed: by `close()`, or by fdpass at the end of
+   * the stream or after an error the connection cannot survive (`EPIPE`,
+   * `ECONNRESET`, `ECONNREFUSED`, `ERR_FDPASS_PROTOCOL`...), as an error
+   * destroys a `net.Socket`. Messages that arrived intact before it can
+   * still be received; call `close()` to release them.
    */
   get closed(): boolean {
-    return this.#closed || this.#failedWith !== undefined
+    return this.#closed || this.#destroyedBy !== undefined
   }
 
   /**
@@ -294,23 +307,30 @@ export class FdSocket implements AsyncIterable<FdMessage> {
    */
   send(data: Uint8Array | string, fds?: readonly FdLike[]): Promise<void> {
     if (this.#closed) return Promise.reject(closedError('send: the socket is closed'))
-    if (this.#failedWith) {
-      return Promise.reject(closedError(`send: the socket was closed after an error (${this.#failedWith.code})`))
-    }
+    if (this.#destroyedBy !== undefined) return Promise.reject(closedError(`send: ${this.#destroyedBy}`))
     let bytes: Uint8Array
     let count: number
     try {
       bytes = toBytes(data, 'data')
+      const length = bytes.length // before the fds reach the scratch: nothing may run user code after that
       count = resolveFds(fds)
-      if (bytes.length === 0 && count === 0 && this.type === 'seqpacket') {
-        throw makeError(
-          Error,
-          'ERR_EMPTY_DATA',
-          'an empty seqpacket message without fds reads as the end of the stream at the peer: send at least one byte',
-        )
+      // A framed message always has its header: an empty one is a message
+      // like any other. Unframed, an empty send with fds is refused on every
+      // type; without fds it sends an empty datagram, nothing at all on a
+      // stream (as net.Socket's write('') does), and is refused on
+      // seqpacket, whose peer would read it as the end of the stream.
+      if (length === 0 && !this.#options.framing) {
+        if (count > 0) throw emptyDataError(this.type, this.type === 'stream')
+        if (this.type === 'seqpacket') {
+          throw makeError(
+            Error,
+            'ERR_EMPTY_DATA',
+            'an empty message on this seqpacket socket would read as the end of the stream at the peer: send at least one byte',
+          )
+        }
       }
       scratchInts[0] = this.#id
-      if (bytes.length > SMALL_COPY) {
+      if (length > SMALL_COPY) {
         scratchInts[1] = count
         lean.socketSend(bytes)
       } else {
@@ -321,6 +341,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
       const sentNow = scratchInts[0] === 1
       if (sentNow) return Promise.resolve()
     } catch (err) {
+      if (endsConnection(err)) this.#destroy(err, `the socket was closed after an error (${err.code})`, true)
       return Promise.reject(err)
     }
     return new Promise((resolve, reject) => this.#sends.push({ resolve, reject }))
@@ -553,6 +574,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
         for (const waiter of this.#waiters.splice(0)) {
           settle(waiter, undefined, closedError('receive: the peer closed the connection'))
         }
+        this.#destroy(closedError('send: the peer closed the connection'), 'the peer closed the connection')
         break
       case Ev.Error:
         this.#fail(a as FdpassError)
@@ -561,7 +583,16 @@ export class FdSocket implements AsyncIterable<FdMessage> {
         for (const pending of this.#sends.splice(0, a as number)) pending.resolve()
         break
       case Ev.WriteError:
-        for (const pending of this.#sends.splice(0, b as number)) pending.reject(a as Error)
+        if (endsConnection(a)) {
+          // The read events of this delivery come after this one, through
+          // the shared buffers: read the socket (see #destroy) only once
+          // they are handed over, and before anyone learns of the error.
+          const failed = this.#sends.splice(0, b as number)
+          queueMicrotask(() => {
+            for (const pending of failed) pending.reject(a)
+            this.#destroy(a, `the socket was closed after an error (${a.code})`, true)
+          })
+        } else for (const pending of this.#sends.splice(0, b as number)) pending.reject(a as Error)
         break
     }
     if (!this.#reading) this.#updateReading()
@@ -604,8 +635,40 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     this.#deliverBatch(meta[0] as number)
   }
 
+  /**
+   * The one rule for a socket after the end of the stream or an error the
+   * connection cannot survive, as Node's `net.Socket` is destroyed by one:
+   * the socket closes (`closed` is true, `fd` -1) through the same native
+   * close as `close()`; messages that arrived intact before stay
+   * receivable, then receives reject with `ERR_SOCKET_CLOSED`; pending
+   * sends reject with `error`, later ones with `ERR_SOCKET_CLOSED` saying
+   * `reason`. `close()` still releases what is queued.
+   */
+  #destroy(error: Error, reason: string, keepUnread = false): void {
+    if (this.#closed || this.#destroyedBy !== undefined) {
+      for (const pending of this.#sends.splice(0)) pending.reject(error)
+      return
+    }
+    this.#destroyedBy = reason
+    if (keepUnread && !this.#ended && this.#waiters.length === 0) {
+      // A send found the peer gone: what it sent before it went is still in
+      // the kernel. Take it, within the read-ahead limits, before closing, so
+      // that a reply followed by the peer's exit is not lost.
+      const count = this.#readNow(1 + this.#options.readAhead)
+      if (count > 0) this.#deliverPublished(count)
+    }
+    this.#ended = true
+    this.#native.close()
+    for (const w of this.#waiters.splice(0)) settle(w, undefined, closedError(`receive: ${reason}`))
+    for (const pending of this.#sends.splice(0)) pending.reject(error)
+  }
+
   /** A receive error: per message on datagram types, fatal on a stream. */
   #fail(error: FdpassError): void {
+    // Met while taking the last messages of a socket a send error destroyed:
+    // that error was reported already.
+    if (this.#destroyedBy !== undefined) return
+    nameSocket(error, this.type, this.#options.framing)
     const perMessage =
       this.type !== 'stream' && (error.code === 'ERR_MESSAGE_TRUNCATED' || error.code === 'ERR_FDS_TRUNCATED')
     const waiter = this.#waiters.shift()
@@ -614,14 +677,34 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     if (perMessage) return
     // The stream cannot be trusted past this point: close it. Messages that
     // arrived intact before the error stay receivable.
-    this.#ended = true
-    this.#failedWith = error
-    this.#native.close()
-    for (const w of this.#waiters.splice(0)) settle(w, undefined, closedError('receive: the socket was closed after an error'))
-    for (const pending of this.#sends.splice(0)) pending.reject(error)
+    this.#destroy(error, `the socket was closed after an error (${error.code})`)
   }
 }
 
+
+/**
+ * Send errors after which the connection is gone: like any receive error on a
+ * stream, they destroy the socket. Others (`ETOOMANYREFS`, `ENOBUFS`, bad
+ * arguments) concern one message and leave it open.
+ */
+const CONNECTION_ERRORS = new Set(['EPIPE', 'ECONNRESET', 'ECONNREFUSED', 'ENOTCONN'])
+
+function endsConnection(err: unknown): err is FdpassError {
+  return err instanceof Error && CONNECTION_ERRORS.has((err as FdpassError).code)
+}
+
+/**
+ * Says, in a receive error's message, which socket met it and, for a framing
+ * error, the option to change when the peer does not speak fdpass framing
+ * (the core, which reports it, does not know the socket's type).
+ */
+function nameSocket(error: FdpassError, type: SocketType, framing: boolean): void {
+  if (error.code === 'ERR_MESSAGE_TRUNCATED' || error.code === 'ERR_FDS_TRUNCATED') {
+    error.message = `${error.message} (on a ${framing ? 'framed stream' : type} socket)`
+  } else if (error.code === 'ERR_FDPASS_PROTOCOL') {
+    error.message = `${error.message} (a framed stream socket: if the peer does not speak fdpass framing, as a C, Python or Go peer, set the framing option to false)`
+  }
+}
 
 /** Puts the fds of `fds` into the lean fd slots; returns how many. */
 function resolveFds(fds: readonly FdLike[] | undefined): number {
@@ -629,19 +712,27 @@ function resolveFds(fds: readonly FdLike[] | undefined): number {
   if (!Array.isArray(fds)) {
     throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "fds" argument must be an array')
   }
-  if (fds.length > MAX_FDS_PER_MESSAGE) {
+  const count = fds.length // read once: a Proxy could answer differently each time
+  if (count > MAX_FDS_PER_MESSAGE) {
     throw makeError(
       RangeError,
       'ERR_TOO_MANY_FDS',
-      `cannot send ${fds.length} fds in one message: the limit is ${MAX_FDS_PER_MESSAGE} (split them over several messages)`,
+      `cannot send ${count} fds in one message: the limit is ${MAX_FDS_PER_MESSAGE} (split them over several messages)`,
     )
   }
-  for (let i = 0; i < fds.length; i++) {
-    const fd: unknown = fds[i]
-    // The element's name is built only for the error message.
-    scratchFds[i] = isFdNumber(fd) ? (fd as number) : toFd(fd, `fds[${i}]`)
+  // Staged first: toFd may run user code that sends through the scratch (see enterStaging).
+  const staged = enterStaging()
+  try {
+    for (let i = 0; i < count; i++) {
+      const fd: unknown = fds[i]
+      // The element's name is built only for the error message.
+      staged[i] = isFdNumber(fd) ? (fd as number) : toFd(fd, `fds[${i}]`)
+    }
+    stagedToScratch(staged, count)
+  } finally {
+    leaveStaging()
   }
-  return fds.length
+  return count
 }
 
 export { kAdopt }

@@ -27,6 +27,36 @@ export const scratchData = new Uint8Array(scratch, SCRATCH_FD_BYTES, SCRATCH_DAT
 /** Integer arguments of a call; slot 0 holds its result afterwards. */
 export const scratchInts = new Int32Array(scratch, SCRATCH_FD_BYTES + SCRATCH_DATA_BYTES, SCRATCH_INT_SLOTS)
 
+/**
+ * Staging areas for the fds of one call, one per nesting depth. Reading the
+ * fds of a call can run user code (an `fd` getter, a Proxy array) that makes
+ * another call through the scratch; writing fds straight into `scratchFds`
+ * would let that inner call overwrite slots the outer call already filled, and
+ * the peer would get an fd the caller never passed. So a call reads its fds
+ * into the staging area of its depth and copies them into the scratch only
+ * once no more user code can run (`stagedToScratch`).
+ */
+const stagingAreas: Int32Array[] = []
+let stagingDepth = 0
+
+/** The staging area of a new nesting level; pair every call with `leaveStaging` (in a `finally`). */
+export function enterStaging(): Int32Array {
+  let area = stagingAreas[stagingDepth]
+  if (area === undefined) stagingAreas[stagingDepth] = area = new Int32Array(SCRATCH_FD_SLOTS)
+  stagingDepth++
+  return area
+}
+
+/** Ends the nesting level `enterStaging` began. */
+export function leaveStaging(): void {
+  stagingDepth--
+}
+
+/** Copies `count` staged fds into the scratch's fd slots. Runs no user code. */
+export function stagedToScratch(area: Int32Array, count: number): void {
+  for (let i = 0; i < count; i++) scratchFds[i] = area[i]!
+}
+
 /** Copies below this size go byte by byte: cheaper than a subarray and set. */
 export const SMALL_COPY = 64
 

@@ -5,9 +5,22 @@
  */
 import { Buffer } from 'node:buffer'
 import { describe, makeError } from './errors'
-import { copyToScratch, isFdNumber, lean, SCRATCH_DATA_BYTES, SCRATCH_FD_SLOTS, scratchData, scratchFds, scratchInts, SMALL_COPY } from './lean'
+import {
+  copyToScratch,
+  enterStaging,
+  isFdNumber,
+  lean,
+  leaveStaging,
+  SCRATCH_DATA_BYTES,
+  SCRATCH_FD_SLOTS,
+  scratchData,
+  scratchFds,
+  scratchInts,
+  SMALL_COPY,
+  stagedToScratch,
+} from './lean'
 import { native } from './native'
-import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd, validateFdList } from './validate'
+import { emptyDataError, integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd, validateFdList } from './validate'
 
 /** The kind of a Unix domain socket. `'seqpacket'` exists on Linux only. */
 export type SocketType = 'stream' | 'seqpacket' | 'dgram'
@@ -25,7 +38,7 @@ export type FdKind =
 
 /** Options of {@link recvFds}. */
 export interface RecvFdsOptions {
-  /** The largest message accepted, in bytes (default 65536). A longer datagram or seqpacket message throws `ERR_MESSAGE_TRUNCATED`; a stream delivers the rest on the next call. */
+  /** The largest message accepted, in bytes (1 to 2^31 - 1, default 65536). A longer datagram or seqpacket message throws `ERR_MESSAGE_TRUNCATED`; a stream delivers the rest on the next call. */
   maxBytes?: number
   /** The most fds accepted with one message (0 to 253, default 253). More throws `ERR_FDS_TRUNCATED` after closing them all. */
   maxFds?: number
@@ -93,21 +106,34 @@ export function sendFds(socket: number, data: Uint8Array | string, fds?: readonl
  * `sendFds` on a checked socket number. `checkUnix` false skips the per-send
  * `AF_UNIX` check, for a socket `SyncSocket` checked when it took ownership.
  */
-export function sendOn(socket: number, data: Uint8Array | string, fds: readonly number[] | undefined, checkUnix: boolean): number {
+export function sendOn(
+  socket: number,
+  data: Uint8Array | string,
+  fds: readonly number[] | undefined,
+  checkUnix: boolean,
+  type?: SocketType,
+): number {
   const bytes = toBytes(data, 'data')
   let count = 0
   if (fds !== undefined) {
     if (!Array.isArray(fds)) validateFdList(fds, 'fds') // throws the usual TypeError
-    if (fds.length > MAX_FDS_PER_MESSAGE) validateFdList(fds, 'fds') // throws ERR_TOO_MANY_FDS
-    // Each element is read once: validated and written to the scratch.
-    for (let i = 0; i < fds.length; i++) {
-      const fd: unknown = fds[i]
-      // The element's name is built only for the error message.
-      if (!isFdNumber(fd)) validateFd(fd, `fds[${i}]`)
-      scratchFds[i] = fd as number
+    count = fds.length // read once: a Proxy could answer differently each time
+    if (count > MAX_FDS_PER_MESSAGE) validateFdList(fds, 'fds') // throws ERR_TOO_MANY_FDS
+    // Each element is read once, validated and staged (see enterStaging).
+    const staged = enterStaging()
+    try {
+      for (let i = 0; i < count; i++) {
+        const fd: unknown = fds[i]
+        // The element's name is built only for the error message.
+        if (!isFdNumber(fd)) validateFd(fd, `fds[${i}]`)
+        staged[i] = fd as number
+      }
+      stagedToScratch(staged, count)
+    } finally {
+      leaveStaging()
     }
-    count = fds.length
   }
+  if (count > 0 && bytes.length === 0) throw emptyDataError(type)
   scratchInts[0] = socket
   if (bytes.length > SMALL_COPY) {
     scratchInts[1] = count
@@ -183,12 +209,23 @@ export function closeFds(fds: readonly number[]): void {
   // Its own loop rather than a helper shared with sendOn: the arrays closed
   // here (received ones) and those sent differ in shape, and one shared loop
   // is polymorphic on both hot paths (measured: about 100 ns per W1 round trip).
-  for (let i = 0; i < fds.length; i++) {
-    const fd: unknown = fds[i]
-    if (!isFdNumber(fd)) validateFd(fd, `fds[${i}]`)
-    scratchFds[i] = fd as number
+  const count = fds.length // read once: a Proxy could answer differently each time
+  if (count > SCRATCH_FD_SLOTS) {
+    closeFds(Array.from({ length: count }, (_, i): number => fds[i]!))
+    return
   }
-  scratchInts[0] = fds.length
+  const staged = enterStaging()
+  try {
+    for (let i = 0; i < count; i++) {
+      const fd: unknown = fds[i]
+      if (!isFdNumber(fd)) validateFd(fd, `fds[${i}]`)
+      staged[i] = fd as number
+    }
+    stagedToScratch(staged, count)
+  } finally {
+    leaveStaging()
+  }
+  scratchInts[0] = count
   lean.closeFds()
 }
 

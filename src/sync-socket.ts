@@ -99,7 +99,7 @@ export class SyncSocket implements Disposable {
    */
   send(data: Uint8Array | string, fds?: readonly number[]): number {
     if (this.#fd < 0) throw closedError('send: the socket is closed')
-    return sendOn(this.#fd, data, fds, false)
+    return sendOn(this.#fd, data, fds, false, this.type)
   }
 
   /**

@@ -90,3 +90,20 @@ export function optionsObject<T extends object>(value: T | undefined, name: stri
   }
   return value
 }
+
+/**
+ * `ERR_EMPTY_DATA`: fds with no data. The message names the socket's type
+ * (unknown for a bare fd number) and, for an unframed `FdSocket` stream
+ * (`unframed`), the option that lifts the rule.
+ */
+export function emptyDataError(type: 'stream' | 'seqpacket' | 'dgram' | undefined, unframed = false): Error {
+  const on = type === undefined ? 'this socket' : `this ${unframed ? 'unframed stream' : type} socket`
+  const why =
+    type === 'seqpacket'
+      ? 'an empty seqpacket message reads as the end of the stream at the peer'
+      : type === 'dgram'
+        ? 'fdpass sends fds only with data, on every socket type'
+        : 'a 0-byte send on a stream socket carries nothing, and the kernel drops its fds'
+  const fix = unframed ? ', or turn the framing option on (each message then has a header)' : ''
+  return makeError(Error, 'ERR_EMPTY_DATA', `fds need at least one byte of data to travel with on ${on} (${why}): send at least one byte with them${fix}`)
+}

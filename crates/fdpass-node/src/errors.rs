@@ -23,6 +23,24 @@ pub fn throw(env: &Env, err: &fdpass::Error) -> napi::Error {
     napi::Error::new(Status::GenericFailure, message)
 }
 
+/// The JavaScript class of an error, the one Node uses for the same code:
+/// `ERR_INVALID_ARG_VALUE` is a `TypeError` in Node (and in fdpass's
+/// TypeScript layer), a count over a limit a `RangeError`.
+#[derive(Debug, PartialEq, Eq)]
+enum ErrorClass {
+    Error,
+    TypeError,
+    RangeError,
+}
+
+fn class_of(err: &fdpass::Error) -> ErrorClass {
+    match err {
+        fdpass::Error::InvalidArgument { .. } => ErrorClass::TypeError,
+        fdpass::Error::TooManyFds { .. } => ErrorClass::RangeError,
+        _ => ErrorClass::Error,
+    }
+}
+
 /// Builds the `Error` object without throwing it (to reject a promise with).
 ///
 /// # Safety
@@ -31,11 +49,10 @@ pub unsafe fn build_error(env: sys::napi_env, err: &fdpass::Error, message: &str
     let code = string(env, err.code())?;
     let msg = string(env, message)?;
     let mut error = ptr::null_mut();
-    let status = match err {
-        fdpass::Error::InvalidArgument { .. } | fdpass::Error::TooManyFds { .. } => {
-            sys::napi_create_range_error(env, code, msg, &mut error)
-        }
-        _ => sys::napi_create_error(env, code, msg, &mut error),
+    let status = match class_of(err) {
+        ErrorClass::TypeError => sys::napi_create_type_error(env, code, msg, &mut error),
+        ErrorClass::RangeError => sys::napi_create_range_error(env, code, msg, &mut error),
+        ErrorClass::Error => sys::napi_create_error(env, code, msg, &mut error),
     };
     if status != sys::Status::napi_ok {
         return None;
@@ -57,4 +74,20 @@ unsafe fn string(env: sys::napi_env, s: &str) -> Option<sys::napi_value> {
     let mut value = ptr::null_mut();
     let status = sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut value);
     (status == sys::Status::napi_ok).then_some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_match_the_typescript_layer_and_node() {
+        let invalid = fdpass::Error::InvalidArgument { reason: "x".into() };
+        assert_eq!(invalid.code(), "ERR_INVALID_ARG_VALUE");
+        assert_eq!(class_of(&invalid), ErrorClass::TypeError);
+        let too_many = fdpass::Error::TooManyFds { count: 300 };
+        assert_eq!(too_many.code(), "ERR_TOO_MANY_FDS");
+        assert_eq!(class_of(&too_many), ErrorClass::RangeError);
+        assert_eq!(class_of(&fdpass::Error::EmptyData), ErrorClass::Error);
+    }
 }

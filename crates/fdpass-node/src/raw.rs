@@ -2,7 +2,7 @@
 //! `fdKind`.
 
 use std::cell::RefCell;
-use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, RawFd};
 use std::ptr;
 
 use napi::bindgen_prelude::Result;
@@ -21,8 +21,16 @@ pub fn socket_pair(env: Env, kind: String) -> Result<Vec<i32>> {
     Ok(vec![a.into_raw_fd(), b.into_raw_fd()])
 }
 
+/// Receive buffers up to this size are kept for the next call on the thread.
+/// A call with a larger `maxBytes` gets a buffer of its own that is freed when
+/// it returns: one receive with `maxBytes: 2 ** 29` must not pin 512 MiB for
+/// the life of the thread. That buffer is a zeroed allocation of that size,
+/// which the allocator serves with pages the kernel zeroes on first touch, so
+/// only the bytes that arrive cost memory even while the call runs.
+const KEPT_SCRATCH_BYTES: usize = 256 * 1024;
+
 thread_local! {
-    /// Receive scratch space, reused across calls on this thread.
+    /// Receive scratch space of at most KEPT_SCRATCH_BYTES, reused across calls on this thread.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -30,47 +38,52 @@ thread_local! {
 #[napi(js_name = "recvFds", ts_return_type = "{ data: Buffer; fds: number[] }")]
 pub fn recv_fds(env: Env, socket: i32, max_bytes: u32, max_fds: u32) -> Result<RawValue> {
     let socket = borrow_fd(&env, socket)?;
+    let max_bytes = max_bytes as usize;
+    if max_bytes > KEPT_SCRATCH_BYTES {
+        return recv_into(&env, socket, &mut vec![0; max_bytes], max_fds);
+    }
     SCRATCH.with_borrow_mut(|scratch| {
-        let max_bytes = max_bytes as usize;
         if scratch.len() < max_bytes {
             scratch.resize(max_bytes, 0);
         }
-        let received = fdpass::recv_fds(socket, &mut scratch[..max_bytes], max_fds as usize)
-            .map_err(|e| throw(&env, &e))?;
-        // SAFETY: raw napi calls on the live env of this callback. The fds stay
-        // owned (and are closed on any failure) until the result object exists.
-        unsafe {
-            let raw = env.raw();
-            let data = &scratch[..received.len];
-            let mut buffer = ptr::null_mut();
-            let mut object = ptr::null_mut();
-            let fds = fd_array(raw, received.fds.iter().map(AsRawFd::as_raw_fd));
-            let ok = sys::napi_create_buffer_copy(
-                raw,
-                data.len(),
-                data.as_ptr().cast(),
-                ptr::null_mut(),
-                &mut buffer,
-            ) == sys::Status::napi_ok
-                && sys::napi_create_object(raw, &mut object) == sys::Status::napi_ok
-                && fds.is_some_and(|fds| {
-                    sys::napi_set_named_property(raw, object, c"data".as_ptr(), buffer)
-                        == sys::Status::napi_ok
-                        && sys::napi_set_named_property(raw, object, c"fds".as_ptr(), fds)
-                            == sys::Status::napi_ok
-                });
-            if !ok {
-                return Err(napi::Error::new(
-                    Status::GenericFailure,
-                    "recvFds: could not build the result",
-                ));
-            }
-            for fd in received.fds {
-                let _ = fd.into_raw_fd();
-            }
-            Ok(RawValue(object))
-        }
+        recv_into(&env, socket, &mut scratch[..max_bytes], max_fds)
     })
+}
+
+/// One recvmsg into `buf`; the result object holds a copy of what arrived.
+fn recv_into(env: &Env, socket: BorrowedFd<'_>, buf: &mut [u8], max_fds: u32) -> Result<RawValue> {
+    let received = fdpass::recv_fds(socket, buf, max_fds as usize).map_err(|e| throw(env, &e))?;
+    // SAFETY: raw napi calls on the live env of this callback. The fds stay
+    // owned (and are closed on any failure) until the result object exists.
+    unsafe {
+        let raw = env.raw();
+        let data = &buf[..received.len];
+        let mut buffer = ptr::null_mut();
+        let mut object = ptr::null_mut();
+        let fds = fd_array(raw, received.fds.iter().map(AsRawFd::as_raw_fd));
+        let ok = sys::napi_create_buffer_copy(
+            raw,
+            data.len(),
+            data.as_ptr().cast(),
+            ptr::null_mut(),
+            &mut buffer,
+        ) == sys::Status::napi_ok
+            && sys::napi_create_object(raw, &mut object) == sys::Status::napi_ok
+            && fds.is_some_and(|fds| {
+                sys::napi_set_named_property(raw, object, c"data".as_ptr(), buffer) == sys::Status::napi_ok
+                    && sys::napi_set_named_property(raw, object, c"fds".as_ptr(), fds) == sys::Status::napi_ok
+            });
+        if !ok {
+            return Err(napi::Error::new(
+                Status::GenericFailure,
+                "recvFds: could not build the result",
+            ));
+        }
+        for fd in received.fds {
+            let _ = fd.into_raw_fd();
+        }
+        Ok(RawValue(object))
+    }
 }
 
 /// Closes every fd in one native call; reports the first failure.

@@ -196,11 +196,14 @@ mod tests {
         let start = buf.len();
         buf.resize(start + DATA_OFFSET, 0);
         let len = declared.unwrap_or(DATA_OFFSET + payload.len());
-        // SAFETY: writes a cmsghdr into bytes we just reserved.
+        // SAFETY: cmsghdr is a plain C struct of integers (and padding on
+        // some targets), for which all-zero bytes are a valid value.
         let mut header: libc::cmsghdr = unsafe { std::mem::zeroed() };
         header.cmsg_len = len as _;
         header.cmsg_level = level;
         header.cmsg_type = kind;
+        // SAFETY: buf[start..] holds DATA_OFFSET >= size_of::<cmsghdr>() bytes
+        // (resized just above), and write_unaligned needs no alignment.
         unsafe { std::ptr::write_unaligned(buf[start..].as_mut_ptr().cast(), header) };
         buf.extend_from_slice(payload);
         buf.resize(start + cmsg_align(DATA_OFFSET + payload.len()), 0);

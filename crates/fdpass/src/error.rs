@@ -160,8 +160,9 @@ impl fmt::Display for Error {
                  (split them over several messages)"
             ),
             Error::EmptyData => f.write_str(
-                "fds need at least one byte of data to travel with: \
-                 a 0-byte send on a stream socket drops them",
+                "fds need at least one byte of data to travel with (a 0-byte send on a stream \
+                 socket drops them, and fdpass refuses it on every socket type): send at least \
+                 one byte with them",
             ),
             Error::NotUnixSocket { family } => write!(
                 f,

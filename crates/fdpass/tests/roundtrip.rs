@@ -29,6 +29,7 @@ fn open_fds() -> BTreeSet<RawFd> {
         .into_iter()
         .filter(|fd| {
             nix::fcntl::fcntl(
+                // SAFETY: only asks F_GETFD of a number; a closed one yields EBADF.
                 unsafe { std::os::fd::BorrowedFd::borrow_raw(*fd) },
                 nix::fcntl::FcntlArg::F_GETFD,
             )

@@ -1,0 +1,148 @@
+/**
+ * Type tests of the public API: compiled by `npm run typecheck` (tsc over
+ * __test__), never run. Each assertion fails the type check when a type
+ * drifts from what README and the API reference say; each @ts-expect-error
+ * fails it when something wrong starts to be accepted.
+ */
+import type * as dgram from 'node:dgram'
+import type * as fs from 'node:fs'
+import type * as net from 'node:net'
+
+import {
+  bind,
+  closeFds,
+  connect,
+  DEFAULT_MAX_BYTES,
+  fdKind,
+  FdServer,
+  FdSocket,
+  listen,
+  MAX_FDS_PER_MESSAGE,
+  recvFds,
+  sendFds,
+  socketPair,
+  SyncSocket,
+  type BindOptions,
+  type ConnectOptions,
+  type FdKind,
+  type FdLike,
+  type FdMessage,
+  type FdpassError,
+  type ListenOptions,
+  type PeerCheck,
+  type PeerCredentials,
+  type ReceiveManyOptions,
+  type ReceiveOptions,
+  type RecvFdsOptions,
+  type RecvFdsResult,
+  type SocketOptions,
+  type SocketType,
+} from 'fdpass'
+
+/** True when A and B are the same type (not merely assignable). */
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
+/** Compiles only when its argument is `true`. */
+function expect<T extends true>(): T | undefined {
+  return undefined
+}
+
+export const checks = [
+  // Constants and the socket types.
+  expect<Equal<typeof MAX_FDS_PER_MESSAGE, 253>>(),
+  expect<Equal<typeof DEFAULT_MAX_BYTES, number>>(),
+  expect<Equal<SocketType, 'stream' | 'seqpacket' | 'dgram'>>(),
+  expect<
+    Equal<FdKind, 'file' | 'directory' | 'socket' | 'fifo' | 'character-device' | 'block-device' | 'symlink' | 'unknown'>
+  >(),
+
+  // The raw API.
+  expect<Equal<typeof socketPair, (type?: SocketType) => [number, number]>>(),
+  expect<Equal<typeof sendFds, (socket: number, data: Uint8Array | string, fds?: readonly number[]) => number>>(),
+  expect<Equal<typeof recvFds, (socket: number, options?: RecvFdsOptions) => RecvFdsResult>>(),
+  expect<Equal<typeof closeFds, (fds: readonly number[]) => void>>(),
+  expect<Equal<typeof fdKind, (fd: number) => FdKind>>(),
+  expect<Equal<RecvFdsOptions, { maxBytes?: number; maxFds?: number }>>(),
+  expect<Equal<RecvFdsResult, { data: Buffer; fds: number[] }>>(),
+
+  // SyncSocket.
+  expect<Equal<ReturnType<typeof SyncSocket.pair>, [SyncSocket, SyncSocket]>>(),
+  expect<Equal<ReturnType<typeof SyncSocket.from>, SyncSocket>>(),
+  expect<Equal<SyncSocket['send'], (data: Uint8Array | string, fds?: readonly number[]) => number>>(),
+  expect<Equal<SyncSocket['receive'], (options?: RecvFdsOptions) => RecvFdsResult>>(),
+  expect<Equal<SyncSocket['fd'] | SyncSocket['closed'] | SyncSocket['type'], number | boolean | SocketType>>(),
+
+  // Every socket option, with its type (README's options table).
+  expect<
+    Equal<
+      SocketOptions,
+      { framing?: boolean; maxBytes?: number; maxFds?: number; readAhead?: number; maxQueuedFds?: number }
+    >
+  >(),
+  expect<Equal<Omit<ConnectOptions, keyof SocketOptions>, { type?: SocketType }>>(),
+  expect<
+    Equal<
+      Omit<ListenOptions, keyof SocketOptions>,
+      { type?: 'stream' | 'seqpacket'; backlog?: number; mode?: number; replaceStale?: boolean; allowPeer?: PeerCheck }
+    >
+  >(),
+  expect<Equal<Omit<BindOptions, keyof SocketOptions>, { mode?: number; replaceStale?: boolean }>>(),
+  expect<Equal<ReceiveOptions, { signal?: AbortSignal }>>(),
+  expect<Equal<Omit<ReceiveManyOptions, 'signal'>, { max?: number }>>(),
+
+  // Peer credentials: the pid may be unknown.
+  expect<Equal<PeerCredentials, { pid: number | undefined; uid: number; gid: number }>>(),
+  expect<Equal<PeerCheck, (credentials: PeerCredentials) => boolean>>(),
+
+  // What send() accepts as fds.
+  expect<Equal<FdLike, number | { fd: number } | net.Socket | net.Server | dgram.Socket | fs.promises.FileHandle>>(),
+
+  // FdSocket.
+  expect<Equal<ReturnType<typeof FdSocket.pair>, [FdSocket, FdSocket]>>(),
+  expect<Equal<typeof FdSocket.from, (fd: number, options?: SocketOptions) => FdSocket>>(),
+  expect<Equal<FdSocket['send'], (data: Uint8Array | string, fds?: readonly FdLike[]) => Promise<void>>>(),
+  expect<Equal<FdSocket['receive'], (options?: ReceiveOptions) => Promise<FdMessage>>>(),
+  expect<Equal<FdSocket['receiveMany'], (options?: ReceiveManyOptions) => Promise<FdMessage[]>>>(),
+  expect<Equal<FdSocket['peerCredentials'], () => PeerCredentials>>(),
+  expect<Equal<FdSocket['close'], () => void>>(),
+  expect<Equal<FdSocket[typeof Symbol.dispose], () => void>>(),
+  expect<Equal<FdSocket['fd'] | FdSocket['writableLength'], number>>(),
+  expect<Equal<FdSocket['closed'], boolean>>(),
+  expect<Equal<FdSocket['type'], SocketType>>(),
+  expect<Equal<FdMessage, { data: Buffer; fds: number[] }>>(),
+
+  // FdServer: close() and asyncDispose are asynchronous.
+  expect<Equal<FdServer['accept'], (options?: ReceiveOptions) => Promise<FdSocket>>>(),
+  expect<Equal<FdServer['close'], () => Promise<void>>>(),
+  expect<Equal<FdServer[typeof Symbol.asyncDispose], () => Promise<void>>>(),
+  expect<Equal<FdServer['path'], string>>(),
+  expect<Equal<FdServer['fd'], number>>(),
+
+  // Named sockets.
+  expect<Equal<typeof connect, (path: string, options?: ConnectOptions) => Promise<FdSocket>>>(),
+  expect<Equal<typeof listen, (path: string, options?: ListenOptions) => Promise<FdServer>>>(),
+  expect<Equal<typeof bind, (path: string, options?: BindOptions) => Promise<FdSocket>>>(),
+
+  // Errors.
+  expect<Equal<Pick<FdpassError, 'code' | 'errno' | 'syscall'>, { code: string; errno?: number; syscall?: string }>>(),
+]
+
+/** Uses that must not compile. */
+export async function rejected(socket: FdSocket, server: FdServer): Promise<void> {
+  const { pid, uid } = socket.peerCredentials()
+  // @ts-expect-error the pid may be undefined: check it before using it as a number
+  const known: number = pid
+  const sure: number = uid
+  // @ts-expect-error fds are numbers or Node objects with an fd, not strings
+  await socket.send('x', ['3'])
+  // @ts-expect-error listen() makes stream or seqpacket servers; datagram sockets use bind()
+  await listen('/tmp/x.sock', { type: 'dgram' })
+  // @ts-expect-error no such option
+  FdSocket.pair('stream', { maxfds: 1 })
+  // @ts-expect-error no such socket type
+  socketPair('raw')
+  // @ts-expect-error close() of a server is asynchronous: it returns a promise, not void
+  const done: void = server.close()
+  // @ts-expect-error recvFds takes an options object
+  recvFds(0, 1)
+  void [known, sure, done]
+}
