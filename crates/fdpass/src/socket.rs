@@ -176,6 +176,8 @@ pub fn address_family(fd: BorrowedFd<'_>) -> Result<i32> {
     // SAFETY: sockaddr_storage is plain data; getsockname writes at most `len` bytes.
     let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `addr` and `len` are live locals; `len` says how much of `addr`
+    // getsockname may write, and the fd is borrowed for the call.
     let r = unsafe {
         libc::getsockname(
             fd.as_raw_fd(),
