@@ -1,7 +1,13 @@
 // ava configuration. The reliability, hostile-peer and soak suites exercise
-// Linux-only ground (/proc, eventfd, memfd, prlimit, strace, ETOOMANYREFS):
+// Linux-only ground (/proc, eventfd, memfd, prlimit, strace, ETOOMANYREFS,
+// SO_PASSPIDFD, /proc/net/unix):
 // they run on Linux and are not collected elsewhere.
-const linuxOnly = ['__test__/reliability.spec.ts', '__test__/hostile.spec.ts', '__test__/soak.spec.ts']
+const linuxOnly = [
+  '__test__/reliability.spec.ts',
+  '__test__/hostile.spec.ts',
+  '__test__/soak.spec.ts',
+  '__test__/threat-model.spec.ts',
+]
 
 export default {
   extensions: { ts: 'commonjs' },

@@ -145,18 +145,51 @@ test.serial('H: a flood of 253-fd messages to a socket with maxFds 4: closed wit
   })
 })
 
+interface FloodOptions {
+  /** hostile_peer.py's mode (default 'flood'). */
+  mode?: string
+  type?: 'stream' | 'seqpacket' | 'dgram'
+  framing?: boolean
+  maxQueuedFds?: number
+  /** The reader stops after this many messages (default: at the end of the stream). */
+  count?: number
+}
+
 /** A Python flooder and a Node reader (slow, with `maxFds` and `readAhead`) on one pair. */
-async function flood(messages: number, maxFds: number, readAhead: number) {
-  const [x, y] = socketPair()
-  const flooder = runPython(HOSTILE_PEER, ['flood', 'fd3', String(messages)], { socket: x, timeoutMs: 90_000 })
-  const reader = runNode(['flood-reader', String(maxFds), String(readAhead)], {
+async function flood(messages: number, maxFds: number, readAhead: number, options: FloodOptions = {}) {
+  const [x, y] = socketPair(options.type ?? 'stream')
+  const flooder = runPython(HOSTILE_PEER, [options.mode ?? 'flood', 'fd3', String(messages)], { socket: x, timeoutMs: 90_000 })
+  const extra =
+    options.maxQueuedFds === undefined
+      ? []
+      : [options.framing === false ? 'unframed' : 'framed', String(options.maxQueuedFds), String(options.count ?? 1e9)]
+  const reader = runNode(['flood-reader', String(maxFds), String(readAhead), ...extra], {
     socket: y,
     nodeArgs: ['--expose-gc'],
     timeoutMs: 90_000,
   })
   closeFds([x, y])
-  const [f, r] = await Promise.all([flooder.report, reader.report])
-  return { flooder: f, reader: r as Record<string, number | string | boolean> }
+  // The reader samples its own fd table between event-loop turns; a read
+  // loop that ran on inside one native call would hide from it. So this
+  // process samples the reader's table from outside too, every millisecond.
+  let outsidePeak = 0
+  const pid = reader.child.pid
+  const sampler = setInterval(() => {
+    try {
+      outsidePeak = Math.max(outsidePeak, fs.readdirSync(`/proc/${pid}/fd`).length)
+    } catch {
+      // exited
+    }
+  }, 1)
+  try {
+    const [f, r] = await Promise.all([flooder.report, reader.report])
+    const got = r as Record<string, number | string | boolean>
+    // Held at the peak, above the table's size before the socket was made.
+    const peak = Math.max(got.maxOpen as number, outsidePeak) - (got.baseline as number)
+    return { flooder: f, reader: got, peak }
+  } finally {
+    clearInterval(sampler)
+  }
 }
 
 for (const readAhead of [2, 16]) {
@@ -192,6 +225,52 @@ test.serial('H: a flood of 253-fd messages to a slow reader with maxFds 4: it st
     t.true(flooder.fd_audit_ok, JSON.stringify(flooder))
   })
 })
+
+test.serial('H: a header announcing 65536 bytes and 0 fds, then 1-byte chunks each with 253 fds: ERR_FDPASS_PROTOCOL at the first chunk, the fd table never grows', async (t) => {
+  await withFdAudit(t, async () => {
+    const { flooder, reader, peak } = await flood(2000, 253, 16, { mode: 'midframe-flood', maxQueuedFds: 1024 })
+    t.log(`mid-frame flood: peak ${peak} fds above the baseline of ${reader.baseline}; the flooder got ${flooder.sent} chunks in before ${flooder.send_error}`)
+    t.is(reader.received, 0)
+    t.is(reader.error, 'ERR_FDPASS_PROTOCOL', String(reader.errorMessage))
+    // The first chunk's fds come with the read of its byte, or of the
+    // header too when the kernel glued them (the fds' read began there).
+    t.regex(String(reader.errorMessage), /in the middle of a message|a frame announces 0 fds but 253 arrived/)
+    // Sampled while the flood goes on (see flood()): at most one chunk's
+    // fds are ever held, for the instant it is checked.
+    t.true(peak <= 253 + 32, `peak ${reader.maxOpen} fds open (baseline ${reader.baseline})`)
+    t.true(reader.fdAuditOk, JSON.stringify(reader))
+    t.true((flooder.sent as number) < 2000, `the flooder was cut off after ${flooder.sent} chunks`)
+    t.true(['BrokenPipeError', 'ConnectionResetError'].includes(flooder.send_error as string), String(flooder.send_error))
+    t.true(flooder.fd_audit_ok, JSON.stringify(flooder))
+  })
+})
+
+/** Every kind of socket, with a read-ahead so large that only maxQueuedFds can bound it. */
+const BOUNDED: Array<[string, FloodOptions]> = [
+  ['framed stream', { mode: 'flood', type: 'stream' }],
+  ['unframed stream', { mode: 'flood-raw', type: 'stream', framing: false }],
+  ['seqpacket', { mode: 'flood-raw', type: 'seqpacket' }],
+  ['dgram', { mode: 'flood-raw', type: 'dgram' }],
+]
+for (const [name, options] of BOUNDED) {
+  test.serial(`H: a flood of 253-fd messages to a slow ${name} reader with readAhead 4096 and maxQueuedFds 506: at most maxQueuedFds plus one message held ahead`, async (t) => {
+    await withFdAudit(t, async () => {
+      const messages = 300
+      const maxQueuedFds = 506
+      const { flooder, reader, peak } = await flood(messages, 253, 4096, { ...options, maxQueuedFds, count: messages })
+      t.is(flooder.sent, messages)
+      t.true(flooder.fd_audit_ok, JSON.stringify(flooder))
+      t.is(reader.received, messages, JSON.stringify(reader))
+      t.is(reader.fdsReceived, messages * 253)
+      // Held ahead: at most maxQueuedFds and one message more; plus the
+      // message the reader has in hand (its fds are closed after sampling).
+      const bound = maxQueuedFds + 253 + 253 + 16
+      t.true(peak <= bound, `peak ${peak} fds above the baseline (bound ${bound})`)
+      t.true(reader.fdAuditOk, JSON.stringify(reader))
+      t.log(`${name}: peak ${peak} fds above the baseline of ${reader.baseline} (bound ${bound})`)
+    })
+  })
+}
 
 test.serial('H: after a protocol error the socket reports itself closed: send() and peerCredentials() give ERR_SOCKET_CLOSED, not EBADF', async (t) => {
   await withFdAudit(t, async () => {

@@ -3,16 +3,14 @@
  * receives from many senders).
  */
 import { Buffer } from 'node:buffer'
-import * as fs from 'node:fs'
-import * as os from 'node:os'
-import * as path from 'node:path'
 
-import { describe, makeError, type FdpassError } from './errors'
+import { describe, makeError } from './errors'
 import { FdServer, unlinkIfOwned, type OwnedPath, type PeerCheck } from './fd-server'
 import { FdSocket, kAdopt, resolveOptions, type SocketOptions } from './fd-socket'
 import { native } from './native'
 import { validateSocketType, type SocketType } from './raw'
 import { assertEventLoopSockets } from './runtime'
+import { placeSocket } from './socket-file'
 import { integerOption, optionsObject } from './validate'
 
 /** Options of {@link connect}. */
@@ -28,9 +26,10 @@ export interface ListenOptions extends SocketOptions {
   /** The length of the queue of pending connections (0 to 2^31 - 1, default 511, as Node's `net`). */
   backlog?: number
   /**
-   * Permissions of the socket file (0 to 0o777), e.g. `0o600`. The socket is bound in a
-   * private directory, given this mode, then linked into place, so there is
-   * no moment at which its permissions are wider.
+   * Permissions of the socket file (0 to 0o777), e.g. `0o600`, set before
+   * anyone can connect: on Linux the file has them from its creation on (less
+   * the umask's bits, added right after, before listening); on macOS they are
+   * set before the socket listens.
    */
   mode?: number
   /**
@@ -38,12 +37,17 @@ export interface ListenOptions extends SocketOptions {
    * connections on it (its server died without removing it), remove it and
    * take the path. Without this option such a file gives `EADDRINUSE`. A live
    * server's socket, or a file that is not a socket, is never removed.
+   * Processes racing for the path take turns (a lock on `<path>.lock`,
+   * removed when done): one wins, the others get `EADDRINUSE`.
    */
   replaceStale?: boolean
   /**
    * Checks each connecting peer before it is handed out: connections for
    * which it returns anything but `true` are closed before anything is read
-   * from them. Use the uid (and gid), not the pid, to decide.
+   * from them. Use the uid (and gid), not the pid, to decide. It decides
+   * synchronously: a Promise (from an async function) or a throw refuses
+   * the peer. It may close the server; no connection is handed out after
+   * that.
    */
   allowPeer?: PeerCheck
 }
@@ -110,14 +114,14 @@ export async function listen(path: string, options?: ListenOptions): Promise<FdS
   if (allowPeer !== undefined && typeof allowPeer !== 'function') {
     throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "allowPeer" option must be a function')
   }
+  const socketPath = validPath(path)
+  const mode = modeOption(opts.mode)
   const fd = native.unixSocket(type)
   let owned: OwnedPath | undefined
   try {
-    owned = bindTo(fd, path, type, opts.mode, opts.replaceStale === true)
-    native.listenUnix(fd, backlog)
+    owned = await placeSocket({ fd, path: socketPath, type, mode, replaceStale: opts.replaceStale === true, backlog })
   } catch (err) {
     native.closeFds([fd])
-    if (owned) unlinkIfOwned(owned)
     throw err
   }
   // From here the server object owns the fd, failure included.
@@ -133,87 +137,34 @@ export async function bind(path: string, options?: BindOptions): Promise<FdSocke
   assertEventLoopSockets('bind')
   const opts = optionsObject(options, 'options')
   const resolved = resolveOptions('dgram', opts)
+  const socketPath = validPath(path)
+  const mode = modeOption(opts.mode)
   const fd = native.unixSocket('dgram')
   let owned: OwnedPath | undefined
   try {
-    owned = bindTo(fd, path, 'dgram', opts.mode, opts.replaceStale === true)
+    owned = await placeSocket({
+      fd,
+      path: socketPath,
+      type: 'dgram',
+      mode,
+      replaceStale: opts.replaceStale === true,
+      backlog: undefined,
+    })
   } catch (err) {
     native.closeFds([fd])
-    if (owned) unlinkIfOwned(owned)
     throw err
   }
   const own = owned
   return FdSocket[kAdopt](fd, 'dgram', resolved, own ? () => unlinkIfOwned(own) : undefined)
 }
 
-/** Binds `fd` to `socketPath`; returns the file it created (none for abstract names). */
-function bindTo(fd: number, socketPath: string, type: SocketType, mode: unknown, replaceStale: boolean): OwnedPath | undefined {
-  const address = validatePath(socketPath)
-  if (mode !== undefined) integerOption(mode, 'mode', 0, 0o777, 0)
-  if (address[0] === 0) {
-    native.bindUnix(fd, address)
-    return undefined
-  }
-  if (mode === undefined) {
-    withStaleCheck(socketPath, type, replaceStale, () => native.bindUnix(fd, address))
-  } else {
-    bindWithMode(fd, socketPath, type, mode as number, replaceStale)
-  }
-  const st = fs.lstatSync(socketPath)
-  return { path: socketPath, dev: st.dev, ino: st.ino }
+/** Checks the `mode` option. */
+function modeOption(mode: unknown): number | undefined {
+  return mode === undefined ? undefined : integerOption(mode, 'mode', 0, 0o777, 0)
 }
 
-/**
- * Binds in a fresh private directory (mode 0700) next to the target, sets the
- * mode, then hard-links the socket into place: nobody can reach it before its
- * mode is final, and an existing path is never replaced behind a live server.
- */
-function bindWithMode(fd: number, socketPath: string, type: SocketType, mode: number, replaceStale: boolean): void {
-  const dir = fs.mkdtempSync(path.join(path.dirname(socketPath), '.fdp'))
-  const temporary = path.join(dir, 's')
-  try {
-    native.bindUnix(fd, Buffer.from(temporary))
-    fs.chmodSync(temporary, mode)
-    withStaleCheck(socketPath, type, replaceStale, () => fs.linkSync(temporary, socketPath))
-  } finally {
-    fs.rmSync(temporary, { force: true })
-    fs.rmdirSync(dir)
-  }
-}
-
-/** Runs `bind`; on a taken path, tells a live server from a stale socket file. */
-function withStaleCheck(socketPath: string, type: SocketType, replaceStale: boolean, bind: () => void): void {
-  try {
-    bind()
-    return
-  } catch (err) {
-    const code = (err as FdpassError).code
-    if (code !== 'EADDRINUSE' && code !== 'EEXIST') throw err
-  }
-  const stale = isStaleSocket(socketPath, type)
-  if (stale && replaceStale) {
-    fs.unlinkSync(socketPath)
-    bind()
-    return
-  }
-  const err = makeError(
-    Error,
-    'EADDRINUSE',
-    stale
-      ? `listen EADDRINUSE: a socket file is left at ${socketPath} but nobody listens on it (its server died?): remove it or pass { replaceStale: true }`
-      : `listen EADDRINUSE: ${socketPath} is in use (a live server, or a file that is not a socket)`,
-    { errno: -os.constants.errno.EADDRINUSE, syscall: 'bind', address: socketPath },
-  )
-  throw err
-}
-
-function isStaleSocket(socketPath: string, type: SocketType): boolean {
-  let st: fs.Stats
-  try {
-    st = fs.lstatSync(socketPath)
-  } catch {
-    return false
-  }
-  if (!st.isSocket()) return false
-  return !native.isListening(Buffer.from(socketPath), type)
+/** Checks a path argument and gives it back. */
+function validPath(value: unknown): string {
+  validatePath(value)
+  return value as string
 }

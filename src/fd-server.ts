@@ -27,7 +27,11 @@ export interface OwnedPath {
   ino: number
 }
 
-/** Decides whether a connecting peer may be served. */
+/**
+ * Decides whether a connecting peer may be served: synchronously, with
+ * `true`. Anything else (a Promise from an async function too) refuses the
+ * peer, and so does a throw.
+ */
 export type PeerCheck = (credentials: PeerCredentials) => boolean
 
 const ACCEPT_BATCH = 64
@@ -159,7 +163,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
     if (kind === Ev.Accepted) {
       const meta = b as Int32Array
       for (let i = 1; i <= (meta[0] as number); i++) this.#adopt(meta[i] as number)
-    } else if (kind === Ev.Error || kind === Ev.WriteError) {
+    } else if ((kind === Ev.Error || kind === Ev.WriteError) && !this.#closed) {
       // Accept failed (e.g. EMFILE): the server keeps listening.
       const waiter = this.#waiters.shift()
       if (waiter) settle(waiter, undefined, a as Error)
@@ -169,6 +173,12 @@ export class FdServer implements AsyncIterable<FdSocket> {
   }
 
   #adopt(fd: number): void {
+    if (this.#closed) {
+      // Accepted in the batch during which the server was closed (by
+      // allowPeer, say): nobody may have it.
+      closeAccepted(fd)
+      return
+    }
     let socket: FdSocket
     try {
       socket = FdSocket[kAdopt](fd, this.#type, this.#options)
@@ -185,8 +195,9 @@ export class FdServer implements AsyncIterable<FdSocket> {
       } catch {
         allowed = false
       }
-      if (!allowed) {
-        // Refused before anything was read from it.
+      // Refused before anything was read from it; and allowPeer may have
+      // closed the server.
+      if (!allowed || this.#closed) {
         socket.close()
         return
       }
@@ -197,6 +208,15 @@ export class FdServer implements AsyncIterable<FdSocket> {
   }
 }
 
+
+/** Closes an accepted connection that no socket object owns. */
+function closeAccepted(fd: number): void {
+  try {
+    native.closeFds([fd])
+  } catch {
+    // Nothing more to release.
+  }
+}
 
 /** Removes a socket file if it is still the one we created. */
 export function unlinkIfOwned(owned: OwnedPath): void {

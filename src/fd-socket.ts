@@ -44,9 +44,9 @@ export interface SocketOptions {
    */
   readAhead?: number
   /**
-   * The most received fds held for messages nobody has taken yet (0 to
-   * 2^20, default 1024): reading ahead stops there. A single read may pass
-   * it by at most one message's fds.
+   * The most received fds held for messages nobody has taken yet, and for a
+   * framed message not complete yet (0 to 2^20, default 1024): reading ahead
+   * stops there. A single read may pass it by at most one message's fds.
    */
   maxQueuedFds?: number
 }

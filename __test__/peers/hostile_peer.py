@@ -17,6 +17,17 @@ The socket is fd 3 ("fd3", the default) or a connection to PATH. Modes:
                 valid frame with SCM_CREDENTIALS only; waits for a reply
   flood         N frames of 253 fds each (the same file 253 times), until the
                 peer stops reading them
+  flood-raw     N unframed 1-byte messages of 253 fds each (for unframed
+                stream, seqpacket and dgram readers)
+  midframe-flood  a header announcing 65536 bytes and 0 fds, then up to N
+                1-byte chunks of its payload, each carrying 253 fds
+  pidfd         makes a seqpacket pair, turns on SO_PASSCRED and SO_PASSPIDFD
+                on one end and sends that end over fd 3 (1 byte, unframed);
+                then on the other end: 253 fds with SCM_CREDENTIALS, then
+                SCM_CREDENTIALS alone, then 1 fd; waits for a reply
+  mirror        receives one unframed message with fds on fd 3 (a seqpacket
+                socket) and sends back those fds and its own socket; waits
+                for the peer to close
 
 After sending, every mode but "creds" waits (10 s at most) for the peer to
 close the connection. Prints one JSON line: what it sent, how the connection
@@ -108,9 +119,11 @@ def main():
             sock.sendmsg([header(10, 0) + b"creds-only"], creds())
             # The peer replies when it has both (an unframed byte is enough).
             result["reply"] = len(sock.recv(100))
-        elif mode == "flood":
-            msg = [header(1, 253) + b"x"]
+        elif mode in ("flood", "flood-raw", "midframe-flood"):
+            msg = [header(1, 253) + b"x"] if mode == "flood" else [b"x"]
             anc = rights([fd] * 253)
+            if mode == "midframe-flood":
+                sock.sendall(header(65536, 0))
             sent = 0
             try:
                 for _ in range(count):
@@ -124,9 +137,30 @@ def main():
                 sock.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
+        elif mode == "pidfd":
+            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            so_passpidfd = 76  # not named by Python 3.11
+            a.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+            a.setsockopt(socket.SOL_SOCKET, so_passpidfd, 1)
+            sock.sendmsg([b"s"], rights([a.fileno()]))
+            a.close()
+            b.sendmsg([b"many"], creds() + rights([fd] * 253))
+            b.sendmsg([b"creds-only"], creds())
+            b.sendmsg([b"one"], rights([fd]))
+            b.settimeout(20)
+            result["reply"] = len(b.recv(100))
+            b.close()
+        elif mode == "mirror":
+            _, fds, _, _ = socket.recv_fds(sock, 100, 253)
+            sock.sendmsg([b"back"], rights(fds + [sock.fileno()]))
+            for x in fds:
+                os.close(x)
+            result["mirrored"] = len(fds)
         else:
             raise SystemExit(f"unknown mode {mode}")
-        if mode != "creds":
+        # A datagram peer sees no end of the connection: nothing to wait for.
+        # "mirror" gave the peer its own end: no end of stream would come.
+        if mode not in ("creds", "pidfd", "mirror") and sock.type != socket.SOCK_DGRAM:
             wait_for_close(sock, result)
     except OSError as e:
         result["error"] = type(e).__name__

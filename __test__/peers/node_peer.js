@@ -11,18 +11,7 @@
 const fs = require('node:fs')
 const { FdSocket, connect, sendFds, closeFds } = require('fdpass')
 
-const FD_DIR = process.platform === 'linux' ? '/proc/self/fd' : '/dev/fd'
-
-function openFds() {
-  return fs.readdirSync(FD_DIR).map(Number).filter((fd) => {
-    try {
-      fs.fstatSync(fd)
-      return true
-    } catch {
-      return false
-    }
-  }).sort((a, b) => a - b)
-}
+const { openFds } = require('./open-fds.js')
 
 async function main() {
   const [mode, arg] = process.argv.slice(2)

@@ -19,8 +19,10 @@
 //                        closes its fds, reports, and leaves the socket open
 //                        with nothing pending: the process must exit by itself
 //   signal               blocks in raw recvFds with a SIGUSR1 handler installed
-//   flood-reader MAXFDS READAHEAD  (--expose-gc) reads a flood slowly, samples
-//                        its fd count and RSS
+//   flood-reader MAXFDS READAHEAD [FRAMING MAXQUEUEDFDS COUNT]  (--expose-gc)
+//                        reads a flood slowly (FRAMING 'unframed' turns
+//                        framing off; it stops after COUNT messages when
+//                        given), samples its fd count and RSS
 // Prints one JSON line: results and whether its fd table came back.
 'use strict'
 const fs = require('node:fs')
@@ -28,20 +30,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { FdSocket, socketPair, sendFds, recvFds, closeFds } = require('fdpass')
 
-function openFds() {
-  return fs
-    .readdirSync('/proc/self/fd')
-    .map(Number)
-    .filter((fd) => {
-      try {
-        fs.fstatSync(fd)
-        return true
-      } catch {
-        return false
-      }
-    })
-    .sort((a, b) => a - b)
-}
+const { openFds } = require('./open-fds.js')
 
 /** fd numbers with what they point at, for reports. */
 function describe(fds) {
@@ -297,7 +286,11 @@ async function main() {
     await gcHard()
     report.rssBefore = process.memoryUsage().rss
     const baseline = openFds().length
-    const sock = FdSocket.from(3, { maxFds, readAhead })
+    const [, , , , , framing = 'framed', maxQueuedFds, count] = process.argv
+    const options = { maxFds, readAhead, framing: framing !== 'unframed' }
+    if (maxQueuedFds !== undefined) options.maxQueuedFds = Number(maxQueuedFds)
+    const expected = count === undefined ? Infinity : Number(count)
+    const sock = FdSocket.from(3, options)
     let maxOpen = 0
     let received = 0
     let fdsReceived = 0
@@ -305,7 +298,7 @@ async function main() {
       maxOpen = Math.max(maxOpen, fs.readdirSync('/proc/self/fd').length - 1)
     }, 5)
     try {
-      for (;;) {
+      while (received < expected) {
         const m = await sock.receive({ signal: AbortSignal.timeout(30000) })
         received++
         fdsReceived += m.fds.length

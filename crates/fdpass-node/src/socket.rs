@@ -705,7 +705,14 @@ fn read_frames(
             state.decoder.clear();
             return Err(ReadEnd::Failed(error));
         }
-        if !batch.may_read(limits) {
+        // The fds the decoder holds for a frame still incomplete count
+        // against the fd room as well. A batch with no message yet reads
+        // anyway, or a receive would wait forever for its frame: the decoder
+        // then holds only that frame's fds (FrameDecoder::next_frame fails
+        // at once on any others), so one read passes the room by at most one
+        // message's fds.
+        let held = batch.fds.len() + state.decoder.queued_fds();
+        if !batch.may_read(limits) || (batch.count() > 0 && held >= limits.1) {
             return Ok(());
         }
         let spare = state.decoder.spare(READ_CHUNK);

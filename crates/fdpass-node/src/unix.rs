@@ -2,8 +2,9 @@
 //! and the checks `listen` needs. Paths arrive as bytes, so that a leading
 //! NUL (a Linux abstract name) survives.
 
-use std::os::fd::{AsFd, IntoRawFd};
+use std::os::fd::{AsFd, FromRawFd, IntoRawFd, OwnedFd};
 
+use fdpass::socket_file::{self, PathLock};
 use fdpass::unix::{self, Connect};
 use fdpass::SocketType;
 use napi::bindgen_prelude::Result;
@@ -68,4 +69,42 @@ pub fn unix_socket_type(env: Env, fd: i32) -> Result<&'static str> {
     fdpass::socket_type(fd)
         .map(SocketType::name)
         .map_err(|e| throw(&env, &e))
+}
+
+/// Takes the lock on the lock file at `path` (see fdpass::socket_file)
+/// without waiting: its fd, which holds it until `unlockFile`, or -1 while
+/// another process holds it.
+#[napi(js_name = "lockFile")]
+pub fn lock_file(env: Env, path: &[u8]) -> Result<i32> {
+    match PathLock::try_lock(path).map_err(|e| throw(&env, &e))? {
+        Some(lock) => Ok(lock.into_fd().into_raw_fd()),
+        None => Ok(-1),
+    }
+}
+
+/// Removes the lock file at `path` and releases the lock held by `fd`
+/// (from `lockFile`, whose ownership comes back here).
+#[napi(js_name = "unlockFile")]
+pub fn unlock_file(env: Env, path: &[u8], fd: i32) -> Result<()> {
+    let _ = borrow_fd(&env, fd)?;
+    // SAFETY: JavaScript hands back the fd lockFile gave it, which only it owned.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    PathLock::from_fd(fd, path)
+        .map_err(|e| throw(&env, &e))?
+        .release();
+    Ok(())
+}
+
+/// Gives the file that binding `fd` creates the permissions `mode` from its
+/// creation on, where the platform allows (Linux).
+#[napi(js_name = "presetSocketMode")]
+pub fn preset_socket_mode(env: Env, fd: i32, mode: u32) -> Result<()> {
+    let fd = borrow_fd(&env, fd)?;
+    socket_file::preset_mode(fd, mode).map_err(|e| throw(&env, &e))
+}
+
+/// Sets the permissions of the socket file at `path`, not following links.
+#[napi(js_name = "chmodSocketFile")]
+pub fn chmod_socket_file(env: Env, path: &[u8], mode: u32) -> Result<()> {
+    socket_file::chmod_socket_file(path, mode).map_err(|e| throw(&env, &e))
 }

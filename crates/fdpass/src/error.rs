@@ -248,8 +248,9 @@ pub fn errno_name(errno: Errno) -> &'static str {
         Errno::ECONNABORTED => "ECONNABORTED",
         Errno::EAFNOSUPPORT => "EAFNOSUPPORT",
         Errno::EROFS => "EROFS",
-        Errno::ENOSYS => "ENOSYS",
+        Errno::ELOOP => "ELOOP",
         Errno::ENOSPC => "ENOSPC",
+        Errno::ENOSYS => "ENOSYS",
         Errno::EFBIG => "EFBIG",
         _ => "EUNKNOWN",
     }

@@ -146,15 +146,15 @@ impl<F> FrameDecoder<F> {
         (len <= self.max_bytes).then_some(HEADER_LEN + len)
     }
 
-    /// The next complete frame, if one has arrived.
-    pub fn next_frame(&mut self) -> Result<Option<Frame<'_, F>>> {
-        let available = &self.buf[self.pos..self.end];
-        if available.len() < HEADER_LEN {
+    /// The header at the read position, if all of it has arrived: the
+    /// payload length and the fd count, checked against the limits.
+    fn header(&self) -> Result<Option<(usize, usize)>> {
+        let Some(header) = self.buf[..self.end].get(self.pos..self.pos + HEADER_LEN) else {
             return Ok(None);
-        }
-        let len = u32::from_le_bytes([available[0], available[1], available[2], available[3]]) as usize;
-        let fd_count = u16::from_le_bytes([available[4], available[5]]) as usize;
-        let reserved = u16::from_le_bytes([available[6], available[7]]);
+        };
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let fd_count = u16::from_le_bytes([header[4], header[5]]) as usize;
+        let reserved = u16::from_le_bytes([header[6], header[7]]);
         if reserved != 0 {
             return Err(protocol(format!(
                 "a frame header has reserved bits set ({reserved:#x})"
@@ -172,26 +172,50 @@ impl<F> FrameDecoder<F> {
                 self.max_fds
             )));
         }
+        Ok(Some((len, fd_count)))
+    }
+
+    /// Checks the fds held against the frame at the read position, whether
+    /// it is complete or not, so that a peer cannot make the decoder hold
+    /// more than one frame's fds while that frame is incomplete.
+    ///
+    /// The kernel hands the fds of a `sendmsg` to the read that brings its
+    /// first byte (that read may begin with fd-less bytes sent before), and
+    /// a peer's `sendmsg` with fds starts with a header. So a batch belongs
+    /// to the first header announcing fds that starts within its read, and
+    /// must be exactly what that header announces; a batch whose read holds
+    /// no header start can belong to none. Fds in the middle of a frame,
+    /// more than the header announced, or more than `max_fds` in one read,
+    /// are a protocol error at once: without this check a header announcing
+    /// a long payload, followed by one-byte reads each carrying fds, would
+    /// have every one of them held until the payload ends.
+    fn check_fds(&self, header: Option<(usize, usize)>) -> Result<()> {
         let header_at = self.base + self.pos as u64;
-        // Fds no header claimed: their read ended before this header began.
-        if let Some(batch) = self.batches.front() {
+        // Where the next header starts, or the earliest it can start while
+        // this header is incomplete.
+        let next_header_at = header_at + (HEADER_LEN + header.map_or(0, |(len, _)| len)) as u64;
+        let mut batches = self.batches.iter();
+        let mut first = batches.next();
+        if let Some(batch) = first {
             if batch.end <= header_at {
+                // Its read ended before this header began.
                 return Err(protocol(format!(
                     "{} fds arrived that no message announced",
                     batch.count
                 )));
             }
+            if batch.count > self.max_fds {
+                return Err(protocol(format!(
+                    "{} fds arrived with one message, more than maxFds ({})",
+                    batch.count, self.max_fds
+                )));
+            }
         }
-        if available.len() < HEADER_LEN + len {
-            return Ok(None);
-        }
-        // Every check comes before the frame takes anything, so that an
-        // error leaves the decoder as it was (what it holds is dropped with
-        // it, or by clear()).
-        let mut later = self.batches.iter();
-        if fd_count > 0 {
-            match later.next() {
-                Some(batch) if batch.start <= header_at && header_at < batch.end => {
+        // A header announcing fds owns the first batch, which must hold its
+        // first byte and be of the announced size.
+        if let Some((_, fd_count)) = header.filter(|&(_, n)| n > 0) {
+            match first {
+                Some(batch) if batch.start <= header_at => {
                     if batch.count != fd_count {
                         return Err(protocol(format!(
                             "a frame announces {fd_count} fds but {} arrived with it",
@@ -205,20 +229,58 @@ impl<F> FrameDecoder<F> {
                     )))
                 }
             }
+            first = batches.next();
+        } else if header.is_none() && first.is_some_and(|b| b.start <= header_at) {
+            // Perhaps this header's, once it is complete.
+            first = batches.next();
         }
-        let start = self.pos + HEADER_LEN;
-        // Fds whose read ended within this frame can belong to no later header.
-        if let Some(batch) = later.next() {
-            if batch.end <= self.base + (start + len) as u64 {
+        // Any other batch belongs to a later header: its read must reach
+        // the next header's first byte.
+        if let Some(batch) = first {
+            if batch.end <= next_header_at {
+                return Err(protocol(match header {
+                    // Its read began with this header, which announced none.
+                    Some(_) if batch.start <= header_at => {
+                        format!("a frame announces 0 fds but {} arrived with it", batch.count)
+                    }
+                    Some((_, announced)) => format!(
+                        "{} fds arrived in the middle of a message, which announced {announced}",
+                        batch.count
+                    ),
+                    None => format!("{} fds arrived in the middle of a message header", batch.count),
+                }));
+            }
+            if batch.count > self.max_fds {
                 return Err(protocol(format!(
-                    "{} fds arrived that no message announced",
-                    batch.count
+                    "{} fds arrived with one message, more than maxFds ({})",
+                    batch.count, self.max_fds
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// The next complete frame, if one has arrived. An error (the peer broke
+    /// the wire format) comes as soon as what is held shows it, even before
+    /// the frame is complete.
+    pub fn next_frame(&mut self) -> Result<Option<Frame<'_, F>>> {
+        let header = self.header()?;
+        // Every check comes before the frame takes anything, so that an
+        // error leaves the decoder as it was (what it holds is dropped with
+        // it, or by clear()).
+        self.check_fds(header)?;
+        let Some((len, fd_count)) = header else {
+            return Ok(None);
+        };
+        if self.end - self.pos < HEADER_LEN + len {
+            return Ok(None);
+        }
+        // Complete, and check_fds found the header's own batch (if it
+        // announced fds) and no batch that ends within the frame.
         if fd_count > 0 {
             self.batches.pop_front();
         }
+        let start = self.pos + HEADER_LEN;
         self.pos = start + len;
         Ok(Some(Frame {
             payload: &self.buf[start..start + len],
@@ -348,6 +410,52 @@ mod tests {
         bad[7] = 1;
         d.push(&bad, vec![]);
         assert!(matches!(d.next_frame(), Err(Error::Protocol { .. })));
+    }
+
+    #[test]
+    fn fds_in_the_middle_of_a_frame_are_an_error_before_it_completes() {
+        // A header announcing a long payload and no fds, then one-byte reads
+        // each carrying fds: the first such read is an error.
+        let mut d = FrameDecoder::<u32>::new(65536, 253);
+        d.push(&encode_header(65536, 0), vec![]);
+        assert!(d.next_frame().unwrap().is_none());
+        d.push(b"x", (0..253).collect());
+        assert!(matches!(d.next_frame(), Err(Error::Protocol { .. })));
+
+        // The same before the header is complete: fds on its third byte.
+        let mut d = FrameDecoder::<u32>::new(64, 4);
+        d.push(&encode_header(1, 0)[..2], vec![]);
+        d.push(&encode_header(1, 0)[2..3], vec![1]);
+        assert!(matches!(d.next_frame(), Err(Error::Protocol { .. })));
+
+        // A header that announces fds none of which came with it: known as
+        // soon as the header is there.
+        let mut d = FrameDecoder::<u32>::new(64, 4);
+        d.push(&encode_header(32, 2), vec![]);
+        assert!(matches!(d.next_frame(), Err(Error::Protocol { .. })));
+
+        // More fds than announced, or than max_fds, on the header's own read.
+        let mut d = FrameDecoder::<u32>::new(64, 4);
+        d.push(&encode_header(32, 1), vec![1, 2]);
+        assert!(matches!(d.next_frame(), Err(Error::Protocol { .. })));
+        let mut d = FrameDecoder::<u32>::new(64, 4);
+        d.push(&encode_header(32, 0)[..3], vec![1, 2, 3, 4, 5]);
+        assert!(matches!(d.next_frame(), Err(Error::Protocol { .. })));
+
+        // Legitimate: a read that ends the frame and brings the next
+        // header's first byte with that header's fds, while the frame is
+        // still incomplete before it.
+        let mut stream = frame(b"abcdef", 1);
+        stream.extend(frame(b"g", 2));
+        let mut d = FrameDecoder::<u32>::new(64, 4);
+        d.push(&stream[..10], vec![1]);
+        assert!(d.next_frame().unwrap().is_none());
+        assert_eq!(d.queued_fds(), 1);
+        d.push(&stream[10..], vec![2, 3]);
+        assert_eq!(
+            drain(&mut d).unwrap(),
+            vec![(b"abcdef".to_vec(), vec![1]), (b"g".to_vec(), vec![2, 3])]
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod frame;
 pub mod memfd;
 pub mod message;
 pub mod socket;
+pub mod socket_file;
 pub mod unix;
 
 pub use error::{Error, Result, MAX_FDS_PER_MESSAGE};

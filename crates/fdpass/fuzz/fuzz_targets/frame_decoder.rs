@@ -17,7 +17,9 @@
 //! - no fd is duplicated, invented or dropped while the decoder holds it;
 //!   `clear` drops exactly the held fds;
 //! - `next_frame` returns nothing only when no complete frame is held, and
-//!   an error takes nothing (every fd it held is still held);
+//!   then holds at most one fd batch, the one whose read brought the
+//!   header's first byte (fds in the middle of a frame are an error at
+//!   once); an error takes nothing (every fd it held is still held);
 //! - `queued_fds` and `is_mid_frame` agree with the model.
 //!
 //! After an error the decoder is dropped; then every fd ever pushed has been
@@ -179,6 +181,21 @@ fn step(d: &mut FrameDecoder<FakeFd>, m: &mut Model) -> Result<bool, ()> {
                 assert!(
                     avail.len() < HEADER_LEN + len,
                     "a complete frame of {len} bytes is held but next_frame returned nothing"
+                );
+            }
+            // While a frame is incomplete, the decoder holds at most one
+            // batch: the one whose read brought the header's first byte.
+            assert!(
+                m.batches.len() <= 1,
+                "{} fd batches held for an incomplete frame",
+                m.batches.len()
+            );
+            if let Some(batch) = m.batches.front() {
+                assert!(
+                    batch.start <= header_at && header_at < batch.end,
+                    "batch [{}, {}) held for a header at {header_at}",
+                    batch.start,
+                    batch.end
                 );
             }
             m.check_no_drops("next_frame");
