@@ -96,6 +96,25 @@ test('the package loads here (control for the cases below)', (t) => {
   t.deepEqual(probe(root), { loaded: true, pair: 2 })
 })
 
+test('the loader and the ERR_FDPASS_NO_BINARY message pick the same binary, that of the running C library', (t) => {
+  // The loader decides musl from /usr/bin/ldd, src/no-binary.ts the same way;
+  // `key` above comes from the process itself (a glibc process reports its
+  // version). A musl Node on this suite's run for musl must load the musl binary.
+  const out = execFileSync(
+    process.execPath,
+    [
+      '-e',
+      `require(process.argv[1])
+       const { platformKey } = require(process.argv[1] + '/dist/src/no-binary.js')
+       const loaded = Object.keys(require.cache).filter((f) => f.endsWith('.node')).map((f) => require('path').basename(f))
+       console.log(JSON.stringify({ loaded, key: platformKey() }))`,
+      root,
+    ],
+    { cwd: tmp, encoding: 'utf8' },
+  )
+  t.deepEqual(JSON.parse(out), { loaded: [`fdpass.${key}.node`], key })
+})
+
 for (const esm of [false, true]) {
   const how = esm ? 'import' : 'require'
 
@@ -124,6 +143,36 @@ for (const esm of [false, true]) {
     )
     t.true(r.message?.includes(`npm install fdpass-${key}@${version}`), r.message)
     t.false(r.message?.includes('Cannot find module'), r.message)
+  })
+}
+
+if (process.platform === 'linux') {
+  test('the message names the libc the loader chose from /usr/bin/ldd, even where the process has the other one', (t) => {
+    // A preload gives the loader (and src/no-binary.ts) an ldd of the other
+    // C library than this process's: the loader then looks for that
+    // package, and the message must name that package, not the process's.
+    const other = key.endsWith('-gnu') ? 'musl' : 'gnu'
+    const ldd =
+      other === 'musl'
+        ? '#!/bin/sh\nexec /lib/ld-musl-x86_64.so.1 --list "$@"\n'
+        : '#! /bin/bash\n# ldd for the GNU C Library\nTEXTDOMAIN=libc\n'
+    const preload = path.join(tmp, `ldd-${other}.cjs`)
+    fs.writeFileSync(
+      preload,
+      `const fs = require('fs')
+       const readFileSync = fs.readFileSync
+       fs.readFileSync = function (file, ...rest) {
+         return file === '/usr/bin/ldd' ? ${JSON.stringify(ldd)} : readFileSync.call(this, file, ...rest)
+       }\n`,
+    )
+    const otherKey = `linux-${process.arch}-${other}`
+    const r = probe('fdpass', { preload, cwd: project(`ldd-${other}`) })
+    t.false(r.loaded)
+    t.is(r.code, 'ERR_FDPASS_NO_BINARY')
+    t.true(
+      r.message?.startsWith(`fdpass could not load its native binary for ${otherKey}: the package fdpass-${otherKey} is not installed.`),
+      r.message,
+    )
   })
 }
 

@@ -22,6 +22,7 @@ import { closeFds, fdKind, FdSocket, listen, recvFds, sendFds, socketPair, type 
 
 import { isCloexec, openFds, withFdAudit } from './helpers/fd-audit.js'
 import { codeOf, timeout } from './helpers/outcomes.js'
+import { serialUnlessEmulated } from './helpers/emulation.js'
 import { openTempFile, readText } from './helpers/files.js'
 import { NODE_PEER, PY_PEER, run, runNode, runPython, sleep, within } from './peers/rel_spawn.js'
 
@@ -490,39 +491,43 @@ test.serial('G: the receiver exits with fds in flight: the sender is stable, the
 
 const RECVMSG_NR: Record<string, number> = { x64: 47, arm64: 212 }
 
-test.serial('G: a signal during a blocking raw recvFds: retried, the message arrives, the handler runs after', async (t) => {
-  await withFdAudit(t, async () => {
-    const [mine, theirs] = socketPair()
-    const peer = runNode(['signal'], { socket: theirs })
-    closeFds([theirs])
-    await within(peer.ready, 15_000, 'the child is ready')
-    const pid = peer.child.pid!
-    // Wait until the child's main thread sits in recvmsg.
-    const nr = RECVMSG_NR[process.arch]
-    let inRecv = false
-    for (let i = 0; i < 250 && !inRecv; i++) {
-      await sleep(20)
-      const sys = fs.readFileSync(`/proc/${pid}/syscall`, 'utf8')
-      inRecv = nr === undefined ? i > 10 : sys.startsWith(`${nr} `)
-    }
-    t.true(inRecv, 'the child is blocked in recvmsg')
-    peer.child.kill('SIGUSR1')
-    await sleep(200)
-    t.is(peer.child.exitCode, null, 'the child survived the signal')
-    if (nr !== undefined) t.true(fs.readFileSync(`/proc/${pid}/syscall`, 'utf8').startsWith(`${nr} `), 'still in recvmsg')
-    const f = fileWith('after the signal')
-    sendFds(mine, 'msg', [f])
-    closeFds([f])
-    const report = await peer.report
-    t.is(report.data, 'msg')
-    t.is(report.fds, 1)
-    t.true(report.fdWorks)
-    t.is(report.signalsSeenWhenRecvReturned, 0, 'the JS handler had not run while recvFds blocked')
-    t.is(report.signals, 1, 'the JS handler ran once recvFds returned')
-    t.true(report.fdAuditOk, JSON.stringify(report))
-    closeFds([mine])
-  })
-})
+serialUnlessEmulated(
+  'G: a signal during a blocking raw recvFds: retried, the message arrives, the handler runs after',
+  "it watches the child's syscall in /proc/PID/syscall, where the kernel shows the emulator's",
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const [mine, theirs] = socketPair()
+      const peer = runNode(['signal'], { socket: theirs })
+      closeFds([theirs])
+      await within(peer.ready, 15_000, 'the child is ready')
+      const pid = peer.child.pid!
+      // Wait until the child's main thread sits in recvmsg.
+      const nr = RECVMSG_NR[process.arch]
+      let inRecv = false
+      for (let i = 0; i < 250 && !inRecv; i++) {
+        await sleep(20)
+        const sys = fs.readFileSync(`/proc/${pid}/syscall`, 'utf8')
+        inRecv = nr === undefined ? i > 10 : sys.startsWith(`${nr} `)
+      }
+      t.true(inRecv, 'the child is blocked in recvmsg')
+      peer.child.kill('SIGUSR1')
+      await sleep(200)
+      t.is(peer.child.exitCode, null, 'the child survived the signal')
+      if (nr !== undefined) t.true(fs.readFileSync(`/proc/${pid}/syscall`, 'utf8').startsWith(`${nr} `), 'still in recvmsg')
+      const f = fileWith('after the signal')
+      sendFds(mine, 'msg', [f])
+      closeFds([f])
+      const report = await peer.report
+      t.is(report.data, 'msg')
+      t.is(report.fds, 1)
+      t.true(report.fdWorks)
+      t.is(report.signalsSeenWhenRecvReturned, 0, 'the JS handler had not run while recvFds blocked')
+      t.is(report.signals, 1, 'the JS handler ran once recvFds returned')
+      t.true(report.fdAuditOk, JSON.stringify(report))
+      closeFds([mine])
+    })
+  },
+)
 
 // Keep an eye on what the helpers spawn.
 test.serial('the peers used here exist', (t) => {

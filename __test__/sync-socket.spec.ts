@@ -223,7 +223,8 @@ if (linux) {
   /**
    * Runs `body` in a child under strace, with a SyncSocket pair `a`, `b` and
    * an open fd `f`; counts the syscalls `body` made (between two marker
-   * opens, so that start-up does not count). The child audits its fd table
+   * opens, so that start-up does not count; musl opens with `open` on x64,
+   * glibc with `openat`, and arm64 has only `openat`, hence `?open`). The child audits its fd table
    * around `body` and the run fails if anything leaked or was lost.
    */
   function traced(body: string): Record<string, number> {
@@ -232,7 +233,7 @@ if (linux) {
     const end = path.join(tmp, 'no-such-file-end')
     const r = spawnSync(
       'strace',
-      ['-f', '-qq', '-e', 'trace=openat,getsockopt,sendmsg,recvmsg', '-o', out, process.execPath, '-e', `
+      ['-f', '-qq', '-e', 'trace=?open,openat,getsockopt,sendmsg,recvmsg', '-o', out, process.execPath, '-e', `
         const fs = require('fs')
         const { SyncSocket, sendFds, recvFds, closeFds } = require(${JSON.stringify(root)})
         const mark = (name) => { try { fs.openSync(name, 'r') } catch {} }

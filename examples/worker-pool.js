@@ -24,7 +24,8 @@ function ask(port, line) {
     const socket = net.connect(port, '127.0.0.1', () => socket.end(`${line}\n`))
     let reply = ''
     socket.setEncoding('utf8')
-    socket.setTimeout(5000, () => socket.destroy(new Error(`no reply to ${JSON.stringify(line)}`)))
+    // Only a guard against a hang: the first replies wait for the workers to start.
+    socket.setTimeout(30_000, () => socket.destroy(new Error(`no reply to ${JSON.stringify(line)}`)))
     socket.on('data', (chunk) => (reply += chunk))
     socket.on('end', () => resolve(reply.replace(/\n$/, '')))
     socket.on('error', reject)

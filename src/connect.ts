@@ -23,7 +23,11 @@ export interface ConnectOptions extends SocketOptions {
 export interface ListenOptions extends SocketOptions {
   /** `'stream'` (default) or `'seqpacket'` (Linux only). */
   type?: 'stream' | 'seqpacket'
-  /** The length of the queue of pending connections (0 to 2^31 - 1, default 511, as Node's `net`). */
+  /**
+   * The length of the queue of pending connections (default 511, as Node's
+   * `net`): any integer from 0 to 2^31 - 1; the kernel caps it at its own
+   * maximum (Linux: `net.core.somaxconn`, macOS: `kern.ipc.somaxconn`).
+   */
   backlog?: number
   /**
    * Permissions of the socket file (0 to 0o777), e.g. `0o600`, set before

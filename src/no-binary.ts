@@ -3,7 +3,8 @@
  * prebuilt binary this platform needs and what to install, instead of the
  * loader's generic "Cannot find native binding".
  */
-import { existsSync } from 'node:fs'
+import { execSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { makeError, type FdpassError } from './errors'
@@ -21,11 +22,32 @@ export const PREBUILT_PLATFORMS = [
 /** Operating systems with `AF_UNIX` sockets and `SCM_RIGHTS`, though fdpass has no binary for every one. */
 const UNIX_LIKE = new Set(['linux', 'darwin', 'freebsd', 'openbsd', 'netbsd', 'sunos', 'aix', 'android'])
 
+/**
+ * Whether this is a musl system, decided as the generated loader
+ * (binding.js) decides it, so that the error names the package the loader
+ * looked for: the text of /usr/bin/ldd (musl's names musl, glibc's does
+ * not); without that file, the process report (glibc reports its version,
+ * a musl process maps libc.musl-* or ld-musl-*); last, `ldd --version`.
+ */
 function isMusl(): boolean {
-  // The same test Node-API loaders use: glibc reports its version in the
-  // process report, musl does not.
-  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined
-  return !report?.header?.glibcVersionRuntime
+  try {
+    return readFileSync('/usr/bin/ldd', 'utf8').includes('musl')
+  } catch {
+    // No ldd at that path: ask the process.
+  }
+  const report = process.report?.getReport() as
+    | { header?: { glibcVersionRuntime?: string }; sharedObjects?: unknown }
+    | undefined
+  if (report) {
+    if (report.header?.glibcVersionRuntime) return false
+    const objects = Array.isArray(report.sharedObjects) ? (report.sharedObjects as unknown[]) : []
+    return objects.some((f) => typeof f === 'string' && (f.includes('libc.musl-') || f.includes('ld-musl-')))
+  }
+  try {
+    return execSync('ldd --version', { encoding: 'utf8' }).includes('musl')
+  } catch {
+    return false
+  }
 }
 
 /** `linux-x64-gnu`, `darwin-arm64`, `win32-x64`, ...: the platform as the binary packages name it. */

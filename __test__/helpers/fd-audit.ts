@@ -4,7 +4,10 @@
  */
 import type { ExecutionContext } from 'ava'
 import { spawnSync } from 'node:child_process'
+import { lookup } from 'node:dns/promises'
+import { once } from 'node:events'
 import { fstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { connect, createServer, type AddressInfo } from 'node:net'
 
 const FD_DIR = process.platform === 'linux' ? '/proc/self/fd' : '/dev/fd'
 
@@ -40,11 +43,28 @@ function describeDiff(before: Map<number, string>, after: Map<number, string>): 
 // processes): open them once now so that they are part of every "before".
 spawnSync(process.execPath, ['-e', ''])
 
+// The same for the resolver behind a TCP listen or connect: musl's keeps
+// /dev/urandom (and /dev/null) open from its first use. Warmed up once, before
+// the first audit.
+const resolverWarmedUp = (async () => {
+  await lookup('localhost').catch(() => undefined)
+  const server = createServer((socket) => socket.destroy())
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const client = connect((server.address() as AddressInfo).port, '127.0.0.1')
+  await once(client, 'connect')
+  client.destroy()
+  await once(client, 'close')
+  await new Promise((resolve) => server.close(resolve))
+})()
+// Reported by the first audit, not as an unhandled rejection at load.
+resolverWarmedUp.catch(() => undefined)
+
 /**
  * Runs `fn` and asserts that the process has exactly the same fds afterwards.
  * Tests that use it must be serial: other tests' fds would show up.
  */
 export async function withFdAudit<T>(t: ExecutionContext, fn: () => T | Promise<T>): Promise<T> {
+  await resolverWarmedUp
   const before = openFds()
   const result = await fn()
   let diff = describeDiff(before, openFds())

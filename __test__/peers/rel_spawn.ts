@@ -7,6 +7,8 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import * as path from 'node:path'
 
+import { slowdown } from '../helpers/emulation.js'
+
 export const NODE_PEER = path.join(__dirname, 'rel_node_peer.js')
 export const PY_PEER = path.join(__dirname, 'rel_py_peer.py')
 export const HOSTILE_PEER = path.join(__dirname, 'hostile_peer.py')
@@ -67,7 +69,8 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
     }
   })
   child.stderr?.on('data', (chunk: Buffer) => (err += chunk))
-  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
+  // Under emulation a Node peer takes seconds to start and everything runs slower.
+  const timer = setTimeout(() => child.kill('SIGKILL'), (options.timeoutMs ?? 60_000) * slowdown)
   const report = new Promise<Record<string, unknown>>((resolve, reject) => {
     child.on('error', reject)
     child.on('close', (code, signal) => {
@@ -100,8 +103,9 @@ export function runPython(script: string, args: string[], options: RunOptions = 
 /** Rejects with `what` if `promise` has not settled within `ms`. */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
+  const limit = ms * slowdown
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)
+    timer = setTimeout(() => reject(new Error(`timed out after ${limit} ms: ${what}`)), limit)
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }

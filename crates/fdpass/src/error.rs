@@ -275,6 +275,12 @@ fn hint(errno: Errno, syscall: &str) -> &'static str {
         Errno::EMFILE => "the process has too many open fds: close some or raise RLIMIT_NOFILE",
         Errno::ENFILE => "the system has too many open files",
         Errno::ETOOMANYREFS => "too many fds are in flight for this user: the receiver must take them first",
+        // Only macOS: the fds of the message did not all fit in the fd table;
+        // XNU closes them all and leaves the data queued.
+        Errno::EMSGSIZE if syscall == "recvmsg" => {
+            "the fds of the message do not fit in this process's fd table (they were closed): \
+             close some fds or raise RLIMIT_NOFILE"
+        }
         Errno::EMSGSIZE => "the message is too large for this socket",
         Errno::ENOBUFS | Errno::ENOMEM => "the kernel is out of buffer memory",
         Errno::EINVAL if syscall == "sendmsg" => {

@@ -4,7 +4,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::sys::socket::{self, Backlog, UnixAddr};
+use nix::sys::socket::{self, UnixAddr};
 
 use crate::error::{Error, Result};
 use crate::socket::{new_socket, SocketType};
@@ -74,10 +74,20 @@ pub fn bind(fd: BorrowedFd<'_>, addr: &UnixAddr) -> Result<()> {
     socket::bind(fd.as_raw_fd(), addr).map_err(|e| Error::os(e, "bind"))
 }
 
-/// Starts listening on a bound socket.
+/// Starts listening on a bound socket, with a queue of up to `backlog`
+/// pending connections. As with Node's `net`, any backlog works: the kernel
+/// silently caps it at its own maximum (Linux: `net.core.somaxconn`; macOS:
+/// `kern.ipc.somaxconn`), as `listen(2)` documents on both. A negative
+/// backlog counts as 0 (POSIX).
 pub fn listen(fd: BorrowedFd<'_>, backlog: i32) -> Result<()> {
-    let backlog = Backlog::new(backlog).map_err(|e| Error::os(e, "listen"))?;
-    socket::listen(&fd, backlog).map_err(|e| Error::os(e, "listen"))
+    // Not nix's `Backlog`: it refuses anything above the C library's
+    // SOMAXCONN constant (4096 on glibc, 128 on musl and macOS), which is not
+    // the kernel's limit, with EINVAL, so the default of 511 failed on musl
+    // and macOS.
+    // SAFETY: listen(2) reads no memory of ours: it takes an fd that the
+    // borrow keeps open for the call, and an integer.
+    let rc = unsafe { libc::listen(fd.as_raw_fd(), backlog.max(0)) };
+    Errno::result(rc).map(drop).map_err(|e| Error::os(e, "listen"))
 }
 
 /// Outcome of a non-blocking connect.
