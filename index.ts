@@ -4,6 +4,7 @@
  *
  * Two layers: the raw, synchronous API on fd numbers (`socketPair`,
  * `sendFds`, `recvFds`, `closeFds`, `fdKind`) or on an owned `SyncSocket`,
+ * `memfd` for shared memory to pass,
  * and event-loop sockets
  * (`FdSocket`, `FdServer`, `connect`, `listen`, `bind`) with framing,
  * backpressure and Node object support.
@@ -15,6 +16,7 @@ export type { FdKind, RecvFdsOptions, RecvFdsResult, SocketType } from './src/ra
 export { closeFds, DEFAULT_MAX_BYTES, fdKind, recvFds, sendFds, socketPair } from './src/raw'
 export { MAX_FDS_PER_MESSAGE } from './src/validate'
 export { SyncSocket } from './src/sync-socket'
+export { MAX_MEMFD_NAME_BYTES, memfd } from './src/memfd'
 export type { FdLike } from './src/fd-like'
 export type { FdMessage, PeerCredentials, ReceiveManyOptions, ReceiveOptions, SocketOptions } from './src/fd-socket'
 export { DEFAULT_SOCKET_MAX_BYTES, FdSocket } from './src/fd-socket'

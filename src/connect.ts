@@ -9,6 +9,7 @@ import { FdServer, unlinkIfOwned, type OwnedPath, type PeerCheck } from './fd-se
 import { FdSocket, kAdopt, resolveOptions, type SocketOptions } from './fd-socket'
 import { native } from './native'
 import { validateSocketType, type SocketType } from './raw'
+import { assertEventLoopSockets } from './runtime'
 import { placeSocket } from './socket-file'
 import { integerOption, optionsObject } from './validate'
 
@@ -80,6 +81,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * `ENAMETOOLONG` when the path does not fit in `sun_path`.
  */
 export async function connect(path: string, options?: ConnectOptions): Promise<FdSocket> {
+  assertEventLoopSockets('connect')
   const opts = optionsObject(options, 'options')
   const type = validateSocketType(opts.type)
   const resolved = resolveOptions(type, opts)
@@ -104,6 +106,7 @@ export async function connect(path: string, options?: ConnectOptions): Promise<F
  * socket file.
  */
 export async function listen(path: string, options?: ListenOptions): Promise<FdServer> {
+  assertEventLoopSockets('listen')
   const opts = optionsObject(options, 'options')
   const type = validateSocketType(opts.type)
   if (type === 'dgram') {
@@ -135,6 +138,7 @@ export async function listen(path: string, options?: ListenOptions): Promise<FdS
  * `connect(path, { type: 'dgram' })`. `close()` removes the socket file.
  */
 export async function bind(path: string, options?: BindOptions): Promise<FdSocket> {
+  assertEventLoopSockets('bind')
   const opts = optionsObject(options, 'options')
   const resolved = resolveOptions('dgram', opts)
   const socketPath = validPath(path)

@@ -12,6 +12,7 @@ import { Queue } from './queue'
 import { release } from './held-fds'
 import { cancelStop, deferStop } from './deferred-stops'
 import { validateSocketType, type SocketType } from './raw'
+import { assertEventLoopSockets } from './runtime'
 import { emptyDataError, integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
 
 /** A message and the fds that came with it. The fds are yours to close. */
@@ -201,6 +202,11 @@ const dropped = new FinalizationRegistry<Queue<FdMessage | Error>>((messages) =>
  * Each `send` is one message; `receive()` and async iteration give each
  * message exactly its own fds. Received fds belong to you: close them.
  * Every fd fdpass creates or receives is close-on-exec.
+ *
+ * On Bun, which cannot watch an fd from an addon (no libuv `uv_poll`), making
+ * one (`pair`, `from`, `connect`, `listen`, `bind`) throws
+ * `ERR_FDPASS_UNSUPPORTED_RUNTIME` before any fd is made: use the raw API or
+ * `SyncSocket` there.
  */
 export class FdSocket implements AsyncIterable<FdMessage> {
   /** The socket type. */
@@ -261,6 +267,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
    * `'stream'`, framed.
    */
   static pair(type?: SocketType, options?: SocketOptions): [FdSocket, FdSocket] {
+    assertEventLoopSockets('FdSocket.pair')
     const kind = validateSocketType(type)
     const resolved = resolveOptions(kind, options)
     const [a, b] = native.socketPair(kind) as [number, number]
@@ -289,6 +296,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
    * Throws `ERR_NOT_UNIX_SOCKET` or `ENOTSOCK` for anything else.
    */
   static from(fd: number, options?: SocketOptions): FdSocket {
+    assertEventLoopSockets('FdSocket.from')
     validateFd(fd, 'fd')
     const type = native.unixSocketType(fd) as SocketType
     return new FdSocket(kAdopt, fd, type, resolveOptions(type, options))

@@ -11,6 +11,7 @@ mod datagram_scratch;
 mod errors;
 mod held_fds;
 mod lean;
+mod memfd;
 mod raw;
 mod shared_buffers;
 mod socket;

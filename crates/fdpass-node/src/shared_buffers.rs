@@ -34,6 +34,11 @@ struct Buffers {
     /// context its calls run in.
     settle: sys::napi_ref,
     settle_context: sys::napi_async_context,
+    /// Whether the cleanup hook may destroy `settle_context`: Deno aborts
+    /// (V8: "Cannot create a handle without a HandleScope") on
+    /// napi_async_destroy once its environment is shutting down; the
+    /// context then ends with the environment.
+    destroy_context_at_teardown: bool,
 }
 
 /// Slots of `flags`.
@@ -133,6 +138,7 @@ pub fn init_buffers(
                 flags,
                 settle: settle_ref,
                 settle_context,
+                destroy_context_at_teardown: !crate::values::is_deno(raw),
             })
         };
         make()
@@ -176,7 +182,9 @@ unsafe extern "C" fn forget(arg: *mut std::ffi::c_void) {
             sys::napi_delete_reference(env, b.meta.reference);
             sys::napi_delete_reference(env, b.flags.reference);
             sys::napi_delete_reference(env, b.settle);
-            sys::napi_async_destroy(env, b.settle_context);
+            if b.destroy_context_at_teardown {
+                sys::napi_async_destroy(env, b.settle_context);
+            }
         }
     }
 }

@@ -962,9 +962,27 @@ unsafe extern "C" fn cleanup_hook(arg: *mut c_void) {
 /// Closes the socket: from JavaScript, a finalizer or the env's cleanup hook,
 /// all with the env alive.
 fn close(shared: &Rc<Shared>) {
+    // Both are let go outside the borrow of the state: an event loop may run
+    // the close callback inside uv_close itself (Deno's does).
+    let (poll, fd) = close_state(shared);
+    // Stop watching, then close the fd before returning, as Node's
+    // net.Socket#destroy() does: libuv allows closing an fd as soon as its
+    // poll handle is stopped (uv_poll_stop, which uv_close calls, removes it
+    // from epoll/kqueue at once and drops any event still pending for it in
+    // the current loop iteration). Only the handle's memory waits for its
+    // close callback.
+    if let Some(poll) = poll {
+        poll.close(on_close);
+    }
+    drop(fd);
+}
+
+/// Marks the socket closed and lets go of everything but the poll handle and
+/// the fd, which it returns for `close` to let go of in that order.
+fn close_state(shared: &Rc<Shared>) -> (Option<Poll>, Option<OwnedFd>) {
     let mut state = shared.state.borrow_mut();
     if state.closed {
-        return;
+        return (None, None);
     }
     state.closed = true;
     state.writes.clear();
@@ -990,17 +1008,7 @@ fn close(shared: &Rc<Shared>) {
         }
         state.callback = ptr::null_mut();
     }
-    // Stop watching, then close the fd before returning, as Node's
-    // net.Socket#destroy() does: libuv allows closing an fd as soon as its
-    // poll handle is stopped (uv_poll_stop removes it from epoll/kqueue at
-    // once and drops any event still pending for it in the current loop
-    // iteration). Only the handle's memory waits for its close callback.
-    if let Some(poll) = state.poll.take() {
-        poll.close(on_close);
-    }
-    let fd = state.fd.take();
-    drop(state);
-    drop(fd);
+    (state.poll.take(), state.fd.take())
 }
 
 /// Hands events to the JavaScript callback. From the event loop the calls are

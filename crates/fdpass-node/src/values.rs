@@ -54,3 +54,17 @@ pub unsafe fn fd_array(
     }
     Some(array)
 }
+
+/// Whether this env runs in Deno (a global named `Deno`), for the one place
+/// where its napi differs in a way that aborts the process (see
+/// shared_buffers.rs).
+///
+/// # Safety
+/// `env` must be the live env of the current call, with a scope open.
+pub unsafe fn is_deno(env: sys::napi_env) -> bool {
+    let mut global = std::ptr::null_mut();
+    let mut has = false;
+    sys::napi_get_global(env, &mut global) == sys::Status::napi_ok
+        && sys::napi_has_named_property(env, global, c"Deno".as_ptr(), &mut has) == sys::Status::napi_ok
+        && has
+}

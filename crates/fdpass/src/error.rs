@@ -250,6 +250,8 @@ pub fn errno_name(errno: Errno) -> &'static str {
         Errno::EROFS => "EROFS",
         Errno::ELOOP => "ELOOP",
         Errno::ENOSPC => "ENOSPC",
+        Errno::ENOSYS => "ENOSYS",
+        Errno::EFBIG => "EFBIG",
         _ => "EUNKNOWN",
     }
 }

@@ -18,6 +18,7 @@ pub mod cmsg;
 pub mod error;
 pub mod fd;
 pub mod frame;
+pub mod memfd;
 pub mod message;
 pub mod socket;
 pub mod socket_file;
@@ -25,6 +26,7 @@ pub mod unix;
 
 pub use error::{Error, Result, MAX_FDS_PER_MESSAGE};
 pub use fd::{close_fds, dup_cloexec, fd_kind, is_cloexec, set_nonblocking, FdKind};
+pub use memfd::{memfd, MAX_MEMFD_NAME};
 pub use message::{
     check_send, recv_fds, recv_fds_append, recv_fds_append_waiting, recv_fds_with, send_fds,
     send_fds_on_unix, send_vectored, send_vectored_waiting, Received, Wait,
