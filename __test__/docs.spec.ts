@@ -5,7 +5,7 @@
  * directory (its working directory), where `fdpass` resolves to this build:
  * ```js blocks run as CommonJS, ```mjs as ES modules, ```ts blocks are
  * type-checked (strict, module nodenext), compiled by tsc and run as ES modules. A block
- * passes when it exits 0 within 30 s with nothing on stderr (so no warning
+ * passes when it exits 0 within 30 s (longer under emulation) with nothing on stderr (so no warning
  * either, e.g. a FileHandle closed by garbage collection) and with the fds
  * it started with, no more (helpers/block-fd-audit.cjs, preloaded).
  *
@@ -16,6 +16,8 @@ import { execFile, type ExecFileException } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+
+import { slowdown } from './helpers/emulation.js'
 
 interface DocBlock {
   file: string
@@ -42,7 +44,7 @@ const fileOf = (b: DocBlock): string =>
 
 function run(file: string, args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(file, args, { cwd, timeout: 30_000, encoding: 'utf8' }, (err: ExecFileException | null, stdout, stderr) => {
+    execFile(file, args, { cwd, timeout: 30_000 * slowdown, encoding: 'utf8' }, (err: ExecFileException | null, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr })
     })
   })

@@ -32,8 +32,10 @@ process.on('exit', () => {
   const leaked = []
   for (const [fd, target] of openFds()) {
     // Node's own, opened lazily: the event loop's epoll and eventfd, and
-    // /dev/null (libuv's placeholder for fds it reserves).
-    const nodes = /^anon_inode:\[(eventpoll|eventfd)\]$|^\/dev\/null$/
+    // /dev/null (libuv's placeholder for fds it reserves); and the C
+    // library's: musl's resolver keeps /dev/urandom open from its first use
+    // (a TCP listen or connect), as helpers/fd-audit.ts notes.
+    const nodes = /^anon_inode:\[(eventpoll|eventfd)\]$|^\/dev\/(null|urandom)$/
     if (before.get(fd) !== target && !nodes.test(target)) leaked.push(`${fd} -> ${target}`)
   }
   if (leaked.length > 0) {
