@@ -8,6 +8,10 @@ import struct
 import sys
 import tempfile
 
+# The fd audit the Python peers share (__test__/peers/fdaudit.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from fdaudit import open_fds  # noqa: E402
+
 SOCK = 3
 nonblock_seen = False
 
@@ -18,15 +22,6 @@ def check_mode():
         nonblock_seen = True
 
 
-def open_fds():
-    def is_open(fd):
-        try:
-            os.fstat(fd)
-            return True
-        except OSError:
-            return False
-
-    return sorted(fd for fd in map(int, os.listdir("/proc/self/fd")) if is_open(fd))
 
 
 def recv_some(sock, n, fds):
