@@ -52,12 +52,15 @@ test.serial('close() closes the fd before it returns, for every socket kind (wor
       `require(${JSON.stringify(checks)}).runChecks().then((r) => require('node:worker_threads').parentPort.postMessage(r))`,
       { eval: true },
     )
-    const exited = once(worker, 'exit').then(([code]) => {
+    // One listener for 'exit', made now: the worker may exit right after its
+    // message, before a listener attached later would see the event.
+    const exit = once(worker, 'exit')
+    const exitedFirst = exit.then(([code]) => {
       throw new Error(`the worker exited with code ${code} before it reported`)
     })
-    const [results] = (await Promise.race([once(worker, 'message'), exited])) as [Result[]]
-    exited.catch(() => {})
+    const [results] = (await Promise.race([once(worker, 'message'), exitedFirst])) as [Result[]]
+    exitedFirst.catch(() => {})
     assertResults(t, results, 'worker')
-    await once(worker, 'exit')
+    await exit
   })
 })
