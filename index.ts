@@ -24,3 +24,13 @@ export type { PeerCheck, ServerOptions } from './src/fd-server'
 export { FdServer } from './src/fd-server'
 export type { BindOptions, ConnectOptions, ListenOptions } from './src/connect'
 export { bind, connect, listen } from './src/connect'
+export type {
+  HandoffResult,
+  HandoffSource,
+  ListenerKind,
+  ListenerMetadata,
+  ServeListenersOptions,
+  TakeListenersOptions,
+  TakenOptions,
+} from './src/handoff'
+export { ListenerHandoff, serveListeners, takeListeners, TakenListener, TakenListeners } from './src/handoff'

@@ -44,6 +44,9 @@ export interface ServerOptions extends SocketOptions {
   allowPeer?: PeerCheck
 }
 
+/** The hook by which a listener handoff keeps a served socket file in place. */
+export const kKeepSocketFile = Symbol('fdpass.keepSocketFile')
+
 const ACCEPT_BATCH = 64
 
 /**
@@ -58,7 +61,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
   readonly #id: number
   readonly #type: SocketType
   readonly #options: ResolvedOptions
-  readonly #owned: OwnedPath | undefined
+  #owned: OwnedPath | undefined
   readonly #allowPeer: PeerCheck | undefined
   #sockets: FdSocket[] = []
   #waiters: Array<Waiter<FdSocket>> = []
@@ -154,6 +157,15 @@ export class FdServer implements AsyncIterable<FdSocket> {
       )
     }
     return new FdServer(kAdopt, fd, '', type, resolveOptions(type, opts), undefined, allowPeer, state.nonBlocking === true)
+  }
+
+  /**
+   * @internal Called once another process took this listener over (see
+   * src/handoff/): its socket file now serves that process, so close() must
+   * leave it in place.
+   */
+  [kKeepSocketFile](): void {
+    this.#owned = undefined
   }
 
   /** The listening socket's fd (owned by the server; can be passed to another process). */
