@@ -88,14 +88,14 @@ function expectAuditOk(t: ExecutionContext, event: Event): void {
 
 test.serial('every kind of listener moves to a new process by name, which serves on it after ready()', async (t) => {
   await withFdAudit(t, async () => {
-    const web = http.createServer((req, res) => res.end('old'))
+    const web = http.createServer((_req, res) => res.end('old'))
     await listening(web, 0, '127.0.0.1')
     const unixPath = path.join(tmp, `u${counter++}.sock`)
     const local = net.createServer((s) => s.end('old'))
     await listening(local, unixPath)
     const udp = dgram.createSocket('udp4')
     await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve))
-    udp.on('message', (m, r) => udp.send('old', r.port, r.address))
+    udp.on('message', (_m, r) => udp.send('old', r.port, r.address))
     const fdpassPath = path.join(tmp, `f${counter++}.sock`)
     const ipc: FdServer = await listen(fdpassPath)
     const raw = net.createServer()
@@ -160,7 +160,7 @@ test.serial('every kind of listener moves to a new process by name, which serves
 
 test.serial('a successor that dies before ready() fails its attempt; the listeners stay, and the next successor takes them', async (t) => {
   await withFdAudit(t, async () => {
-    const web = http.createServer((req, res) => res.end('old'))
+    const web = http.createServer((_req, res) => res.end('old'))
     await listening(web, 0, '127.0.0.1')
     const failures: FdpassError[] = []
     const handoffPath = sockPath()
