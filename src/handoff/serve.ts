@@ -188,7 +188,6 @@ export class ListenerHandoff {
         this.#result = result
         this.#settle(result)
         socket.close()
-        await this.#server.close()
         return
       } catch (err) {
         socket.close()
@@ -242,6 +241,9 @@ export class ListenerHandoff {
       // Its socket files serve the successor now: closing these servers must not remove them.
       for (const d of described) if (d.server instanceof FdServer) d.server[kKeepSocketFile]()
       const peer = socket.peerCredentials()
+      // The handoff path is free before the successor hears 'done', so that
+      // it can serve its own successor at the same path at once.
+      await this.#server.close()
       await socket.send(encode('done')).catch(() => undefined) // the successor has them either way
       return { names, peer }
     } finally {
