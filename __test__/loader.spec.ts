@@ -98,7 +98,7 @@ test('the package loads here (control for the cases below)', (t) => {
 
 test('the loader and the ERR_FDPASS_NO_BINARY message pick the same binary, that of the running C library', (t) => {
   const { NAPI_RS_NATIVE_LIBRARY_PATH: _override, ...withoutOverride } = process.env
-  // The loader decides musl from /usr/bin/ldd, src/no-binary.ts the same way;
+  // The loader decides musl from /usr/bin/ldd, src/internal/no-binary.ts the same way;
   // `key` above comes from the process itself (a glibc process reports its
   // version). A musl Node on this suite's run for musl must load the musl binary.
   const out = execFileSync(
@@ -106,7 +106,7 @@ test('the loader and the ERR_FDPASS_NO_BINARY message pick the same binary, that
     [
       '-e',
       `require(process.argv[1])
-       const { platformKey } = require(process.argv[1] + '/dist/src/no-binary.js')
+       const { platformKey } = require(process.argv[1] + '/dist/src/internal/no-binary.js')
        const loaded = Object.keys(require.cache).filter((f) => f.endsWith('.node')).map((f) => require('path').basename(f))
        console.log(JSON.stringify({ loaded, key: platformKey() }))`,
       root,
@@ -151,7 +151,7 @@ for (const esm of [false, true]) {
 
 if (process.platform === 'linux') {
   test('the message names the libc the loader chose from /usr/bin/ldd, even where the process has the other one', (t) => {
-    // A preload gives the loader (and src/no-binary.ts) an ldd of the other
+    // A preload gives the loader (and src/internal/no-binary.ts) an ldd of the other
     // C library than this process's: the loader then looks for that
     // package, and the message must name that package, not the process's.
     const other = key.endsWith('-gnu') ? 'musl' : 'gnu'

@@ -5,13 +5,16 @@
 import { Buffer } from 'node:buffer'
 
 import { describe, makeError } from './errors'
-import { FdServer, unlinkIfOwned, type OwnedPath, type PeerCheck } from './fd-server'
-import { FdSocket, kAdopt, resolveOptions, type SocketOptions } from './fd-socket'
-import { native } from './native'
-import { validateSocketType, type SocketType } from './raw'
-import { assertEventLoopSockets } from './runtime'
-import { placeSocket } from './socket-file'
-import { integerOption, optionsObject } from './validate'
+import { FdServer, type PeerCheck } from './fd-server'
+import { FdSocket } from './fd-socket'
+import { native } from './internal/native'
+import { assertEventLoopSockets } from './internal/runtime'
+import { placeSocket, unlinkIfOwned, type OwnedPath } from './internal/socket-file'
+import { resolveOptions } from './internal/socket-options'
+import { kAdopt } from './internal/symbols'
+import { integerOption, optionsObject, validateSocketType } from './internal/validate'
+import type { SocketType } from './raw'
+import type { SocketOptions } from './socket-types'
 
 /** Options of {@link connect}. */
 export interface ConnectOptions extends SocketOptions {

@@ -5,7 +5,7 @@
  */
 import { Buffer } from 'node:buffer'
 import { describe, makeError } from './errors'
-import { native } from './native'
+import { native } from './internal/native'
 
 /** The longest `name` {@link memfd} accepts, in UTF-8 bytes (Linux's `MFD_NAME_MAX_LEN`). */
 export const MAX_MEMFD_NAME_BYTES = 249

@@ -7,7 +7,8 @@ import { execSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-import { makeError, type FdpassError } from './errors'
+import type { FdpassError } from '../errors'
+import { makeError } from './make-error'
 
 /** The platforms fdpass ships a prebuilt binary for (npm package `fdpass-<key>`). */
 export const PREBUILT_PLATFORMS = [
