@@ -95,7 +95,7 @@ test.serial('a peer that sends fdpass its own socket back, with its own end: bot
 
 test.serial('a socket id names a socket of its own thread only: a worker given the main thread\'s id reaches nothing of the main thread', async (t) => {
   await withFdAudit(t, async () => {
-    const dist = path.join(__dirname, '..', 'dist', 'src')
+    const dist = path.join(__dirname, '..', 'dist', 'src', 'internal')
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { native } = require(path.join(dist, 'native.js')) as { native: Record<string, any> }
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -110,7 +110,7 @@ test.serial('a socket id names a socket of its own thread only: a worker given t
       const { parentPort, workerData } = require('node:worker_threads')
       const { native } = require(workerData.dist + '/native.js')
       const { lean, scratchInts } = require(workerData.dist + '/lean.js')
-      const { sendFds, closeFds } = require(workerData.dist + '/../index.js')
+      const { sendFds, closeFds } = require(workerData.dist + '/../../index.js')
       const read = (id) => {
         scratchInts[0] = id; scratchInts[1] = 1; scratchInts[2] = 4
         try { lean.socketRead(); return 'result ' + scratchInts[0] } catch (e) { return 'threw ' + e.message }
