@@ -11,7 +11,7 @@ import { bind, closeFds, connect, fdKind, FdSocket, listen, recvFds, sendFds, so
 
 import { slowdown } from './helpers/emulation.js'
 import { isCloexec, openFds, withFdAudit } from './helpers/fd-audit.js'
-import { codeOf, timeout } from './helpers/outcomes.js'
+import { codeOf, loopTurns, timeout } from './helpers/outcomes.js'
 import { openTempFile, readText } from './helpers/files.js'
 
 const linux = process.platform === 'linux'
@@ -142,7 +142,9 @@ test.serial('receive() aborted by an AbortSignal', async (t) => {
     const [a, b] = FdSocket.pair()
     const controller = new AbortController()
     const pending = b.receive({ signal: controller.signal })
-    setTimeout(() => controller.abort(), 20)
+    // Aborted once the receive waits on the event loop.
+    await loopTurns()
+    controller.abort()
     const err = await t.throwsAsync(pending)
     t.is(err!.name, 'AbortError')
     t.is((err as NodeJS.ErrnoException).code, 'ABORT_ERR')
@@ -327,15 +329,18 @@ test.serial('the event loop keeps ticking while a receive waits', async (t) => {
   await withFdAudit(t, async () => {
     const [a, b] = FdSocket.pair()
     let ticks = 0
-    const timer = setInterval(() => ticks++, 5)
+    let ticked: () => void = () => {}
+    const fiveTicks = new Promise<void>((resolve) => (ticked = resolve))
+    const timer = setInterval(() => {
+      if (++ticks === 5) ticked()
+    }, 5)
     try {
       const pending = b.receive()
       // Rejected by close() below if an assertion throws first: not unhandled.
       pending.catch(() => {})
       // A receive that blocked the loop would stop the timer for good; a
-      // loaded machine only slows it down, so wait for 5 ticks, up to 10 s.
-      const deadline = Date.now() + 10_000
-      while (ticks < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      // loaded machine only slows it down: the fifth tick, within 10 s.
+      await Promise.race([fiveTicks, new Promise((r) => setTimeout(r, 10_000).unref())])
       t.true(ticks >= 5, `timer fired ${ticks} times`)
       await a.send('done')
       t.is((await pending).data.toString(), 'done')
@@ -677,7 +682,7 @@ test.serial('a batch that reaches its byte bound still serves every waiting rece
     const [a, b] = FdSocket.pair('stream', { maxBytes: 1 << 20 })
     try {
       const waiting = [b.receive(timeout(5000)), b.receive(timeout(5000)), b.receive(timeout(5000))]
-      await new Promise((resolve) => setTimeout(resolve, 10))
+      await loopTurns()
       const big = Buffer.alloc(260 * 1024, 7)
       await Promise.all([a.send(big), a.send('x'), a.send('y')])
       const got = await Promise.all(waiting)
@@ -709,7 +714,7 @@ test.serial('receive() reads ahead while messages stream in, within readAhead an
       // A receive() waits; then a burst comes, which the event loop finds
       // as more than one message: the receive()s after it read ahead.
       const first = sock.receive(timeout())
-      await new Promise((resolve) => setTimeout(resolve, 10))
+      await loopTurns()
       for (let i = 0; i < total; i++) sendFds(theirs, `m${i}`, [f])
       let most = 0
       let mostLater = 0
@@ -756,14 +761,18 @@ test.serial('close() closes the fds of messages read ahead but not taken', async
   await withFdAudit(t, async () => {
     const [a, b] = FdSocket.pair()
     const f = fileWith('x')
+    const file = openFds().get(f)
+    // The open fds on that file: the sender's, and a received copy per message still held.
+    const copies = (): number => [...openFds().values()].filter((what) => what === file).length
     // Five messages arrive in one batch: one is taken, four wait in the read-ahead.
     const first = b.receive()
     for (let i = 0; i < 5; i++) await a.send(`m${i}`, [f])
     const m = await first
     closeFds(m.fds)
+    t.is(copies(), 1 + 4, 'four messages were read ahead, each with its own copy of the fd')
     b.close()
+    t.is(copies(), 1, 'close() closed the fds of the four messages nobody took')
     a.close()
     closeFds([f])
-    t.pass()
   })
 })

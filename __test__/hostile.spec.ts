@@ -1,5 +1,5 @@
 /**
- * Hostile peers (issue 5, case H), written in Python (peers/hostile_peer.py),
+ * Hostile peers, written in Python (peers/hostile_peer.py),
  * against a framed FdSocket and an FdServer: garbage, lying headers, fds on
  * the wrong bytes, huge lengths, SCM_CREDENTIALS, and floods of 253-fd
  * messages. fdpass must close that connection with ERR_FDPASS_PROTOCOL, never
@@ -50,7 +50,7 @@ async function drainHostile(sock: FdSocket): Promise<{ intact: string[]; code: s
 }
 
 for (const [mode, intactFirst] of BAD) {
-  test.serial(`H: FdSocket vs a hostile peer (${mode}): ERR_FDPASS_PROTOCOL, connection closed, no leak`, async (t) => {
+  test.serial(`FdSocket vs a hostile peer (${mode}): ERR_FDPASS_PROTOCOL, connection closed, no leak`, async (t) => {
     await withFdAudit(t, async () => {
       const [mine, theirs] = socketPair()
       const peer = runPython(HOSTILE_PEER, [mode], { socket: theirs, timeoutMs: 30_000 })
@@ -71,7 +71,7 @@ for (const [mode, intactFirst] of BAD) {
   })
 }
 
-test.serial('H: FdServer with every hostile peer at once: each connection fails alone, the server keeps serving', async (t) => {
+test.serial('FdServer with every hostile peer at once: each connection fails alone, the server keeps serving', async (t) => {
   await withFdAudit(t, async () => {
     const socketPath = path.join(tmp, 'server.sock')
     const server = await listen(socketPath)
@@ -104,7 +104,7 @@ test.serial('H: FdServer with every hostile peer at once: each connection fails 
   })
 })
 
-test.serial('H: SCM_CREDENTIALS from the peer, with and without fds: messages arrive intact, nothing extra leaks', async (t) => {
+test.serial('SCM_CREDENTIALS from the peer, with and without fds: messages arrive intact, nothing extra leaks', async (t) => {
   await withFdAudit(t, async () => {
     const [mine, theirs] = socketPair()
     const peer = runPython(HOSTILE_PEER, ['creds'], { socket: theirs, timeoutMs: 30_000 })
@@ -127,7 +127,7 @@ test.serial('H: SCM_CREDENTIALS from the peer, with and without fds: messages ar
   })
 })
 
-test.serial('H: a flood of 253-fd messages to a socket with maxFds 4: closed with ERR_FDPASS_PROTOCOL, the flooder is cut off', async (t) => {
+test.serial('a flood of 253-fd messages to a socket with maxFds 4: closed with ERR_FDPASS_PROTOCOL, the flooder is cut off', async (t) => {
   await withFdAudit(t, async () => {
     const [mine, theirs] = socketPair()
     const peer = runPython(HOSTILE_PEER, ['flood', 'fd3', '100000'], { socket: theirs, timeoutMs: 60_000 })
@@ -193,7 +193,7 @@ async function flood(messages: number, maxFds: number, readAhead: number, option
 }
 
 for (const readAhead of [2, 16]) {
-  test.serial(`H: a flood of 400 messages of 253 fds to a slow reader (readAhead ${readAhead}): fd table and RSS stay bounded, none lost`, async (t) => {
+  test.serial(`a flood of 400 messages of 253 fds to a slow reader (readAhead ${readAhead}): fd table and RSS stay bounded, none lost`, async (t) => {
     await withFdAudit(t, async () => {
       const { flooder, reader } = await flood(400, 253, readAhead)
       t.is(flooder.sent, 400)
@@ -212,7 +212,7 @@ for (const readAhead of [2, 16]) {
   })
 }
 
-test.serial('H: a flood of 253-fd messages to a slow reader with maxFds 4: it stops at the first one, nothing pulled in', async (t) => {
+test.serial('a flood of 253-fd messages to a slow reader with maxFds 4: it stops at the first one, nothing pulled in', async (t) => {
   await withFdAudit(t, async () => {
     const { flooder, reader } = await flood(5000, 4, 16)
     t.is(reader.received, 0)
@@ -226,7 +226,7 @@ test.serial('H: a flood of 253-fd messages to a slow reader with maxFds 4: it st
   })
 })
 
-test.serial('H: a header announcing 65536 bytes and 0 fds, then 1-byte chunks each with 253 fds: ERR_FDPASS_PROTOCOL at the first chunk, the fd table never grows', async (t) => {
+test.serial('a header announcing 65536 bytes and 0 fds, then 1-byte chunks each with 253 fds: ERR_FDPASS_PROTOCOL at the first chunk, the fd table never grows', async (t) => {
   await withFdAudit(t, async () => {
     const { flooder, reader, peak } = await flood(2000, 253, 16, { mode: 'midframe-flood', maxQueuedFds: 1024 })
     t.log(`mid-frame flood: peak ${peak} fds above the baseline of ${reader.baseline}; the flooder got ${flooder.sent} chunks in before ${flooder.send_error}`)
@@ -253,7 +253,7 @@ const BOUNDED: Array<[string, FloodOptions]> = [
   ['dgram', { mode: 'flood-raw', type: 'dgram' }],
 ]
 for (const [name, options] of BOUNDED) {
-  test.serial(`H: a flood of 253-fd messages to a slow ${name} reader with readAhead 4096 and maxQueuedFds 506: at most maxQueuedFds plus one message held ahead`, async (t) => {
+  test.serial(`a flood of 253-fd messages to a slow ${name} reader with readAhead 4096 and maxQueuedFds 506: at most maxQueuedFds plus one message held ahead`, async (t) => {
     await withFdAudit(t, async () => {
       const messages = 300
       const maxQueuedFds = 506
@@ -272,7 +272,7 @@ for (const [name, options] of BOUNDED) {
   })
 }
 
-test.serial('H: after a protocol error the socket reports itself closed: send() and peerCredentials() give ERR_SOCKET_CLOSED, not EBADF', async (t) => {
+test.serial('after a protocol error the socket reports itself closed: send() and peerCredentials() give ERR_SOCKET_CLOSED, not EBADF', async (t) => {
   await withFdAudit(t, async () => {
     const [mine, theirs] = socketPair()
     const sock = FdSocket.from(mine)

@@ -56,6 +56,9 @@ async function code(promise: Promise<unknown>): Promise<string | undefined> {
   }
 }
 
+/** Messages received and checked (payload and fds) over all runs: the property is about them. */
+let checkedMessages = 0
+
 async function run(type: SocketType, ops: Op[]): Promise<void> {
   const sockets = FdSocket.pair(type)
   const opened = files.map((f) => fs.openSync(f, 'r'))
@@ -103,6 +106,7 @@ async function run(type: SocketType, ops: Op[]): Promise<void> {
             const [payload, fdCount] = expected.shift()!
             if (m.data.toString() !== payload || m.fds.length !== fdCount) throw new Error(`got ${m.data.toString().slice(0, 20)}`)
             closeFds(m.fds)
+            checkedMessages++
           }
         } else if (expected.length > 0) {
           const m = await within(me.receive(), 'a receive of a message in flight')
@@ -112,6 +116,7 @@ async function run(type: SocketType, ops: Op[]): Promise<void> {
             throw new Error(`message ${payload.slice(0, 8)} came with the wrong fds`)
           }
           closeFds(m.fds)
+          checkedMessages++
         } else if (closed[other] && type !== 'dgram') {
           // End of stream; or ECONNRESET when the peer closed with data of
           // ours unread (the kernel's report), then end of stream.
@@ -136,12 +141,16 @@ async function run(type: SocketType, ops: Op[]): Promise<void> {
 
 test.serial('property: random send/receive/close interleavings keep every message whole and leak nothing', async (t) => {
   await withFdAudit(t, async () => {
+    let runs = 0
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...types), fc.array(op, { maxLength: 30 }), async (type, ops) => {
+        runs++
         await run(type, ops)
       }),
       { numRuns: 150 },
     )
-    t.pass()
+    // fc.assert throws at the first run that breaks the model; these say the runs happened.
+    t.is(runs, 150)
+    t.true(checkedMessages > 0, `${checkedMessages} messages were received and checked`)
   })
 })

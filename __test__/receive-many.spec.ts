@@ -10,7 +10,7 @@ import * as path from 'node:path'
 import { closeFds, FdSocket, sendFds, socketPair, type FdMessage, type SocketType } from 'fdpass'
 
 import { withFdAudit } from './helpers/fd-audit.js'
-import { codeOf, timeout } from './helpers/outcomes.js'
+import { codeOf, loopTurns, timeout } from './helpers/outcomes.js'
 import { openTempFile, readText } from './helpers/files.js'
 
 const linux = process.platform === 'linux'
@@ -70,7 +70,7 @@ test.serial('receiveMany waits while nothing is there, then takes what one wake-
     const f = fileWith('x')
     try {
       const pending = b.receiveMany(timeout())
-      await new Promise((resolve) => setTimeout(resolve, 20))
+      await loopTurns()
       // Three sends in one tick: the wait ends with at least the first.
       void a.send('m0', [f])
       void a.send('m1', [f])
@@ -144,7 +144,7 @@ test.serial('a waiting receiveMany takes one run of messages, in order, before l
       // the receiveMany(), and the receive() made later waits for the next.
       const first = b.receive(timeout()).then(async (m) => [m, await b.receive(timeout())])
       const many = b.receiveMany(timeout())
-      await new Promise((resolve) => setTimeout(resolve, 10))
+      await loopTurns()
       for (let i = 0; i < 6; i++) void a.send(`m${i}`)
       const batch = await many
       t.deepEqual(
@@ -158,7 +158,7 @@ test.serial('a waiting receiveMany takes one run of messages, in order, before l
 
       // A waiting receiveMany stops at its max; the rest stays queued.
       const two = b.receiveMany({ max: 2, ...timeout() })
-      await new Promise((resolve) => setTimeout(resolve, 10))
+      await loopTurns()
       for (let i = 7; i < 10; i++) void a.send(`m${i}`)
       t.deepEqual(
         (await two).map((m) => m.data.toString()),
@@ -246,12 +246,14 @@ test.serial('receiveMany: bad options reject before reading; abort and close end
 
       const controller = new AbortController()
       const aborted = b.receiveMany({ signal: controller.signal })
-      setTimeout(() => controller.abort(), 10)
+      await loopTurns() // aborted while it waits on the event loop
+      controller.abort()
       t.is(await codeOf(aborted), 'ABORT_ERR')
       t.is(await codeOf(b.receiveMany({ signal: AbortSignal.abort() })), 'ABORT_ERR')
 
       const closing = b.receiveMany()
-      setTimeout(() => b.close(), 10)
+      await loopTurns() // closed while it waits on the event loop
+      b.close()
       t.is(await codeOf(closing), 'ERR_SOCKET_CLOSED')
     } finally {
       closeFds([f])

@@ -1,11 +1,13 @@
 /**
- * Reliability cases of issue 5 not covered by raw.spec.ts / fd-socket.spec.ts:
- * A (every kind of fd, shared open file description across processes, in-flight
- * cycles, sender closes right after sending x1000), C (receiver's fd table full,
- * ETOOMANYREFS as nobody), D (dropped sockets and GC, error paths close fds),
- * E (no MSG_PEEK, MSG_CMSG_CLOEXEC, by strace), F (peer credentials of a nobody
- * peer), G (ECONNRESET, receiver exits with fds in flight, signal during a
- * blocking recvFds). Linux only: they read /proc and use Linux-only fd kinds.
+ * Reliability cases not covered by raw.spec.ts / fd-socket.spec.ts: fds
+ * across processes (every kind of fd, the shared open file description,
+ * in-flight cycles, a sender that closes right after sending, 1000 times),
+ * limits (the receiver's fd table full, ETOOMANYREFS as nobody), cleanup
+ * (dropped sockets and GC, error paths close fds), syscalls (no MSG_PEEK,
+ * MSG_CMSG_CLOEXEC, by strace; the poll kept between messages), peer
+ * credentials of a nobody peer, and peers that go away (ECONNRESET, a
+ * receiver that exits with fds in flight, a signal during a blocking
+ * recvFds). Linux only: they read /proc and use Linux-only fd kinds.
  *
  * Every test audits the fds of this process (withFdAudit, hence serial) and
  * every child prints its own audit.
@@ -44,9 +46,9 @@ function fdinfo(fd: number): { flags: number; pos: number } {
   }
 }
 
-// ---------------------------------------------------------------- A
+// ---------------------------------------------------------------- fds across processes
 
-test.serial('A: every kind of fd from a Python peer is usable here, and the same open file when sent back', async (t) => {
+test.serial('every kind of fd from a Python peer is usable here, and the same open file when sent back', async (t) => {
   await withFdAudit(t, async () => {
     const [mine, theirs] = socketPair('seqpacket')
     const py = runPython(PY_PEER, ['kinds'], { socket: theirs, timeoutMs: 30_000 })
@@ -113,7 +115,7 @@ test.serial('A: every kind of fd from a Python peer is usable here, and the same
   })
 })
 
-test.serial('A: the open file description is shared across processes: offset and O_NONBLOCK both ways', async (t) => {
+test.serial('the open file description is shared across processes: offset and O_NONBLOCK both ways', async (t) => {
   await withFdAudit(t, async () => {
     const [mine, theirs] = socketPair('seqpacket')
     const py = runPython(PY_PEER, ['shared'], { socket: theirs, timeoutMs: 30_000 })
@@ -156,7 +158,7 @@ async function waitGone(inodes: number[], ms: number): Promise<number[]> {
 }
 
 for (const type of ['stream', 'seqpacket', 'dgram'] as SocketType[]) {
-  test.serial(`A: ${type} in-flight cycles (self, cross, triangle, a listener inside) are reclaimed`, async (t) => {
+  test.serial(`${type} in-flight cycles (self, cross, triangle, a listener inside) are reclaimed`, async (t) => {
     await withFdAudit(t, async () => {
       const [a, b] = socketPair(type)
       // Each end over itself and over the other.
@@ -180,7 +182,7 @@ for (const type of ['stream', 'seqpacket', 'dgram'] as SocketType[]) {
   })
 }
 
-test.serial('A: the sender closes its copy right after sending, 1000 times, from another process', async (t) => {
+test.serial('the sender closes its copy right after sending, 1000 times, from another process', async (t) => {
   await withFdAudit(t, async () => {
     const [mine, theirs] = socketPair()
     const peer = runNode(['send-close', '1000'], { socket: theirs })
@@ -202,7 +204,7 @@ test.serial('A: the sender closes its copy right after sending, 1000 times, from
   })
 })
 
-// ---------------------------------------------------------------- C
+// ---------------------------------------------------------------- limits: a full fd table, ETOOMANYREFS
 
 /** Sends 'first' + 10 fds then 'second' + 2 fds to a child whose fd table has 3 free slots. */
 async function fdTableFull(framed: boolean): Promise<Record<string, unknown>> {
@@ -224,7 +226,7 @@ async function fdTableFull(framed: boolean): Promise<Record<string, unknown>> {
   return report
 }
 
-test.serial('C: the receiver fd table is full (raw recvFds): ERR_FDS_TRUNCATED, nothing leaked, the socket still works', async (t) => {
+test.serial('the receiver fd table is full (raw recvFds): ERR_FDS_TRUNCATED, nothing leaked, the socket still works', async (t) => {
   await withFdAudit(t, async () => {
     // The raw child reads frames as plain recvmsg bytes: what matters are the fds.
     const report = await fdTableFull(false)
@@ -237,7 +239,7 @@ test.serial('C: the receiver fd table is full (raw recvFds): ERR_FDS_TRUNCATED, 
   })
 })
 
-test.serial('C: the receiver fd table is full (framed FdSocket): the stream closes with an error, nothing leaked', async (t) => {
+test.serial('the receiver fd table is full (framed FdSocket): the stream closes with an error, nothing leaked', async (t) => {
   await withFdAudit(t, async () => {
     const report = await fdTableFull(true)
     t.true(['ERR_FDS_TRUNCATED', 'ERR_FDPASS_PROTOCOL'].includes(report.firstError as string), JSON.stringify(report))
@@ -248,7 +250,7 @@ test.serial('C: the receiver fd table is full (framed FdSocket): the stream clos
   })
 })
 
-test.serial('C: ETOOMANYREFS as nobody (RLIMIT_NOFILE 64); the socket works again once the receiver drains', async (t) => {
+test.serial('ETOOMANYREFS as nobody (RLIMIT_NOFILE 64); the socket works again once the receiver drains', async (t) => {
   await withFdAudit(t, async () => {
     const peer = runNode(['toomanyrefs'], { uid: NOBODY, gid: NOBODY, nofile: 64 })
     const report = await peer.report
@@ -262,9 +264,9 @@ test.serial('C: ETOOMANYREFS as nobody (RLIMIT_NOFILE 64); the socket works agai
   })
 })
 
-// ---------------------------------------------------------------- D
+// ---------------------------------------------------------------- cleanup: GC and error paths
 
-test.serial('D: idle FdSockets dropped without close() have their fds closed by the finalizer', async (t) => {
+test.serial('idle FdSockets dropped without close() have their fds closed by the finalizer', async (t) => {
   await withFdAudit(t, async () => {
     const report = await runNode(['gc'], { nodeArgs: ['--expose-gc'] }).report
     t.is(report.withSockets, 100, '50 pairs open')
@@ -273,7 +275,7 @@ test.serial('D: idle FdSockets dropped without close() have their fds closed by 
   })
 })
 
-test.serial('D: a dropped FdSocket holding a read-ahead message closes that message\'s fds too', async (t) => {
+test.serial('a dropped FdSocket holding a read-ahead message closes that message\'s fds too', async (t) => {
   await withFdAudit(t, async () => {
     const report = await runNode(['gc-readahead'], { nodeArgs: ['--expose-gc'] }).report
     // a, b and the two fds of the message 'two' that b read ahead.
@@ -283,7 +285,7 @@ test.serial('D: a dropped FdSocket holding a read-ahead message closes that mess
   })
 })
 
-test.serial('D: error paths close every fd (send errors immediate and queued, bad fds, closed sockets)', async (t) => {
+test.serial('error paths close every fd (send errors immediate and queued, bad fds, closed sockets)', async (t) => {
   await withFdAudit(t, async () => {
     const [a, b] = FdSocket.pair('stream', { maxBytes: 1 << 20 })
     const f = fileWith('x')
@@ -311,9 +313,9 @@ test.serial('D: error paths close every fd (send errors immediate and queued, ba
   })
 })
 
-// ---------------------------------------------------------------- E
+// ---------------------------------------------------------------- syscalls: strace
 
-test.serial('E: no MSG_PEEK ever, and every recvmsg carries MSG_CMSG_CLOEXEC (strace)', async (t) => {
+test.serial('no MSG_PEEK ever, and every recvmsg carries MSG_CMSG_CLOEXEC (strace)', async (t) => {
   await withFdAudit(t, async () => {
     const trace = path.join(tmp, 'strace.txt')
     const peer = runNode(['exercise'], {
@@ -335,7 +337,7 @@ test.serial('E: no MSG_PEEK ever, and every recvmsg carries MSG_CMSG_CLOEXEC (st
   })
 })
 
-test.serial('E: a request-reply loop keeps watching its socket between messages (strace: epoll_ctl does not grow with them)', async (t) => {
+test.serial('a request-reply loop keeps watching its socket between messages (strace: epoll_ctl does not grow with them)', async (t) => {
   await withFdAudit(t, async () => {
     const f = fileWith('ping')
     const epollCtl: Record<number, number> = {}
@@ -349,10 +351,9 @@ test.serial('E: a request-reply loop keeps watching its socket between messages 
       })
       closeFds([theirs])
       const sock = FdSocket.from(mine)
+      // Each 'y' says the peer waits for the next message on its event loop.
+      t.is((await sock.receive()).data.toString(), 'y')
       for (let i = 0; i < n; i++) {
-        // Sent once the peer waits on its event loop: it has replied, and
-        // asked for the next message, a moment ago.
-        await sleep(1)
         await sock.send('x', [f])
         t.is((await sock.receive()).data.toString(), 'y')
       }
@@ -370,14 +371,14 @@ test.serial('E: a request-reply loop keeps watching its socket between messages 
   })
 })
 
-test.serial('E: once nobody receives, a socket whose last message came from the event loop lets the process exit', async (t) => {
+test.serial('once nobody receives, a socket whose last message came from the event loop lets the process exit', async (t) => {
   await withFdAudit(t, async () => {
     const f = fileWith('last')
     const [mine, theirs] = socketPair()
     const peer = runNode(['receive-then-idle'], { socket: theirs, timeoutMs: 30_000 })
     closeFds([theirs])
     const sock = FdSocket.from(mine)
-    await sleep(300) // the peer waits on its event loop by now
+    await within(peer.ready, 15_000, 'the peer waits on its event loop')
     await sock.send('last', [f])
     // This end stays open: the peer must stop watching its socket by itself.
     const report = await within(peer.report, 10_000, 'the idle peer exits by itself')
@@ -389,9 +390,9 @@ test.serial('E: once nobody receives, a socket whose last message came from the 
   })
 })
 
-// ---------------------------------------------------------------- F
+// ---------------------------------------------------------------- peer credentials
 
-test.serial('F: peerCredentials() of a peer running as nobody is its pid, uid and gid', async (t) => {
+test.serial('peerCredentials() of a peer running as nobody is its pid, uid and gid', async (t) => {
   await withFdAudit(t, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-nobody-'))
     fs.chmodSync(dir, 0o777)
@@ -429,9 +430,9 @@ test.serial('F: peerCredentials() of a peer running as nobody is its pid, uid an
   })
 })
 
-// ---------------------------------------------------------------- G
+// ---------------------------------------------------------------- peers that go away
 
-test.serial('G: the peer closes with our data unread: receive() reports ECONNRESET or the end, never EBADF', async (t) => {
+test.serial('the peer closes with our data unread: receive() reports ECONNRESET or the end, never EBADF', async (t) => {
   await withFdAudit(t, async () => {
     const [mine, theirs] = socketPair()
     const sock = FdSocket.from(mine)
@@ -464,16 +465,19 @@ test.serial('G: the peer closes with our data unread: receive() reports ECONNRES
   })
 })
 
-test.serial('G: the receiver exits with fds in flight: the sender is stable, the send gets EPIPE and destroys the socket, its fds unaffected', async (t) => {
+test.serial('the receiver exits with fds in flight: the sender is stable, the send gets EPIPE and destroys the socket, its fds unaffected', async (t) => {
   await withFdAudit(t, async () => {
     const [mine, theirs] = socketPair()
-    const receiver = runPython('-c', ['import json, time; time.sleep(0.3); print(json.dumps({"exiting": True}))'], {
+    // It exits without reading once its stdin ends: after the sends below.
+    const receiver = runPython('-c', ['import json, sys; sys.stdin.read(); print(json.dumps({"exiting": True}))'], {
       socket: theirs,
+      stdin: true,
     })
     closeFds([theirs])
     const sock = FdSocket.from(mine)
     const f = fileWith('still mine')
     for (let i = 0; i < 100; i++) await sock.send(`m${i}`, [f, f, f])
+    receiver.child.stdin!.end()
     await receiver.report
     t.is(receiver.child.exitCode, 0, 'the receiver exited without reading')
     const code = await codeOf(sock.send('after', [f]))
@@ -492,7 +496,7 @@ test.serial('G: the receiver exits with fds in flight: the sender is stable, the
 const RECVMSG_NR: Record<string, number> = { x64: 47, arm64: 212 }
 
 serialUnlessEmulated(
-  'G: a signal during a blocking raw recvFds: retried, the message arrives, the handler runs after',
+  'a signal during a blocking raw recvFds: retried, the message arrives, the handler runs after',
   "it watches the child's syscall in /proc/PID/syscall, where the kernel shows the emulator's",
   async (t) => {
     await withFdAudit(t, async () => {

@@ -12,7 +12,7 @@ import { once } from 'node:events'
 import { closeFds, FdSocket, recvFds, sendFds, socketPair } from 'fdpass'
 
 import { openFds, withFdAudit } from './helpers/fd-audit.js'
-import { timeout } from './helpers/outcomes.js'
+import { loopTurns, timeout } from './helpers/outcomes.js'
 import { HOSTILE_PEER, runPython } from './peers/rel_spawn.js'
 
 /** The inode of a socket fd, as /proc/net/unix lists it. */
@@ -75,11 +75,15 @@ test.serial('a peer that sends fdpass its own socket back, with its own end: bot
     const report = await peer.report
     t.is(report.mirrored, 1)
     t.true(report.fd_audit_ok, JSON.stringify(report))
+    let settled = false
     const end = sock.receive(timeout(3000)).then(
       () => 'message',
       (err: NodeJS.ErrnoException) => err.code,
     )
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    void end.finally(() => (settled = true))
+    // An end of stream would be readable at once: the loop's next poll would deliver it.
+    await loopTurns()
+    t.false(settled, 'no end of stream while the peer end it sent us is open here')
     closeFds(back.fds)
     t.is(await end, 'ERR_SOCKET_CLOSED', 'the end of stream comes once the peer end we held is closed')
     sock.close()
@@ -145,6 +149,5 @@ test.serial('a socket id names a socket of its own thread only: a worker given t
     t.deepEqual(got, ['for the main thread'])
     main.close()
     closeFds([y])
-    await new Promise((resolve) => setTimeout(resolve, 20))
   })
 })

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Soak test (issue 5, case J): N messages (default 1,000,000), each carrying
+// Soak test: N messages (default 1,000,000), each carrying
 // one fd, from one process to another over a framed FdSocket.
 //
 //   node scripts/soak.mjs [--messages N] [--json]
