@@ -14,7 +14,6 @@ const { auditFds, openFds } = require('./fd-audit')
 const { FdSocket } = require('fdpass')
 
 const log = (line) => console.log(`[parent] ${line}`)
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 let child
 
 

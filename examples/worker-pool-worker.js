@@ -8,7 +8,6 @@ const { auditFds, openFds } = require('./fd-audit')
 const { FdSocket, fdKind } = require('fdpass')
 
 const log = (line) => console.log(`[worker ${process.pid}] ${line}`)
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 
 /** Answers one line on a connection, then closes it. */

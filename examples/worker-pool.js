@@ -14,7 +14,6 @@ const { FdSocket } = require('fdpass')
 const WORKERS = 2
 const CLIENTS = 10
 const log = (line) => console.log(`[parent] ${line}`)
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const workers = []
 
 

@@ -119,7 +119,7 @@ async function main() {
     const pingpong = a.workload === 'w3'
     const [s, theirs] = api.pair('stream')
     const kid = spawn(process.execPath, [__filename, 'child', a.workload], { stdio: ['inherit', 'inherit', 'inherit', api.fdOf(theirs)] })
-    const exited = new Promise((resolve) => kid.on('exit', (code, sig) => resolve(code ?? 128)))
+    const exited = new Promise((resolve) => kid.on('exit', (code) => resolve(code ?? 128)))
     api.close(theirs)
     const one = [file]
     const endRep = (n) => {
