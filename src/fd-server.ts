@@ -34,8 +34,9 @@ export interface ServerOptions extends SocketOptions {
 const ACCEPT_BATCH = 64
 
 /**
- * A listening socket made by `listen()`. Accept connections with
- * {@link FdServer.accept} or `for await (const socket of server)`.
+ * A listening socket made by `listen()`, or adopted by {@link FdServer.from}.
+ * Accept connections with {@link FdServer.accept} or
+ * `for await (const socket of server)`.
  */
 export class FdServer implements AsyncIterable<FdSocket> {
   /** The path it listens on (a leading `'\0'` for a Linux abstract name). */
@@ -65,7 +66,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
   // Held here: the native side keeps the callback only weakly while idle.
   readonly #callback: (kind: number, a: unknown, b: unknown) => void
 
-  /** @internal Made by `listen()`. */
+  /** @internal Made by `listen()` and {@link FdServer.from}. */
   constructor(
     token: typeof kAdopt,
     fd: number,
