@@ -140,20 +140,23 @@ test.serial('a framing protocol error destroys the socket; messages before it ar
   })
 })
 
-test.serial('errors that concern one message leave the socket open: bad arguments, a datagram over maxBytes', async (t) => {
-  await withFdAudit(t, async () => {
-    const [a, b] = FdSocket.pair('dgram', { maxBytes: 4 })
-    t.is(await codeOf(a.send('', [0])), 'ERR_EMPTY_DATA')
-    t.is(await codeOf(a.send('x', ['no' as unknown as number])), 'ERR_INVALID_ARG_TYPE')
-    await a.send('too long')
-    await a.send('fine')
-    const long = await b.receive(timeout()).catch((e: NodeJS.ErrnoException) => e)
-    t.is((long as NodeJS.ErrnoException).code, 'ERR_MESSAGE_TRUNCATED')
-    t.regex((long as Error).message, /raise maxBytes .*\(on a dgram socket\)$/)
-    t.is((await b.receive(timeout())).data.toString(), 'fine')
-    t.false(a.closed)
-    t.false(b.closed)
-    a.close()
-    b.close()
-  })
-})
+test.serial(
+  'errors that concern one message leave the socket open: bad arguments, a datagram over maxBytes',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const [a, b] = FdSocket.pair('dgram', { maxBytes: 4 })
+      t.is(await codeOf(a.send('', [0])), 'ERR_EMPTY_DATA')
+      t.is(await codeOf(a.send('x', ['no' as unknown as number])), 'ERR_INVALID_ARG_TYPE')
+      await a.send('too long')
+      await a.send('fine')
+      const long = await b.receive(timeout()).catch((e: NodeJS.ErrnoException) => e)
+      t.is((long as NodeJS.ErrnoException).code, 'ERR_MESSAGE_TRUNCATED')
+      t.regex((long as Error).message, /raise maxBytes .*\(on a dgram socket\)$/)
+      t.is((await b.receive(timeout())).data.toString(), 'fine')
+      t.false(a.closed)
+      t.false(b.closed)
+      a.close()
+      b.close()
+    })
+  },
+)

@@ -80,13 +80,16 @@ test.serial("dgram: send('') without fds is an empty datagram", async (t) => {
 })
 
 const linuxOnly = process.platform === 'linux' ? test.serial : test.serial.skip
-linuxOnly(`seqpacket: send('') without fds is refused${process.platform === 'linux' ? '' : ' (skipped: seqpacket sockets exist on Linux only)'}`, async (t) => {
-  await withFdAudit(t, async () => {
-    const [c, d] = FdSocket.pair('seqpacket')
-    const err = await c.send('').catch((e: NodeJS.ErrnoException) => e)
-    t.is((err as NodeJS.ErrnoException).code, 'ERR_EMPTY_DATA')
-    t.regex((err as Error).message, /seqpacket/)
-    c.close()
-    d.close()
-  })
-})
+linuxOnly(
+  `seqpacket: send('') without fds is refused${process.platform === 'linux' ? '' : ' (skipped: seqpacket sockets exist on Linux only)'}`,
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const [c, d] = FdSocket.pair('seqpacket')
+      const err = await c.send('').catch((e: NodeJS.ErrnoException) => e)
+      t.is((err as NodeJS.ErrnoException).code, 'ERR_EMPTY_DATA')
+      t.regex((err as Error).message, /seqpacket/)
+      c.close()
+      d.close()
+    })
+  },
+)

@@ -173,7 +173,9 @@ if (process.platform === 'linux') {
     t.false(r.loaded)
     t.is(r.code, 'ERR_FDPASS_NO_BINARY')
     t.true(
-      r.message?.startsWith(`fdpass could not load its native binary for ${otherKey}: the package fdpass-${otherKey} is not installed.`),
+      r.message?.startsWith(
+        `fdpass could not load its native binary for ${otherKey}: the package fdpass-${otherKey} is not installed.`,
+      ),
       r.message,
     )
   })
@@ -184,7 +186,10 @@ test('a Unix platform without a prebuilt binary is named, with the ones that exi
   const r = probe(root, { preload })
   t.false(r.loaded)
   t.is(r.code, 'ERR_FDPASS_NO_BINARY')
-  t.regex(r.message ?? '', /^fdpass has no prebuilt binary for (linux-riscv64-(gnu|musl)|darwin-riscv64)\. Prebuilt binaries exist for linux-x64-gnu, /)
+  t.regex(
+    r.message ?? '',
+    /^fdpass has no prebuilt binary for (linux-riscv64-(gnu|musl)|darwin-riscv64)\. Prebuilt binaries exist for linux-x64-gnu, /,
+  )
 })
 
 test('the binary loads from the platform package when the package has none of its own', (t) => {
@@ -199,7 +204,9 @@ test('a platform package whose binary does not load says so and what to reinstal
   t.false(r.loaded)
   t.is(r.code, 'ERR_FDPASS_NO_BINARY')
   t.true(
-    r.message?.startsWith(`fdpass could not load its native binary for ${key}: the binary is installed but failed to load (`),
+    r.message?.startsWith(
+      `fdpass could not load its native binary for ${key}: the binary is installed but failed to load (`,
+    ),
     r.message,
   )
   t.true(r.message?.includes(`Reinstall fdpass-${key}@${version}`), r.message)
@@ -212,7 +219,9 @@ test('a broken binary built into the package directory says to rebuild it', (t) 
   t.false(r.loaded)
   t.is(r.code, 'ERR_FDPASS_NO_BINARY')
   t.true(
-    r.message?.startsWith(`fdpass could not load its native binary for ${key}: fdpass.${key}.node, built in the package directory, failed to load (`),
+    r.message?.startsWith(
+      `fdpass could not load its native binary for ${key}: fdpass.${key}.node, built in the package directory, failed to load (`,
+    ),
     r.message,
   )
   t.true(r.message?.endsWith(`Rebuild it (npm run build) or delete it to use fdpass-${key}.`), r.message)

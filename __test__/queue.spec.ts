@@ -16,7 +16,10 @@ test('items come out in the order they went in, across refills', (t) => {
   }
   while (q.length > 0) out.push(q.shift())
   const taken = out.filter((x) => x !== undefined)
-  t.deepEqual(taken, Array.from({ length: next }, (_, i) => i))
+  t.deepEqual(
+    taken,
+    Array.from({ length: next }, (_, i) => i),
+  )
   t.is(q.length, 0)
   t.is(q.shift(), undefined)
   t.is(q.peek(), undefined)

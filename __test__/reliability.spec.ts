@@ -226,29 +226,35 @@ async function fdTableFull(framed: boolean): Promise<Record<string, unknown>> {
   return report
 }
 
-test.serial('the receiver fd table is full (raw recvFds): ERR_FDS_TRUNCATED, nothing leaked, the socket still works', async (t) => {
-  await withFdAudit(t, async () => {
-    // The raw child reads frames as plain recvmsg bytes: what matters are the fds.
-    const report = await fdTableFull(false)
-    t.is(report.firstError, 'ERR_FDS_TRUNCATED', JSON.stringify(report))
-    t.deepEqual(report.leakedByError, [], 'the fds that did arrive were closed')
-    t.is((report.second as { fds: number }).fds, 2, 'the next message arrives whole')
-    t.true(report.secondFdsWork)
-    t.true(report.fdAuditOk, JSON.stringify(report))
-    t.log(`raw: ${report.firstMessage}`)
-  })
-})
+test.serial(
+  'the receiver fd table is full (raw recvFds): ERR_FDS_TRUNCATED, nothing leaked, the socket still works',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      // The raw child reads frames as plain recvmsg bytes: what matters are the fds.
+      const report = await fdTableFull(false)
+      t.is(report.firstError, 'ERR_FDS_TRUNCATED', JSON.stringify(report))
+      t.deepEqual(report.leakedByError, [], 'the fds that did arrive were closed')
+      t.is((report.second as { fds: number }).fds, 2, 'the next message arrives whole')
+      t.true(report.secondFdsWork)
+      t.true(report.fdAuditOk, JSON.stringify(report))
+      t.log(`raw: ${report.firstMessage}`)
+    })
+  },
+)
 
-test.serial('the receiver fd table is full (framed FdSocket): the stream closes with an error, nothing leaked', async (t) => {
-  await withFdAudit(t, async () => {
-    const report = await fdTableFull(true)
-    t.true(['ERR_FDS_TRUNCATED', 'ERR_FDPASS_PROTOCOL'].includes(report.firstError as string), JSON.stringify(report))
-    t.deepEqual(report.leakedByError, [], 'the fds that did arrive were closed')
-    t.is(report.secondError, 'ERR_SOCKET_CLOSED', 'the stream was closed after the error')
-    t.true(report.fdAuditOk, JSON.stringify(report))
-    t.log(`framed: ${report.firstError}: ${report.firstMessage}`)
-  })
-})
+test.serial(
+  'the receiver fd table is full (framed FdSocket): the stream closes with an error, nothing leaked',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const report = await fdTableFull(true)
+      t.true(['ERR_FDS_TRUNCATED', 'ERR_FDPASS_PROTOCOL'].includes(report.firstError as string), JSON.stringify(report))
+      t.deepEqual(report.leakedByError, [], 'the fds that did arrive were closed')
+      t.is(report.secondError, 'ERR_SOCKET_CLOSED', 'the stream was closed after the error')
+      t.true(report.fdAuditOk, JSON.stringify(report))
+      t.log(`framed: ${report.firstError}: ${report.firstMessage}`)
+    })
+  },
+)
 
 test.serial('ETOOMANYREFS as nobody (RLIMIT_NOFILE 64); the socket works again once the receiver drains', async (t) => {
   await withFdAudit(t, async () => {
@@ -257,7 +263,10 @@ test.serial('ETOOMANYREFS as nobody (RLIMIT_NOFILE 64); the socket works again o
     t.is(report.uid, NOBODY)
     t.is(report.code, 'ETOOMANYREFS', JSON.stringify(report))
     t.is(report.syscall, 'sendmsg')
-    t.true((report.sentBeforeError as number) >= 64 && (report.sentBeforeError as number) <= 66, `sent ${report.sentBeforeError}`)
+    t.true(
+      (report.sentBeforeError as number) >= 64 && (report.sentBeforeError as number) <= 66,
+      `sent ${report.sentBeforeError}`,
+    )
     t.is(report.drained, report.sentBeforeError, 'every message sent before the error arrives with its fd')
     t.deepEqual(report.afterDrain, { data: 'after', fds: 1 })
     t.true(report.fdAuditOk, JSON.stringify(report))
@@ -275,7 +284,7 @@ test.serial('idle FdSockets dropped without close() have their fds closed by the
   })
 })
 
-test.serial('a dropped FdSocket holding a read-ahead message closes that message\'s fds too', async (t) => {
+test.serial("a dropped FdSocket holding a read-ahead message closes that message's fds too", async (t) => {
   await withFdAudit(t, async () => {
     const report = await runNode(['gc-readahead'], { nodeArgs: ['--expose-gc'] }).report
     // a, b and the two fds of the message 'two' that b read ahead.
@@ -304,7 +313,8 @@ test.serial('error paths close every fd (send errors immediate and queued, bad f
     const results = await Promise.allSettled(queued)
     t.true(results.some((r) => r.status === 'rejected'))
     for (const r of results) {
-      if (r.status === 'rejected') t.true(['EPIPE', 'ECONNRESET'].includes((r.reason as NodeJS.ErrnoException).code!), String(r.reason))
+      if (r.status === 'rejected')
+        t.true(['EPIPE', 'ECONNRESET'].includes((r.reason as NodeJS.ErrnoException).code!), String(r.reason))
     }
     t.is(a.writableLength, 0)
     a.close()
@@ -329,66 +339,89 @@ test.serial('no MSG_PEEK ever, and every recvmsg carries MSG_CMSG_CLOEXEC (strac
     fs.unlinkSync(trace)
     const recvmsg = lines.filter((l) => /\brecvmsg\(/.test(l))
     t.true(recvmsg.length >= 10, `${recvmsg.length} recvmsg calls traced`)
-    t.deepEqual(lines.filter((l) => l.includes('MSG_PEEK')), [], 'no MSG_PEEK')
+    t.deepEqual(
+      lines.filter((l) => l.includes('MSG_PEEK')),
+      [],
+      'no MSG_PEEK',
+    )
     // strace prints the flags after the msghdr; resumed lines carry them too.
     const calls = recvmsg.filter((l) => !l.includes('<unfinished'))
-    t.deepEqual(calls.filter((l) => !l.includes('MSG_CMSG_CLOEXEC')), [], 'MSG_CMSG_CLOEXEC on every recvmsg')
-    t.true(recvmsg.some((l) => l.includes('SCM_RIGHTS')), 'fds were received under the trace')
+    t.deepEqual(
+      calls.filter((l) => !l.includes('MSG_CMSG_CLOEXEC')),
+      [],
+      'MSG_CMSG_CLOEXEC on every recvmsg',
+    )
+    t.true(
+      recvmsg.some((l) => l.includes('SCM_RIGHTS')),
+      'fds were received under the trace',
+    )
   })
 })
 
-test.serial('a request-reply loop keeps watching its socket between messages (strace: epoll_ctl does not grow with them)', async (t) => {
-  await withFdAudit(t, async () => {
-    const f = fileWith('ping')
-    const epollCtl: Record<number, number> = {}
-    for (const n of [20, 200]) {
-      const trace = path.join(tmp, `epoll-${n}.txt`)
+test.serial(
+  'a request-reply loop keeps watching its socket between messages (strace: epoll_ctl does not grow with them)',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const f = fileWith('ping')
+      const epollCtl: Record<number, number> = {}
+      for (const n of [20, 200]) {
+        const trace = path.join(tmp, `epoll-${n}.txt`)
+        const [mine, theirs] = socketPair()
+        const peer = runNode(['ping-loop', String(n)], {
+          socket: theirs,
+          wrapper: ['strace', '-f', '-qq', '--seccomp-bpf', '-e', 'trace=epoll_ctl', '-o', trace],
+          timeoutMs: 60_000,
+        })
+        closeFds([theirs])
+        const sock = FdSocket.from(mine)
+        // Each 'y' says the peer waits for the next message on its event loop.
+        t.is((await sock.receive()).data.toString(), 'y')
+        for (let i = 0; i < n; i++) {
+          await sock.send('x', [f])
+          t.is((await sock.receive()).data.toString(), 'y')
+        }
+        const report = await peer.report
+        sock.close()
+        t.is(report.received, n)
+        t.is(report.fdsReceived, n)
+        t.true(report.fdAuditOk, JSON.stringify(report))
+        epollCtl[n] = fs
+          .readFileSync(trace, 'utf8')
+          .split('\n')
+          .filter((l) => /\bepoll_ctl\(/.test(l)).length
+        fs.unlinkSync(trace)
+      }
+      // Stopping and restarting the poll per message would add two per message.
+      t.true(
+        epollCtl[200]! - epollCtl[20]! < 20,
+        `epoll_ctl: ${epollCtl[20]} for 20 round trips, ${epollCtl[200]} for 200`,
+      )
+      closeFds([f])
+    })
+  },
+)
+
+test.serial(
+  'once nobody receives, a socket whose last message came from the event loop lets the process exit',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const f = fileWith('last')
       const [mine, theirs] = socketPair()
-      const peer = runNode(['ping-loop', String(n)], {
-        socket: theirs,
-        wrapper: ['strace', '-f', '-qq', '--seccomp-bpf', '-e', 'trace=epoll_ctl', '-o', trace],
-        timeoutMs: 60_000,
-      })
+      const peer = runNode(['receive-then-idle'], { socket: theirs, timeoutMs: 30_000 })
       closeFds([theirs])
       const sock = FdSocket.from(mine)
-      // Each 'y' says the peer waits for the next message on its event loop.
-      t.is((await sock.receive()).data.toString(), 'y')
-      for (let i = 0; i < n; i++) {
-        await sock.send('x', [f])
-        t.is((await sock.receive()).data.toString(), 'y')
-      }
-      const report = await peer.report
-      sock.close()
-      t.is(report.received, n)
-      t.is(report.fdsReceived, n)
+      await within(peer.ready, 15_000, 'the peer waits on its event loop')
+      await sock.send('last', [f])
+      // This end stays open: the peer must stop watching its socket by itself.
+      const report = await within(peer.report, 10_000, 'the idle peer exits by itself')
+      t.is(report.got, 'last')
+      t.is(report.fdsReceived, 1)
       t.true(report.fdAuditOk, JSON.stringify(report))
-      epollCtl[n] = fs.readFileSync(trace, 'utf8').split('\n').filter((l) => /\bepoll_ctl\(/.test(l)).length
-      fs.unlinkSync(trace)
-    }
-    // Stopping and restarting the poll per message would add two per message.
-    t.true(epollCtl[200]! - epollCtl[20]! < 20, `epoll_ctl: ${epollCtl[20]} for 20 round trips, ${epollCtl[200]} for 200`)
-    closeFds([f])
-  })
-})
-
-test.serial('once nobody receives, a socket whose last message came from the event loop lets the process exit', async (t) => {
-  await withFdAudit(t, async () => {
-    const f = fileWith('last')
-    const [mine, theirs] = socketPair()
-    const peer = runNode(['receive-then-idle'], { socket: theirs, timeoutMs: 30_000 })
-    closeFds([theirs])
-    const sock = FdSocket.from(mine)
-    await within(peer.ready, 15_000, 'the peer waits on its event loop')
-    await sock.send('last', [f])
-    // This end stays open: the peer must stop watching its socket by itself.
-    const report = await within(peer.report, 10_000, 'the idle peer exits by itself')
-    t.is(report.got, 'last')
-    t.is(report.fdsReceived, 1)
-    t.true(report.fdAuditOk, JSON.stringify(report))
-    sock.close()
-    closeFds([f])
-  })
-})
+      sock.close()
+      closeFds([f])
+    })
+  },
+)
 
 // ---------------------------------------------------------------- peer credentials
 
@@ -465,33 +498,36 @@ test.serial('the peer closes with our data unread: receive() reports ECONNRESET 
   })
 })
 
-test.serial('the receiver exits with fds in flight: the sender is stable, the send gets EPIPE and destroys the socket, its fds unaffected', async (t) => {
-  await withFdAudit(t, async () => {
-    const [mine, theirs] = socketPair()
-    // It exits without reading once its stdin ends: after the sends below.
-    const receiver = runPython('-c', ['import json, sys; sys.stdin.read(); print(json.dumps({"exiting": True}))'], {
-      socket: theirs,
-      stdin: true,
+test.serial(
+  'the receiver exits with fds in flight: the sender is stable, the send gets EPIPE and destroys the socket, its fds unaffected',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const [mine, theirs] = socketPair()
+      // It exits without reading once its stdin ends: after the sends below.
+      const receiver = runPython('-c', ['import json, sys; sys.stdin.read(); print(json.dumps({"exiting": True}))'], {
+        socket: theirs,
+        stdin: true,
+      })
+      closeFds([theirs])
+      const sock = FdSocket.from(mine)
+      const f = fileWith('still mine')
+      for (let i = 0; i < 100; i++) await sock.send(`m${i}`, [f, f, f])
+      receiver.child.stdin!.end()
+      await receiver.report
+      t.is(receiver.child.exitCode, 0, 'the receiver exited without reading')
+      const code = await codeOf(sock.send('after', [f]))
+      t.is(code, 'EPIPE')
+      // EPIPE destroyed the socket, as it destroys a net.Socket.
+      t.true(sock.closed)
+      t.is(sock.fd, -1)
+      t.is(await codeOf(sock.send('again')), 'ERR_SOCKET_CLOSED', 'a later send is refused, no crash')
+      t.is(readAt(f), 'still mine')
+      t.is(fdKind(f), 'file')
+      sock.close()
+      closeFds([f])
     })
-    closeFds([theirs])
-    const sock = FdSocket.from(mine)
-    const f = fileWith('still mine')
-    for (let i = 0; i < 100; i++) await sock.send(`m${i}`, [f, f, f])
-    receiver.child.stdin!.end()
-    await receiver.report
-    t.is(receiver.child.exitCode, 0, 'the receiver exited without reading')
-    const code = await codeOf(sock.send('after', [f]))
-    t.is(code, 'EPIPE')
-    // EPIPE destroyed the socket, as it destroys a net.Socket.
-    t.true(sock.closed)
-    t.is(sock.fd, -1)
-    t.is(await codeOf(sock.send('again')), 'ERR_SOCKET_CLOSED', 'a later send is refused, no crash')
-    t.is(readAt(f), 'still mine')
-    t.is(fdKind(f), 'file')
-    sock.close()
-    closeFds([f])
-  })
-})
+  },
+)
 
 const RECVMSG_NR: Record<string, number> = { x64: 47, arm64: 212 }
 
@@ -517,7 +553,8 @@ serialUnlessEmulated(
       peer.child.kill('SIGUSR1')
       await sleep(200)
       t.is(peer.child.exitCode, null, 'the child survived the signal')
-      if (nr !== undefined) t.true(fs.readFileSync(`/proc/${pid}/syscall`, 'utf8').startsWith(`${nr} `), 'still in recvmsg')
+      if (nr !== undefined)
+        t.true(fs.readFileSync(`/proc/${pid}/syscall`, 'utf8').startsWith(`${nr} `), 'still in recvmsg')
       const f = fileWith('after the signal')
       sendFds(mine, 'msg', [f])
       closeFds([f])

@@ -10,7 +10,6 @@ const { FdSocket, fdKind } = require('fdpass')
 const [file, expected] = process.argv.slice(2)
 const log = (line) => console.log(`[child]  ${line}`)
 
-
 async function main() {
   // Warm up what Node opens lazily and keeps (libuv's spare /dev/null fd that
   // comes with its first stream: stdout when it is a pipe), then snapshot.

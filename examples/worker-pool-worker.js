@@ -9,7 +9,6 @@ const { FdSocket, fdKind } = require('fdpass')
 
 const log = (line) => console.log(`[worker ${process.pid}] ${line}`)
 
-
 /** Answers one line on a connection, then closes it. */
 function serve(fd) {
   return new Promise((resolve) => {
@@ -30,7 +29,11 @@ function serve(fd) {
 async function main() {
   // Warm up what Node opens lazily and keeps (libuv's spare /dev/null fd),
   // then snapshot.
-  await new Promise((resolve) => net.createServer().listen(0, '127.0.0.1', function () { this.close(resolve) }))
+  await new Promise((resolve) =>
+    net.createServer().listen(0, '127.0.0.1', function () {
+      this.close(resolve)
+    }),
+  )
   const before = openFds()
 
   const sock = FdSocket.from(3)

@@ -5,7 +5,9 @@ import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
 const cjs = require('../dist/index.js')
-const names = Object.keys(cjs).filter((name) => name !== 'default' && name !== '__esModule').sort()
+const names = Object.keys(cjs)
+  .filter((name) => name !== 'default' && name !== '__esModule')
+  .sort()
 
 writeFileSync(
   new URL('../dist/index.mjs', import.meta.url),

@@ -69,7 +69,11 @@ export interface BindOptions extends SocketOptions {
 
 function validatePath(value: unknown): Buffer {
   if (typeof value !== 'string') {
-    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "path" argument must be of type string. Received ${describe(value)}`)
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `The "path" argument must be of type string. Received ${describe(value)}`,
+    )
   }
   if (value.length === 0) throw makeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'The "path" argument must not be empty')
   return Buffer.from(value, 'utf8')
@@ -113,7 +117,11 @@ export async function listen(path: string, options?: ListenOptions): Promise<FdS
   const opts = optionsObject(options, 'options')
   const type = validateSocketType(opts.type)
   if (type === 'dgram') {
-    throw makeError(TypeError, 'ERR_INVALID_ARG_VALUE', "listen() takes 'stream' or 'seqpacket'; use bind() for 'dgram'")
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_VALUE',
+      "listen() takes 'stream' or 'seqpacket'; use bind() for 'dgram'",
+    )
   }
   const resolved = resolveOptions(type, opts)
   const backlog = integerOption(opts.backlog, 'backlog', 0, 2 ** 31 - 1, 511)

@@ -141,7 +141,16 @@ export class FdServer implements AsyncIterable<FdSocket> {
           '(adopt a connected one with FdSocket.from())',
       )
     }
-    return new FdServer(kAdopt, fd, '', type, resolveOptions(type, opts), undefined, allowPeer, state.nonBlocking === true)
+    return new FdServer(
+      kAdopt,
+      fd,
+      '',
+      type,
+      resolveOptions(type, opts),
+      undefined,
+      allowPeer,
+      state.nonBlocking === true,
+    )
   }
 
   /** The listening socket's fd (owned by the server; can be passed to another process). */
@@ -287,7 +296,6 @@ export class FdServer implements AsyncIterable<FdSocket> {
     else this.#sockets.push(socket)
   }
 }
-
 
 /** Closes an accepted connection that no socket object owns. */
 function closeAccepted(fd: number): void {

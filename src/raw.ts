@@ -7,7 +7,15 @@ import type { Buffer } from 'node:buffer'
 
 import { describe, makeError } from './errors'
 import { DEFAULT_MAX_BYTES, MAX_FDS_PER_MESSAGE } from './internal/constants'
-import { enterStaging, isFdNumber, lean, leaveStaging, SCRATCH_FD_SLOTS, scratchInts, stagedToScratch } from './internal/lean'
+import {
+  enterStaging,
+  isFdNumber,
+  lean,
+  leaveStaging,
+  SCRATCH_FD_SLOTS,
+  scratchInts,
+  stagedToScratch,
+} from './internal/lean'
 import { native } from './internal/native'
 import { receiveOn, sendOn } from './internal/raw-io'
 import { validateFd, validateSocketType } from './internal/validate'
@@ -19,14 +27,7 @@ export type SocketType = 'stream' | 'seqpacket' | 'dgram'
 
 /** What an fd refers to, as reported by `fstat`. */
 export type FdKind =
-  | 'file'
-  | 'directory'
-  | 'socket'
-  | 'fifo'
-  | 'character-device'
-  | 'block-device'
-  | 'symlink'
-  | 'unknown'
+  'file' | 'directory' | 'socket' | 'fifo' | 'character-device' | 'block-device' | 'symlink' | 'unknown'
 
 /** Options of {@link recvFds}. */
 export interface RecvFdsOptions {
@@ -104,7 +105,11 @@ export function recvFds(socket: number, options?: RecvFdsOptions): RecvFdsResult
  */
 export function closeFds(fds: readonly number[]): void {
   if (!Array.isArray(fds)) {
-    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "fds" argument must be an array of fds. Received ${describe(fds)}`)
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `The "fds" argument must be an array of fds. Received ${describe(fds)}`,
+    )
   }
   const count = fds.length // read once: a Proxy could answer differently each time
   if (count > SCRATCH_FD_SLOTS) {

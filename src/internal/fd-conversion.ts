@@ -8,7 +8,6 @@ import * as net from 'node:net'
 import { describe, makeError } from './make-error'
 import { validateFd } from './validate'
 
-
 interface WithHandle {
   _handle?: { fd?: number } | null
 }

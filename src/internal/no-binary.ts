@@ -37,8 +37,7 @@ function isMusl(): boolean {
     // No ldd at that path: ask the process.
   }
   const report = process.report?.getReport() as
-    | { header?: { glibcVersionRuntime?: string }; sharedObjects?: unknown }
-    | undefined
+    { header?: { glibcVersionRuntime?: string }; sharedObjects?: unknown } | undefined
   if (report) {
     if (report.header?.glibcVersionRuntime) return false
     const objects = Array.isArray(report.sharedObjects) ? (report.sharedObjects as unknown[]) : []

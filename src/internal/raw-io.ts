@@ -21,14 +21,7 @@ import {
   stagedToScratch,
 } from './lean'
 import { native } from './native'
-import {
-  emptyDataError,
-  integerOption,
-  optionsObject,
-  toBytes,
-  validateFd,
-  validateFdList,
-} from './validate'
+import { emptyDataError, integerOption, optionsObject, toBytes, validateFd, validateFdList } from './validate'
 
 /** The largest `maxBytes` of a raw receive. */
 const MAX_BYTES_LIMIT = 2 ** 31 - 1

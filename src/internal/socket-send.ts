@@ -8,7 +8,16 @@ import type { SocketType } from '../raw'
 import type { FdLike } from '../fd-like'
 import { toFd } from './fd-conversion'
 import { MAX_FDS_PER_MESSAGE } from './constants'
-import { copyToScratch, enterStaging, isFdNumber, lean, leaveStaging, scratchInts, SMALL_COPY, stagedToScratch } from './lean'
+import {
+  copyToScratch,
+  enterStaging,
+  isFdNumber,
+  lean,
+  leaveStaging,
+  scratchInts,
+  SMALL_COPY,
+  stagedToScratch,
+} from './lean'
 import { emptyDataError, toBytes } from './validate'
 
 /**

@@ -117,5 +117,9 @@ export function emptyDataError(type: SocketType | undefined, unframed = false): 
         ? 'fdpass sends fds only with data, on every socket type'
         : 'a 0-byte send on a stream socket carries nothing, and the kernel drops its fds'
   const fix = unframed ? ', or turn the framing option on (each message then has a header)' : ''
-  return makeError(Error, 'ERR_EMPTY_DATA', `fds need at least one byte of data to travel with on ${on} (${why}): send at least one byte with them${fix}`)
+  return makeError(
+    Error,
+    'ERR_EMPTY_DATA',
+    `fds need at least one byte of data to travel with on ${on} (${why}): send at least one byte with them${fix}`,
+  )
 }
