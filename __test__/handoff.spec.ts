@@ -34,7 +34,11 @@ interface Event {
 }
 
 /** A taker child and its JSON events. */
-function startTaker(socketPath: string, mode = 'serve', prefix: string[] = []): { child: ChildProcess; next(): Promise<Event>; exited: Promise<number | null> } {
+function startTaker(
+  socketPath: string,
+  mode = 'serve',
+  prefix: string[] = [],
+): { child: ChildProcess; next(): Promise<Event>; exited: Promise<number | null> } {
   const argv = [process.execPath, taker, socketPath, mode]
   const [cmd, ...args] = [...prefix, ...argv] as [string, ...string[]]
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] })
@@ -60,7 +64,10 @@ function get(port: number): Promise<string> {
     http
       .get({ host: '127.0.0.1', port, agent: false }, (res) => {
         let body = ''
-        res.setEncoding('utf8').on('data', (c) => (body += c)).on('end', () => resolve(body))
+        res
+          .setEncoding('utf8')
+          .on('data', (c) => (body += c))
+          .on('end', () => resolve(body))
       })
       .on('error', reject)
   })
@@ -69,7 +76,11 @@ function get(port: number): Promise<string> {
 function readAll(socket: net.Socket): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = ''
-    socket.setEncoding('utf8').on('data', (c) => (text += c)).on('end', () => resolve(text)).on('error', reject)
+    socket
+      .setEncoding('utf8')
+      .on('data', (c) => (text += c))
+      .on('end', () => resolve(text))
+      .on('error', reject)
   })
 }
 
@@ -158,118 +169,132 @@ test.serial('every kind of listener moves to a new process by name, which serves
   })
 })
 
-test.serial('a successor that dies before ready() fails its attempt; the listeners stay, and the next successor takes them', async (t) => {
-  await withFdAudit(t, async () => {
-    const web = http.createServer((_req, res) => res.end('old'))
-    await listening(web, 0, '127.0.0.1')
-    const failures: FdpassError[] = []
-    const handoffPath = sockPath()
-    const handoff = await serveListeners(handoffPath, { web }, { onFailedAttempt: (e) => failures.push(e) })
-    const dying = startTaker(handoffPath, 'exit-before-ready')
-    t.is((await dying.next()).event, 'taken')
-    t.is(await dying.exited, 3)
-    const port = (web.address() as net.AddressInfo).port
-    t.is(await get(port), 'old', 'the old process still serves')
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    t.is(failures.length, 1)
-    t.is(failures[0]?.code, 'ECONNRESET')
-    t.regex(failures[0]!.message, /went away before sending 'ready'/)
+test.serial(
+  'a successor that dies before ready() fails its attempt; the listeners stay, and the next successor takes them',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const web = http.createServer((_req, res) => res.end('old'))
+      await listening(web, 0, '127.0.0.1')
+      const failures: FdpassError[] = []
+      const handoffPath = sockPath()
+      const handoff = await serveListeners(handoffPath, { web }, { onFailedAttempt: (e) => failures.push(e) })
+      const dying = startTaker(handoffPath, 'exit-before-ready')
+      t.is((await dying.next()).event, 'taken')
+      t.is(await dying.exited, 3)
+      const port = (web.address() as net.AddressInfo).port
+      t.is(await get(port), 'old', 'the old process still serves')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      t.is(failures.length, 1)
+      t.is(failures[0]?.code, 'ECONNRESET')
+      t.regex(failures[0]!.message, /went away before sending 'ready'/)
 
-    const next = startTaker(handoffPath)
-    t.is((await next.next()).event, 'taken')
-    await handoff.taken()
-    t.is((await next.next()).event, 'ready')
-    await closeServer(web)
-    t.is(await get(port), `new ${next.child.pid} web`)
-    next.child.stdin!.end('stop\n')
-    expectAuditOk(t, await next.next())
-    t.is(await next.exited, 0)
-  })
-})
-
-test.serial('EMFILE: a successor at its fd limit gets ERR_FDS_TRUNCATED, leaks nothing, and the old process keeps its listeners', async (t) => {
-  await withFdAudit(t, async () => {
-    const web = net.createServer()
-    await listening(web, 0, '127.0.0.1')
-    const fd = (web as unknown as { _handle: { fd: number } })._handle.fd
-    // 200 names for one socket: 200 fds to receive in one message.
-    const many = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`l${i}`, fd]))
-    const failures: FdpassError[] = []
-    const handoffPath = sockPath()
-    const handoff = await serveListeners(handoffPath, many, { onFailedAttempt: (e) => failures.push(e) })
-    const limited = startTaker(handoffPath, 'take-only', ['prlimit', '--nofile=100:100'])
-    const error = await limited.next()
-    t.is(error.event, 'error', JSON.stringify(error))
-    t.is(error.code, 'ERR_FDS_TRUNCATED')
-    t.regex(error.message as string, /fd limit \(EMFILE/)
-    expectAuditOk(t, await limited.next())
-    t.is(await limited.exited, 0)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    t.is(failures.length, 1, 'the old process saw the attempt fail')
-
-    const full = startTaker(handoffPath, 'take-only')
-    const taken = await full.next()
-    t.is((taken.listeners as unknown[]).length, 200)
-    expectAuditOk(t, await full.next())
-    t.is(await full.exited, 0)
-    await handoff.close()
-    t.is(await codeOf(handoff.taken()), 'ERR_SOCKET_CLOSED')
-    await closeServer(web)
-  })
-})
-
-test.serial('not a handoff socket: no socket, a server that answers otherwise, one that never answers (ETIMEDOUT, AbortSignal)', async (t) => {
-  await withFdAudit(t, async () => {
-    t.is(await codeOf(takeListeners(path.join(tmp, 'nothing-here.sock'))), 'ENOENT')
-
-    const otherPath = sockPath()
-    const other = await listen(otherPath)
-    const answering = (async () => {
-      const s = await other.accept()
-      await s.receive()
-      await s.send(JSON.stringify({ hello: 'world' }))
-      await s.receive().catch(() => undefined)
-      s.close()
-    })()
-    const err = await takeListeners(otherPath).catch((e: FdpassError) => e)
-    t.is((err as FdpassError).code, 'ERR_FDPASS_PROTOCOL')
-    t.regex((err as FdpassError).message, /not a listener handoff peer/)
-    await answering
-
-    const silent: Array<{ close(): void }> = []
-    const keep = (async () => {
-      for await (const s of other) silent.push(s)
-    })()
-    const started = Date.now()
-    const timedOut = await takeListeners(otherPath, { timeout: 200 }).catch((e: FdpassError) => e)
-    t.is((timedOut as FdpassError).code, 'ETIMEDOUT')
-    t.true(Date.now() - started < 5000)
-    const controller = new AbortController()
-    setTimeout(() => controller.abort(), 100)
-    const aborted = await takeListeners(otherPath, { signal: controller.signal }).catch((e: FdpassError) => e)
-    t.is((aborted as FdpassError).code, 'ABORT_ERR')
-    t.is((aborted as Error).name, 'AbortError')
-    for (const s of silent) s.close()
-    await other.close()
-    await keep
-
-    // A plain Unix stream server that speaks another protocol (text, no framing).
-    const textPath = sockPath()
-    const conns: net.Socket[] = []
-    const text = net.createServer((s) => {
-      conns.push(s)
-      s.on('error', () => undefined).end('Unknown command. Please enter one of the following commands only :\n')
+      const next = startTaker(handoffPath)
+      t.is((await next.next()).event, 'taken')
+      await handoff.taken()
+      t.is((await next.next()).event, 'ready')
+      await closeServer(web)
+      t.is(await get(port), `new ${next.child.pid} web`)
+      next.child.stdin!.end('stop\n')
+      expectAuditOk(t, await next.next())
+      t.is(await next.exited, 0)
     })
-    await listening(text, textPath)
-    const wrong = await takeListeners(textPath, { timeout: 2000 }).catch((e: FdpassError) => e)
-    t.true(['ERR_FDPASS_PROTOCOL', 'ETIMEDOUT', 'ECONNRESET'].includes((wrong as FdpassError).code), String(wrong))
-    for (const c of conns) c.destroy()
-    await closeServer(text)
-  })
-})
+  },
+)
+
+test.serial(
+  'EMFILE: a successor at its fd limit gets ERR_FDS_TRUNCATED, leaks nothing, and the old process keeps its listeners',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const web = net.createServer()
+      await listening(web, 0, '127.0.0.1')
+      const fd = (web as unknown as { _handle: { fd: number } })._handle.fd
+      // 200 names for one socket: 200 fds to receive in one message.
+      const many = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`l${i}`, fd]))
+      const failures: FdpassError[] = []
+      const handoffPath = sockPath()
+      const handoff = await serveListeners(handoffPath, many, { onFailedAttempt: (e) => failures.push(e) })
+      const limited = startTaker(handoffPath, 'take-only', ['prlimit', '--nofile=100:100'])
+      const error = await limited.next()
+      t.is(error.event, 'error', JSON.stringify(error))
+      t.is(error.code, 'ERR_FDS_TRUNCATED')
+      t.regex(error.message as string, /fd limit \(EMFILE/)
+      expectAuditOk(t, await limited.next())
+      t.is(await limited.exited, 0)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      t.is(failures.length, 1, 'the old process saw the attempt fail')
+
+      const full = startTaker(handoffPath, 'take-only')
+      const taken = await full.next()
+      t.is((taken.listeners as unknown[]).length, 200)
+      expectAuditOk(t, await full.next())
+      t.is(await full.exited, 0)
+      await handoff.close()
+      t.is(await codeOf(handoff.taken()), 'ERR_SOCKET_CLOSED')
+      await closeServer(web)
+    })
+  },
+)
+
+test.serial(
+  'not a handoff socket: no socket, a server that answers otherwise, one that never answers (ETIMEDOUT, AbortSignal)',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      t.is(await codeOf(takeListeners(path.join(tmp, 'nothing-here.sock'))), 'ENOENT')
+
+      const otherPath = sockPath()
+      const other = await listen(otherPath)
+      const answering = (async () => {
+        const s = await other.accept()
+        await s.receive()
+        await s.send(JSON.stringify({ hello: 'world' }))
+        await s.receive().catch(() => undefined)
+        s.close()
+      })()
+      const err = await takeListeners(otherPath).catch((e: FdpassError) => e)
+      t.is((err as FdpassError).code, 'ERR_FDPASS_PROTOCOL')
+      t.regex((err as FdpassError).message, /not a listener handoff peer/)
+      await answering
+
+      const silent: Array<{ close(): void }> = []
+      const keep = (async () => {
+        for await (const s of other) silent.push(s)
+      })()
+      const started = Date.now()
+      const timedOut = await takeListeners(otherPath, { timeout: 200 }).catch((e: FdpassError) => e)
+      t.is((timedOut as FdpassError).code, 'ETIMEDOUT')
+      t.true(Date.now() - started < 5000)
+      const controller = new AbortController()
+      setTimeout(() => controller.abort(), 100)
+      const aborted = await takeListeners(otherPath, { signal: controller.signal }).catch((e: FdpassError) => e)
+      t.is((aborted as FdpassError).code, 'ABORT_ERR')
+      t.is((aborted as Error).name, 'AbortError')
+      for (const s of silent) s.close()
+      await other.close()
+      await keep
+
+      // A plain Unix stream server that speaks another protocol (text, no framing).
+      const textPath = sockPath()
+      const conns: net.Socket[] = []
+      const text = net.createServer((s) => {
+        conns.push(s)
+        s.on('error', () => undefined).end('Unknown command. Please enter one of the following commands only :\n')
+      })
+      await listening(text, textPath)
+      const wrong = await takeListeners(textPath, { timeout: 2000 }).catch((e: FdpassError) => e)
+      t.true(['ERR_FDPASS_PROTOCOL', 'ETIMEDOUT', 'ECONNRESET'].includes((wrong as FdpassError).code), String(wrong))
+      for (const c of conns) c.destroy()
+      await closeServer(text)
+    })
+  },
+)
 
 /** A hand-made old process that sends `messages` (data and fd counts) after the take request. */
-async function hostileOld(t: ExecutionContext, messages: Array<[string, number]>, expect: RegExp, code = 'ERR_FDPASS_PROTOCOL') {
+async function hostileOld(
+  t: ExecutionContext,
+  messages: Array<[string, number]>,
+  expect: RegExp,
+  code = 'ERR_FDPASS_PROTOCOL',
+) {
   const p = sockPath()
   const server = await listen(p)
   const donor = net.createServer()
@@ -277,7 +302,11 @@ async function hostileOld(t: ExecutionContext, messages: Array<[string, number]>
   const serving = (async () => {
     const s = await server.accept()
     await s.receive()
-    for (const [data, count] of messages) await s.send(data, Array.from({ length: count }, () => donor))
+    for (const [data, count] of messages)
+      await s.send(
+        data,
+        Array.from({ length: count }, () => donor),
+      )
     await new Promise((resolve) => setTimeout(resolve, 100))
     s.close()
   })()
@@ -295,13 +324,35 @@ const l = (name: string) => ({ name, kind: 'fd' })
 
 test.serial('a hostile old process: every received fd is closed and the error says what broke', async (t) => {
   await withFdAudit(t, async () => {
-    await hostileOld(t, [[header([l('a'), l('b')]), 0], ['fds', 3]], /3 fds where 2 were expected/)
+    await hostileOld(
+      t,
+      [
+        [header([l('a'), l('b')]), 0],
+        ['fds', 3],
+      ],
+      /3 fds where 2 were expected/,
+    )
     await hostileOld(t, [[header([l('a'), l('b')]), 2]], /sent 2 fds with its 'listeners' message/)
     await hostileOld(t, [[header([l('a'), l('b'), l('c'), l('d'), l('e')]), 0]], /more than maxListeners \(4\)/)
     await hostileOld(t, [[header([l('a'), l('a')]), 0]], /appears twice/)
-    await hostileOld(t, [[header([{ name: 'a', kind: 'tcp', address: '1.2.3.4', family: 'IPv4', port: 70000 }]), 0]], /no valid port/)
-    await hostileOld(t, [[JSON.stringify({ protocol: 'fdpass-listeners', version: 2, type: 'listeners' }), 0]], /version 2/)
-    await hostileOld(t, [[header([l('a'), l('b'), l('c')]), 0], ['fds', 2]], /2 fds where 3 were expected/)
+    await hostileOld(
+      t,
+      [[header([{ name: 'a', kind: 'tcp', address: '1.2.3.4', family: 'IPv4', port: 70000 }]), 0]],
+      /no valid port/,
+    )
+    await hostileOld(
+      t,
+      [[JSON.stringify({ protocol: 'fdpass-listeners', version: 2, type: 'listeners' }), 0]],
+      /version 2/,
+    )
+    await hostileOld(
+      t,
+      [
+        [header([l('a'), l('b'), l('c')]), 0],
+        ['fds', 2],
+      ],
+      /2 fds where 3 were expected/,
+    )
     await hostileOld(t, [[header([l('a'), l('b'), l('c')]), 0]], /went away after sending 0 of 3/, 'ECONNRESET')
   })
 })

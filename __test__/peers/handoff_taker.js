@@ -18,7 +18,11 @@ const [, , path, mode = 'serve'] = process.argv
 async function warmUp() {
   // What Node opens lazily and keeps: libuv's spare fd for EMFILE on accept,
   // the resolver; open them now so that they are part of "before".
-  await new Promise((resolve) => net.createServer().listen(0, '127.0.0.1', function () { this.close(resolve) }))
+  await new Promise((resolve) =>
+    net.createServer().listen(0, '127.0.0.1', function () {
+      this.close(resolve)
+    }),
+  )
 }
 
 async function main() {

@@ -102,7 +102,9 @@ async function main() {
   last.kill('SIGTERM')
   log(`generation ${children.length} exited with ${await last.exited}`)
 
-  const served = Object.entries(stats.byGeneration).map(([g, n]) => `generation ${g}: ${n}`).join(', ')
+  const served = Object.entries(stats.byGeneration)
+    .map(([g, n]) => `generation ${g}: ${n}`)
+    .join(', ')
   log(`${stats.total} requests, ${stats.failed} failed; served by ${served}`)
   if (stats.firstError) log(`first failure: ${stats.firstError}`)
   const statuses = await Promise.all(children.map((c) => c.exited))

@@ -21,7 +21,11 @@ async function main() {
   if (!HANDOFF) throw new Error('set HANDOFF_SOCKET to the handoff socket path')
   // Warm up what Node opens lazily and keeps (libuv's spare fd for EMFILE on
   // accept), then snapshot: at the end this process must have exactly these fds.
-  await new Promise((resolve) => net.createServer().listen(0, '127.0.0.1', function () { this.close(resolve) }))
+  await new Promise((resolve) =>
+    net.createServer().listen(0, '127.0.0.1', function () {
+      this.close(resolve)
+    }),
+  )
   const before = openFds()
 
   const server = http.createServer((req, res) => res.end(`generation ${GENERATION} pid ${process.pid}\n`))

@@ -11,7 +11,7 @@
  *
  * Every message is JSON except the `fds` ones; every field is checked.
  */
-import { MAX_FDS_PER_MESSAGE } from '../validate'
+import { MAX_FDS_PER_MESSAGE } from '../internal/validate'
 import { protocolError } from '../internal/deadline'
 
 /** The protocol's name, in every message. */
@@ -75,7 +75,9 @@ export function decode(data: Buffer, fds: number, type: string, peer: string): R
     throw protocolError(`${peer} is not a listener handoff peer (protocol ${JSON.stringify(message.protocol)})`)
   }
   if (message.version !== VERSION) {
-    throw protocolError(`${peer} speaks listener handoff version ${JSON.stringify(message.version)}; this fdpass speaks ${VERSION}`)
+    throw protocolError(
+      `${peer} speaks listener handoff version ${JSON.stringify(message.version)}; this fdpass speaks ${VERSION}`,
+    )
   }
   if (message.type !== type) throw protocolError(`${peer} sent '${String(message.type)}' where '${type}' was expected`)
   return message
@@ -103,14 +105,16 @@ export function checkListenerList(value: unknown, max: number): ListenerMetadata
     if (!KINDS.includes(e.kind as ListenerKind)) throw protocolError(`listener '${e.name}' has an unknown kind`)
     const meta: ListenerMetadata = { name: e.name, kind: e.kind as ListenerKind }
     if (e.kind === 'tcp' || e.kind === 'udp') {
-      if (typeof e.address !== 'string' || e.address.length > 64) throw protocolError(`listener '${e.name}' has no valid address`)
+      if (typeof e.address !== 'string' || e.address.length > 64)
+        throw protocolError(`listener '${e.name}' has no valid address`)
       if (e.family !== 'IPv4' && e.family !== 'IPv6') throw protocolError(`listener '${e.name}' has no valid family`)
       if (!Number.isInteger(e.port) || (e.port as number) < 0 || (e.port as number) > 65535) {
         throw protocolError(`listener '${e.name}' has no valid port`)
       }
       Object.assign(meta, { address: e.address, family: e.family, port: e.port })
     } else if (e.kind === 'unix' || e.kind === 'fdpass') {
-      if (typeof e.path !== 'string' || e.path.length > 4096) throw protocolError(`listener '${e.name}' has no valid path`)
+      if (typeof e.path !== 'string' || e.path.length > 4096)
+        throw protocolError(`listener '${e.name}' has no valid path`)
       meta.path = e.path
     }
     return meta

@@ -8,9 +8,9 @@ import { describe, makeError, type FdpassError } from '../errors'
 import { FdServer, kKeepSocketFile, type PeerCheck } from '../fd-server'
 import type { FdSocket, PeerCredentials } from '../fd-socket'
 import { listen } from '../connect'
-import { integerOption, optionsObject } from '../validate'
+import { integerOption, optionsObject } from '../internal/validate'
 import { abortedError, protocolError, startDeadline, timeoutError } from '../internal/deadline'
-import { closedError } from '../waiters'
+import { closedError } from '../internal/waiters'
 import { decode, encode, FDS_MESSAGE, FDS_PER_MESSAGE, MAX_MESSAGE_BYTES } from './protocol'
 import { checkSources, describeSource, type Described, type HandoffSource } from './sources'
 
@@ -88,10 +88,15 @@ export async function serveListeners(
   const entries = checkSources(listeners)
   const timeout = integerOption(opts.timeout, 'timeout', 0, 2 ** 31 - 1, DEFAULT_TIMEOUT)
   const allowPeer = opts.allowPeer ?? sameUserOrRoot
-  if (typeof allowPeer !== 'function') throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "allowPeer" option must be a function')
+  if (typeof allowPeer !== 'function')
+    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "allowPeer" option must be a function')
   const onFailed = opts.onFailedAttempt
   if (onFailed !== undefined && typeof onFailed !== 'function') {
-    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "onFailedAttempt" option must be a function. Received ${describe(onFailed)}`)
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `The "onFailedAttempt" option must be a function. Received ${describe(onFailed)}`,
+    )
   }
   const server = await listen(path, {
     mode: opts.mode ?? 0o600,
@@ -166,7 +171,8 @@ export class ListenerHandoff {
     this.#closing = true
     this.#current?.close()
     await this.#server.close()
-    if (!this.#result) this.#settle(closedError('the listener handoff was closed before a successor took the listeners'))
+    if (!this.#result)
+      this.#settle(closedError('the listener handoff was closed before a successor took the listeners'))
   }
 
   /** Same as {@link ListenerHandoff.close}, for `await using` declarations. */
@@ -215,7 +221,11 @@ export class ListenerHandoff {
           message = await socket.receive({ signal: deadline.signal })
         } catch (err) {
           if (deadline.timedOut()) {
-            throw timeoutError('the successor did not take the listeners', this.#timeout, 'it was given up; the listeners stay here')
+            throw timeoutError(
+              'the successor did not take the listeners',
+              this.#timeout,
+              'it was given up; the listeners stay here',
+            )
           }
           if ((err as FdpassError).code === 'ERR_SOCKET_CLOSED' && !this.#closing) throw gone(type)
           throw err
@@ -235,7 +245,11 @@ export class ListenerHandoff {
       }
       const ready = await receive('ready')
       const names = described.map((d) => d.meta.name)
-      if (!Array.isArray(ready.names) || ready.names.length !== names.length || ready.names.some((n, i) => n !== names[i])) {
+      if (
+        !Array.isArray(ready.names) ||
+        ready.names.length !== names.length ||
+        ready.names.some((n, i) => n !== names[i])
+      ) {
         throw protocolError('the successor acknowledged other listeners than those sent')
       }
       // Its socket files serve the successor now: closing these servers must not remove them.

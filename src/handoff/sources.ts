@@ -8,7 +8,7 @@ import * as net from 'node:net'
 import { describe, makeError } from '../errors'
 import { FdServer } from '../fd-server'
 import { toFd } from '../fd-like'
-import { validateFd } from '../validate'
+import { validateFd } from '../internal/validate'
 import { nameIsValid, type ListenerMetadata, MAX_NAME_BYTES } from './protocol'
 
 /**
@@ -35,7 +35,8 @@ export function checkSources(listeners: unknown): Array<[string, HandoffSource]>
     )
   }
   const entries = Object.entries(listeners as Record<string, unknown>)
-  if (entries.length === 0) throw makeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'The "listeners" argument names no listener')
+  if (entries.length === 0)
+    throw makeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'The "listeners" argument names no listener')
   for (const [name, value] of entries) {
     if (!nameIsValid(name)) {
       throw makeError(TypeError, 'ERR_INVALID_ARG_VALUE', `Listener names must be 1 to ${MAX_NAME_BYTES} bytes long`)
@@ -74,5 +75,9 @@ export function describeSource(name: string, server: HandoffSource): Described {
 }
 
 function notListening(name: string) {
-  return makeError(Error, 'ERR_SERVER_NOT_RUNNING', `Listener '${name}' is not listening (or bound) any more: nothing to hand over`)
+  return makeError(
+    Error,
+    'ERR_SERVER_NOT_RUNNING',
+    `Listener '${name}' is not listening (or bound) any more: nothing to hand over`,
+  )
 }

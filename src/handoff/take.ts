@@ -10,8 +10,8 @@ import { describe, makeError, type FdpassError } from '../errors'
 import { FdServer, type ServerOptions } from '../fd-server'
 import type { FdSocket } from '../fd-socket'
 import { connect } from '../connect'
-import { native } from '../native'
-import { integerOption, optionsObject } from '../validate'
+import { native } from '../internal/native'
+import { integerOption, optionsObject } from '../internal/validate'
 import { abortedError, protocolError, startDeadline, timeoutError, type Deadline } from '../internal/deadline'
 import {
   checkListenerList,
@@ -51,12 +51,19 @@ function closeQuietly(fds: number[]): void {
 }
 
 /** Rejects with ETIMEDOUT / AbortError instead of the receive's own abort. */
-async function receiveWithin(socket: FdSocket, deadline: Deadline, signal: AbortSignal | undefined, ms: number, gone: () => string) {
+async function receiveWithin(
+  socket: FdSocket,
+  deadline: Deadline,
+  signal: AbortSignal | undefined,
+  ms: number,
+  gone: () => string,
+) {
   let message
   try {
     message = await socket.receive({ signal: deadline.signal })
   } catch (err) {
-    if (deadline.timedOut()) throw timeoutError('the old process did not hand over its listeners', ms, 'is it a listener handoff socket?')
+    if (deadline.timedOut())
+      throw timeoutError('the old process did not hand over its listeners', ms, 'is it a listener handoff socket?')
     if (signal?.aborted) throw abortedError(signal)
     if ((err as FdpassError).code === 'ERR_SOCKET_CLOSED') {
       throw makeError(Error, 'ECONNRESET', gone())
@@ -93,18 +100,36 @@ export async function takeListeners(path: string, options?: TakeListenersOptions
   const maxListeners = integerOption(opts.maxListeners, 'maxListeners', 1, 65536, DEFAULT_MAX_LISTENERS)
   const signal = opts.signal as AbortSignal | undefined
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "signal" option must be an AbortSignal. Received ${describe(signal)}`)
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `The "signal" option must be an AbortSignal. Received ${describe(signal)}`,
+    )
   }
   if (signal?.aborted) throw abortedError(signal)
-  const socket = await connect(path, { maxBytes: MAX_MESSAGE_BYTES, maxFds: FDS_PER_MESSAGE, readAhead: 1, maxQueuedFds: FDS_PER_MESSAGE })
+  const socket = await connect(path, {
+    maxBytes: MAX_MESSAGE_BYTES,
+    maxFds: FDS_PER_MESSAGE,
+    readAhead: 1,
+    maxQueuedFds: FDS_PER_MESSAGE,
+  })
   const deadline = startDeadline(signal, timeout)
   const received: number[] = []
   try {
     await socket.send(encode('take'))
-    const header = await receiveWithin(socket, deadline, signal, timeout, () => 'the old process closed the handoff connection before sending its listeners')
+    const header = await receiveWithin(
+      socket,
+      deadline,
+      signal,
+      timeout,
+      () => 'the old process closed the handoff connection before sending its listeners',
+    )
     let list: ListenerMetadata[]
     try {
-      list = checkListenerList(decode(header.data, header.fds.length, 'listeners', 'the old process').listeners, maxListeners)
+      list = checkListenerList(
+        decode(header.data, header.fds.length, 'listeners', 'the old process').listeners,
+        maxListeners,
+      )
     } catch (err) {
       received.push(...header.fds)
       throw err
@@ -261,7 +286,11 @@ export class TakenListener {
    */
   listen(server: net.Server): Promise<void> {
     if (!(server instanceof net.Server)) {
-      throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "server" argument must be a net.Server. Received ${describe(server)}`)
+      throw makeError(
+        TypeError,
+        'ERR_INVALID_ARG_TYPE',
+        `The "server" argument must be a net.Server. Received ${describe(server)}`,
+      )
     }
     this.#expect(['tcp', 'unix', 'fd'], 'listen(server)')
     const fd = this.take()
@@ -314,14 +343,22 @@ export class TakenListener {
 
   #owned(what: string): number {
     if (this.#fd < 0) {
-      throw makeError(Error, 'ERR_INVALID_STATE', `${what}: listener '${this.name}' was already adopted, taken or closed`)
+      throw makeError(
+        Error,
+        'ERR_INVALID_STATE',
+        `${what}: listener '${this.name}' was already adopted, taken or closed`,
+      )
     }
     return this.#fd
   }
 
   #expect(kinds: ListenerKind[], what: string): void {
     if (!kinds.includes(this.kind)) {
-      throw makeError(TypeError, 'ERR_INVALID_ARG_VALUE', `${what} does not fit listener '${this.name}', a ${this.kind} listener`)
+      throw makeError(
+        TypeError,
+        'ERR_INVALID_ARG_VALUE',
+        `${what} does not fit listener '${this.name}', a ${this.kind} listener`,
+      )
     }
   }
 }
