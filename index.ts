@@ -34,3 +34,12 @@ export type {
   TakenOptions,
 } from './src/handoff'
 export { ListenerHandoff, serveListeners, takeListeners, TakenListener, TakenListeners } from './src/handoff'
+export type {
+  GetHaproxySocketsOptions,
+  HaproxySocket,
+  HaproxySocketEntry,
+  HaproxySocketSource,
+  HaproxyTransfer,
+  ServeHaproxySocketsOptions,
+} from './src/haproxy'
+export { getHaproxySockets, HAPROXY_SOCKET_OPTIONS, HaproxySocketServer, serveHaproxySockets } from './src/haproxy'
