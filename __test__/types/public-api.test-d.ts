@@ -22,6 +22,18 @@ import {
   sendFds,
   socketPair,
   SyncSocket,
+  getHaproxySockets,
+  HAPROXY_SOCKET_OPTIONS,
+  serveHaproxySockets,
+  serveListeners,
+  takeListeners,
+  type HaproxySocket,
+  type HaproxySocketServer,
+  type HandoffResult,
+  type ListenerHandoff,
+  type ListenerKind,
+  type TakenListener,
+  type TakenListeners,
   type BindOptions,
   type ConnectOptions,
   type FdKind,
@@ -155,4 +167,43 @@ export async function rejected(socket: FdSocket, server: FdServer): Promise<void
   // @ts-expect-error recvFds takes an options object
   recvFds(0, 1)
   void [known, sure, done]
+}
+
+// Listener handoff and HAProxy: names, kinds and results are typed.
+
+export async function handoffTypes(server: net.Server, udp: dgram.Socket, fdServer: FdServer): Promise<void> {
+  const handoff: ListenerHandoff = await serveListeners('/tmp/h.sock', { web: server, udp, ipc: fdServer, raw: 3 })
+  const result: HandoffResult = await handoff.taken({ signal: AbortSignal.timeout(1000) })
+  const names: string[] = result.names
+  const taken: TakenListeners = await takeListeners('/tmp/h.sock', { timeout: 1000, maxListeners: 8 })
+  const web: TakenListener | undefined = taken.get('web')
+  const kind: ListenerKind | undefined = web?.kind
+  expect<Equal<ListenerKind, 'tcp' | 'unix' | 'udp' | 'fdpass' | 'fd'>>()
+  const port: number | undefined = web?.metadata.port
+  await web?.listen(server)
+  await taken.get('udp')?.bind(udp)
+  const adopted: FdServer | undefined = taken.get('ipc')?.toFdServer()
+  const fd: number | undefined = taken.get('raw')?.take()
+  await taken.ready()
+  taken.close()
+  // @ts-expect-error listeners are given by name in an object, not as an array
+  await serveListeners('/tmp/h.sock', [server])
+  // @ts-expect-error a string is not a listener
+  await serveListeners('/tmp/h.sock', { web: 'x' })
+
+  const sockets: HaproxySocket[] = await getHaproxySockets('/run/haproxy.sock', { maxSockets: 10 })
+  const first = sockets[0]
+  const bits: number | undefined = first?.options
+  const isDgram: boolean | undefined = first?.dgram
+  const served: HaproxySocketServer = await serveHaproxySockets('/tmp/x.sock', [
+    server,
+    udp,
+    3,
+    { socket: server, namespace: '', interface: 'lo', options: HAPROXY_SOCKET_OPTIONS.V6ONLY },
+  ])
+  const count: number = (await served.taken()).count
+  await served.close()
+  // @ts-expect-error an FdServer is not an IP listener HAProxy can take
+  await serveHaproxySockets('/tmp/x.sock', [fdServer])
+  void [names, kind, port, adopted, fd, bits, isDgram, count]
 }

@@ -32,7 +32,11 @@ export interface ServeListenersOptions {
    * stay with this process, which waits for the next successor.
    */
   timeout?: number
-  /** Called with the error of each failed attempt (the handoff keeps waiting). */
+  /**
+   * Called with the error of each failed attempt (the handoff keeps waiting):
+   * `ECONNRESET` (the successor went away), `ETIMEDOUT`, `ERR_FDPASS_PROTOCOL`,
+   * `ERR_SERVER_NOT_RUNNING` (a listener was closed since `serveListeners()`).
+   */
   onFailedAttempt?: (error: FdpassError) => void
 }
 
@@ -50,7 +54,7 @@ export interface HandoffResult {
   peer: PeerCredentials
 }
 
-const DEFAULT_TIMEOUT = 60_000
+const SERVE_LISTENERS_TIMEOUT = 60000
 
 function gone(type: string): FdpassError {
   return makeError(Error, 'ECONNRESET', `the successor went away before sending '${type}'; the listeners stay here`)
@@ -86,7 +90,7 @@ export async function serveListeners(
 ): Promise<ListenerHandoff> {
   const opts = optionsObject(options, 'options')
   const entries = checkSources(listeners)
-  const timeout = integerOption(opts.timeout, 'timeout', 0, 2 ** 31 - 1, DEFAULT_TIMEOUT)
+  const timeout = integerOption(opts.timeout, 'timeout', 0, 2 ** 31 - 1, SERVE_LISTENERS_TIMEOUT)
   const allowPeer = opts.allowPeer ?? sameUserOrRoot
   if (typeof allowPeer !== 'function')
     throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "allowPeer" option must be a function')

@@ -38,7 +38,7 @@ export interface TakeListenersOptions {
   maxListeners?: number
 }
 
-const DEFAULT_TIMEOUT = 10_000
+const TAKE_LISTENERS_TIMEOUT = 10000
 const DEFAULT_MAX_LISTENERS = 1024
 
 function closeQuietly(fds: number[]): void {
@@ -96,7 +96,7 @@ async function receiveWithin(
  */
 export async function takeListeners(path: string, options?: TakeListenersOptions): Promise<TakenListeners> {
   const opts = optionsObject(options, 'options')
-  const timeout = integerOption(opts.timeout, 'timeout', 0, 2 ** 31 - 1, DEFAULT_TIMEOUT)
+  const timeout = integerOption(opts.timeout, 'timeout', 0, 2 ** 31 - 1, TAKE_LISTENERS_TIMEOUT)
   const maxListeners = integerOption(opts.maxListeners, 'maxListeners', 1, 65536, DEFAULT_MAX_LISTENERS)
   const signal = opts.signal as AbortSignal | undefined
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
@@ -203,7 +203,8 @@ export class TakenListeners implements Iterable<TakenListener> {
    * Tells the old process that this one serves the listeners: it resolves
    * its `taken()`, stops accepting and drains. Resolves once the old process
    * confirmed; rejects with `ECONNRESET` if it went away first (the listeners
-   * are this process's either way), or `ETIMEDOUT`. Call it once.
+   * are this process's either way), or `ETIMEDOUT`. Call it once: a second
+   * call throws `ERR_INVALID_STATE`.
    */
   async ready(options?: { signal?: AbortSignal }): Promise<void> {
     if (this.#readyCalled) throw makeError(Error, 'ERR_INVALID_STATE', 'ready() was already called')
@@ -270,7 +271,11 @@ export class TakenListener {
     return this.#fd
   }
 
-  /** Gives the fd to the caller, who must close it (or give it to a server). */
+  /**
+   * Gives the fd to the caller, who must close it (or give it to a server).
+   * Throws `ERR_INVALID_STATE` once adopted, taken or closed (as `listen`,
+   * `bind` and `toFdServer` do).
+   */
   take(): number {
     const fd = this.#owned('take')
     this.#fd = -1

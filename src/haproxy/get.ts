@@ -48,7 +48,7 @@ export interface GetHaproxySocketsOptions {
   maxSockets?: number
 }
 
-const DEFAULT_TIMEOUT = 10_000
+const GET_HAPROXY_TIMEOUT = 10000
 const DEFAULT_MAX_SOCKETS = 4096
 
 function closeQuietly(fds: number[]): void {
@@ -93,7 +93,7 @@ export async function getHaproxySockets(
   options?: GetHaproxySocketsOptions,
 ): Promise<HaproxySocket[]> {
   const opts = optionsObject(options, 'options')
-  const timeout = integerOption(opts.timeout, 'timeout', 0, 2 ** 31 - 1, DEFAULT_TIMEOUT)
+  const timeout = integerOption(opts.timeout, 'timeout', 0, 2 ** 31 - 1, GET_HAPROXY_TIMEOUT)
   const maxSockets = integerOption(opts.maxSockets, 'maxSockets', 1, 65536, DEFAULT_MAX_SOCKETS)
   const signal = opts.signal as AbortSignal | undefined
   if (signal !== undefined && !(signal instanceof AbortSignal)) {

@@ -44,10 +44,15 @@ export interface ServeHaproxySocketsOptions {
   allowPeer?: PeerCheck
   /**
    * How long a client has for each step (its command, each ack), in ms
-   * (1 to 2^31 - 1, default 5000; HAProxy itself waits 1 s for an ack).
+   * (0 to 2^31 - 1, default 5000; 0: no limit; HAProxy itself waits 1 s for an ack).
    */
   timeout?: number
-  /** Called with the error of each failed transfer (serving goes on). */
+  /**
+   * Called with the error of each failed transfer (serving goes on):
+   * `ERR_FDPASS_PROTOCOL` for a client that did not send `_getsocks`,
+   * `ERR_SERVER_NOT_RUNNING` for a socket closed since, `ECONNRESET`,
+   * `ETIMEDOUT`.
+   */
   onFailedAttempt?: (error: FdpassError) => void
 }
 
@@ -59,7 +64,7 @@ export interface HaproxyTransfer {
   peer: PeerCredentials
 }
 
-const DEFAULT_TIMEOUT = 5000
+const SERVE_HAPROXY_TIMEOUT = 5000
 const MAX_COMMAND_BYTES = 64
 
 interface Prepared {
@@ -146,7 +151,7 @@ export async function serveHaproxySockets(
 ): Promise<HaproxySocketServer> {
   const opts = optionsObject(options, 'options')
   const prepared = prepare(sockets)
-  const timeout = integerOption(opts.timeout, 'timeout', 1, 2 ** 31 - 1, DEFAULT_TIMEOUT)
+  const timeout = integerOption(opts.timeout, 'timeout', 0, 2 ** 31 - 1, SERVE_HAPROXY_TIMEOUT)
   const allowPeer = opts.allowPeer ?? sameUserOrRoot
   if (typeof allowPeer !== 'function')
     throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "allowPeer" option must be a function')
