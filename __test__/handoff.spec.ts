@@ -381,3 +381,27 @@ test.serial('arguments are checked before anything happens', async (t) => {
     await handoff.close()
   })
 })
+
+test.serial('allowPeer refuses a successor before anything is sent: ECONNRESET saying why it may be', async (t) => {
+  await withFdAudit(t, async () => {
+    const web = net.createServer()
+    await listening(web, 0, '127.0.0.1')
+    const seen: number[] = []
+    const handoff = await serveListeners(
+      sockPath(),
+      { web },
+      {
+        allowPeer: (peer) => {
+          seen.push(peer.uid)
+          return false
+        },
+      },
+    )
+    const err = await takeListeners(handoff.path).catch((e: FdpassError) => e)
+    t.is((err as FdpassError).code, 'ECONNRESET', String(err))
+    t.regex((err as Error).message, /allowPeer/)
+    t.deepEqual(seen, [process.getuid!()])
+    await handoff.close()
+    await closeServer(web)
+  })
+})

@@ -231,7 +231,8 @@ export class ListenerHandoff {
               'it was given up; the listeners stay here',
             )
           }
-          if ((err as FdpassError).code === 'ERR_SOCKET_CLOSED' && !this.#closing) throw gone(type)
+          const code = (err as FdpassError).code
+          if ((code === 'ERR_SOCKET_CLOSED' || code === 'ECONNRESET') && !this.#closing) throw gone(type)
           throw err
         }
         if (message.data.length === 0 && message.fds.length === 0) throw gone(type)

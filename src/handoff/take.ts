@@ -3,14 +3,9 @@
  * the old process's listeners by name, and `ready()` tells it to stop
  * accepting.
  */
-import type * as dgram from 'node:dgram'
-import * as net from 'node:net'
-
 import { describe, makeError, type FdpassError } from '../errors'
-import { FdServer, type ServerOptions } from '../fd-server'
 import type { FdSocket } from '../fd-socket'
 import { connect } from '../connect'
-import { native } from '../internal/native'
 import { integerOption, optionsObject } from '../internal/validate'
 import { abortedError, protocolError, startDeadline, timeoutError, type Deadline } from '../internal/deadline'
 import {
@@ -23,6 +18,7 @@ import {
   type ListenerKind,
   type ListenerMetadata,
 } from './protocol'
+import { closeQuietly, TakenListener } from './taken-listener'
 
 /** Options of {@link takeListeners}. */
 export interface TakeListenersOptions {
@@ -41,15 +37,6 @@ export interface TakeListenersOptions {
 const TAKE_LISTENERS_TIMEOUT = 10000
 const DEFAULT_MAX_LISTENERS = 1024
 
-function closeQuietly(fds: number[]): void {
-  if (fds.length === 0) return
-  try {
-    native.closeFds(fds)
-  } catch {
-    // Nothing more to release.
-  }
-}
-
 /** Rejects with ETIMEDOUT / AbortError instead of the receive's own abort. */
 async function receiveWithin(
   socket: FdSocket,
@@ -65,7 +52,9 @@ async function receiveWithin(
     if (deadline.timedOut())
       throw timeoutError('the old process did not hand over its listeners', ms, 'is it a listener handoff socket?')
     if (signal?.aborted) throw abortedError(signal)
-    if ((err as FdpassError).code === 'ERR_SOCKET_CLOSED') {
+    // A close, or a reset when the peer closed with our message unread.
+    const code = (err as FdpassError).code
+    if (code === 'ERR_SOCKET_CLOSED' || code === 'ECONNRESET') {
       throw makeError(Error, 'ECONNRESET', gone())
     }
     throw err
@@ -122,7 +111,8 @@ export async function takeListeners(path: string, options?: TakeListenersOptions
       deadline,
       signal,
       timeout,
-      () => 'the old process closed the handoff connection before sending its listeners',
+      () =>
+        'the old process closed the handoff connection before sending its listeners (its allowPeer check may refuse this process, or it is not a listener handoff socket)',
     )
     let list: ListenerMetadata[]
     try {
@@ -244,128 +234,5 @@ export class TakenListeners implements Iterable<TakenListener> {
   }
 }
 
-/**
- * One listener received from the old process. Its fd is owned here until
- * adopted (`listen`, `bind`, `toFdServer`) or taken (`take`); `close()`
- * closes it otherwise.
- */
-export class TakenListener {
-  /** The name the old process gave it. */
-  readonly name: string
-  /** What it was in the old process (see {@link ListenerMetadata.kind}). */
-  readonly kind: ListenerKind
-  /** What the old process said about it (address, port, path). */
-  readonly metadata: Readonly<ListenerMetadata>
-  #fd: number
-
-  /** @internal Made by `takeListeners()`. */
-  constructor(metadata: ListenerMetadata, fd: number) {
-    this.name = metadata.name
-    this.kind = metadata.kind
-    this.metadata = Object.freeze({ ...metadata })
-    this.#fd = fd
-  }
-
-  /** The fd, or -1 once adopted, taken or closed. */
-  get fd(): number {
-    return this.#fd
-  }
-
-  /**
-   * Gives the fd to the caller, who must close it (or give it to a server).
-   * Throws `ERR_INVALID_STATE` once adopted, taken or closed (as `listen`,
-   * `bind` and `toFdServer` do).
-   */
-  take(): number {
-    const fd = this.#owned('take')
-    this.#fd = -1
-    return fd
-  }
-
-  /**
-   * Resumes serving on `server` (a `net.Server`, `http.Server` …), with
-   * `server.listen({ fd })`: for a `'tcp'` or `'unix'` listener (or an `'fd'`
-   * one that is a listening stream socket). The server owns the fd from now
-   * on. Resolves on `'listening'`; rejects with the server's error (the fd is
-   * then closed by Node).
-   */
-  listen(server: net.Server): Promise<void> {
-    if (!(server instanceof net.Server)) {
-      throw makeError(
-        TypeError,
-        'ERR_INVALID_ARG_TYPE',
-        `The "server" argument must be a net.Server. Received ${describe(server)}`,
-      )
-    }
-    this.#expect(['tcp', 'unix', 'fd'], 'listen(server)')
-    const fd = this.take()
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err)
-      server.once('error', onError)
-      server.listen({ fd }, () => {
-        server.off('error', onError)
-        resolve()
-      })
-    })
-  }
-
-  /**
-   * Resumes receiving on `socket` (a new, unbound `dgram.Socket` of the
-   * listener's family), with `socket.bind({ fd })`: for a `'udp'` listener.
-   * The socket owns the fd from now on.
-   */
-  bind(socket: dgram.Socket): Promise<void> {
-    this.#expect(['udp', 'fd'], 'bind(socket)')
-    const fd = this.take()
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err)
-      socket.once('error', onError)
-      socket.bind({ fd }, () => {
-        socket.off('error', onError)
-        resolve()
-      })
-    })
-  }
-
-  /**
-   * Adopts an `'fdpass'` (or `'unix'`) listener as an fdpass `FdServer`
-   * (`FdServer.from`), which owns the fd from now on. Its socket file is the
-   * old process's, left in place when either server closes.
-   */
-  toFdServer(options?: ServerOptions): FdServer {
-    this.#expect(['fdpass', 'unix', 'fd'], 'toFdServer()')
-    const server = FdServer.from(this.#owned('toFdServer'), options) // throws with the fd still ours
-    this.#fd = -1
-    return server
-  }
-
-  /** Closes the fd unless it was adopted or taken. */
-  close(): void {
-    if (this.#fd < 0) return
-    closeQuietly([this.#fd])
-    this.#fd = -1
-  }
-
-  #owned(what: string): number {
-    if (this.#fd < 0) {
-      throw makeError(
-        Error,
-        'ERR_INVALID_STATE',
-        `${what}: listener '${this.name}' was already adopted, taken or closed`,
-      )
-    }
-    return this.#fd
-  }
-
-  #expect(kinds: ListenerKind[], what: string): void {
-    if (!kinds.includes(this.kind)) {
-      throw makeError(
-        TypeError,
-        'ERR_INVALID_ARG_VALUE',
-        `${what} does not fit listener '${this.name}', a ${this.kind} listener`,
-      )
-    }
-  }
-}
-
+export { TakenListener }
 export type { ListenerKind, ListenerMetadata }

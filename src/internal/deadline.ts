@@ -4,7 +4,8 @@
  */
 import { constants } from 'node:os'
 
-import { makeError, type FdpassError } from '../errors'
+import type { FdpassError } from '../errors'
+import { makeError } from './make-error'
 
 /** A signal that aborts on the caller's signal or after `ms`; `dispose()` stops the timer. */
 export interface Deadline {
