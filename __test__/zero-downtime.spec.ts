@@ -8,6 +8,7 @@ import test from 'ava'
 import { execFile } from 'node:child_process'
 import * as path from 'node:path'
 
+import { slowdown } from './helpers/emulation.js'
 import { withFdAudit } from './helpers/fd-audit.js'
 
 const run = path.join(__dirname, '..', 'examples', 'zero-downtime', 'run.js')
@@ -16,7 +17,7 @@ test.serial('three restarts under load: zero failed requests, each generation se
   await withFdAudit(t, async () => {
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
       (resolve) => {
-        execFile(process.execPath, [run], { timeout: 60_000, encoding: 'utf8' }, (err, out, errOut) => {
+        execFile(process.execPath, [run], { timeout: 60_000 * slowdown, encoding: 'utf8' }, (err, out, errOut) => {
           resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout: out, stderr: errOut })
         })
       },

@@ -124,7 +124,7 @@ setTimeout(() => {
   log('timed out')
   cleanup()
   process.exit(2)
-}, 30_000).unref()
+}, 120_000).unref()
 
 main()
   .catch((err) => {
