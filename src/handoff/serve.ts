@@ -189,8 +189,12 @@ export class ListenerHandoff {
       let socket: FdSocket
       try {
         socket = await this.#server.accept()
-      } catch {
-        return // closed (a failed accept such as EMFILE is not fatal, but close() is the only way out here)
+      } catch (err) {
+        if (this.#closing || (err as FdpassError).code === 'ERR_SOCKET_CLOSED') return
+        // A failed accept (EMFILE, say) is reported; the handoff goes on waiting.
+        this.#report(err as FdpassError)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        continue
       }
       this.#current = socket
       try {

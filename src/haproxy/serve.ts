@@ -241,23 +241,31 @@ export class HaproxySocketServer {
       let socket: FdSocket
       try {
         socket = await this.#server.accept()
-      } catch {
-        return
+      } catch (err) {
+        if ((err as FdpassError).code === 'ERR_SOCKET_CLOSED') return
+        // A failed accept (EMFILE, say) is reported; serving goes on.
+        this.#report(err as FdpassError)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        continue
       }
       this.#current = socket
       try {
         const count = await this.#transfer(socket)
         this.#settle({ count, peer: socket.peerCredentials() })
       } catch (err) {
-        try {
-          this.#onFailed?.(err as FdpassError)
-        } catch {
-          // A throwing callback must not stop the server.
-        }
+        this.#report(err as FdpassError)
       } finally {
         socket.close()
         this.#current = undefined
       }
+    }
+  }
+
+  #report(error: FdpassError): void {
+    try {
+      this.#onFailed?.(error)
+    } catch {
+      // A throwing callback must not stop the server.
     }
   }
 
