@@ -1,0 +1,58 @@
+// A socket-activated service, started by systemd-socket-activate with two
+// listening sockets named "http" and "admin": takes them by name (unsetting
+// the LISTEN_* variables), checks what they are, serves one connection on
+// "http" with a net.Server adopting the fd, then prints a JSON report with
+// its own fd audit (the fds at the end are those at the start, less the two
+// sockets it was given and has closed).
+'use strict'
+const fs = require('node:fs')
+const net = require('node:net')
+const { socketInfo } = require('fdpass')
+const { listenFds, listenFdsByName } = require('fdpass/systemd')
+const { openFds } = require('./open-fds.js')
+
+main()
+
+async function main() {
+  // libuv keeps a spare fd (its EMFILE reserve) from the first listen on:
+  // open it now, so the audit below sees only what this program does.
+  const warmUp = net.createServer().listen(0, '127.0.0.1')
+  await new Promise((resolve) => warmUp.on('listening', resolve))
+  await new Promise((resolve) => warmUp.close(resolve))
+  serve(openFds())
+}
+
+function cloexec(fd) {
+  const flags = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').match(/^flags:\s+([0-7]+)/m)
+  return (parseInt(flags[1], 8) & 0o2000000) !== 0
+}
+
+function serve(before) {
+  const byName = listenFdsByName({ unsetEnvironment: true })
+  const [http] = byName.get('http') ?? []
+  const [admin] = byName.get('admin') ?? []
+  const report = {
+    pid: process.pid,
+    names: Object.fromEntries(byName),
+    envLeft: Object.keys(process.env).filter((k) => k.startsWith('LISTEN_')),
+    again: listenFds(),
+    cloexec: [http, admin].map(cloexec),
+    http: socketInfo(http),
+    admin: socketInfo(admin),
+    before,
+  }
+  fs.closeSync(admin)
+
+  const server = net.createServer((socket) => {
+    socket.end(`hello from ${process.pid}`)
+    socket.on('close', () => server.close())
+  })
+  server.listen({ fd: http })
+  server.on('close', () => {
+    // libuv closes the listening fd when the handle closes; give it a turn.
+    setImmediate(() => {
+      report.after = openFds()
+      process.stdout.write(JSON.stringify(report) + '\n')
+    })
+  })
+}
