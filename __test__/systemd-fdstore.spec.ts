@@ -1,0 +1,187 @@
+/**
+ * The fd store of a real service manager: a foreground `systemd --user`, a
+ * child of this test, runs a Type=notify unit with FileDescriptorStoreMax=.
+ * The service stores a listening socket and a memfd by name; after
+ * `systemctl --user restart` the new process gets both back, the memfd still
+ * holds its state, and the same listener still accepts.
+ *
+ * The manager needs, without being PID 1: root, `/run/systemd/system` (its
+ * "booted with systemd" mark, created here and removed afterwards), its own
+ * XDG_RUNTIME_DIR, and a cgroup of its own (a starting manager moves every
+ * process of its cgroup into init.scope: without one it would take this
+ * test's processes). Everything is killed, reaped and removed at the end.
+ */
+import test from 'ava'
+import { execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import * as fs from 'node:fs'
+import * as net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+
+import { withFdAudit } from './helpers/fd-audit.js'
+
+const run = promisify(execFile)
+const SERVICE = join(__dirname, 'peers', 'fdstore_service.js')
+const MARK = '/run/systemd/system'
+
+/** Why this machine cannot run the manager, or undefined when it can. */
+function cannotRun(): string | undefined {
+  if (process.platform !== 'linux') return 'systemd exists on Linux only'
+  if (process.getuid?.() !== 0) return 'a foreground systemd --user here needs root (to create /run/systemd/system and a cgroup)'
+  if (!fs.existsSync('/usr/bin/systemd') && !fs.existsSync('/lib/systemd/systemd')) {
+    return 'systemd is not installed (.ci/run installs the systemd package)'
+  }
+  if (fs.existsSync(MARK)) {
+    return 'systemd already runs this machine (/run/systemd/system exists): the test will not start a second manager beside it'
+  }
+  if (cgroupRoots().length === 0) return 'no writable cgroup hierarchy to give the manager a cgroup of its own'
+  return undefined
+}
+
+/** The cgroup hierarchies a manager tracks processes in: v2 alone, or v1's name=systemd and the hybrid unified one. */
+function cgroupRoots(): string[] {
+  if (fs.existsSync('/sys/fs/cgroup/cgroup.controllers')) return ['/sys/fs/cgroup']
+  return ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'].filter((d) => fs.existsSync(join(d, 'cgroup.procs')))
+}
+
+function systemdBinary(): string {
+  return fs.existsSync('/usr/bin/systemd') ? '/usr/bin/systemd' : '/lib/systemd/systemd'
+}
+
+async function waitFor(what: string, check: () => boolean, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+async function ask(path: string): Promise<string> {
+  const client = net.connect(path)
+  let reply = ''
+  client.on('data', (chunk: Buffer) => (reply += chunk.toString()))
+  await once(client, 'end')
+  client.destroy()
+  return reply
+}
+
+/** Every process left in `dir` and its sub-cgroups, killed; then the directories removed, deepest first. */
+async function removeCgroup(dir: string): Promise<void> {
+  for (let attempt = 0; attempt < 100 && fs.existsSync(dir); attempt++) {
+    const dirs: string[] = []
+    const walk = (d: string) => {
+      for (const entry of fs.readdirSync(d, { withFileTypes: true })) if (entry.isDirectory()) walk(join(d, entry.name))
+      dirs.push(d)
+    }
+    walk(dir)
+    for (const d of dirs) {
+      for (const pid of fs.readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL')
+        } catch {
+          // already gone
+        }
+      }
+      try {
+        fs.rmdirSync(d)
+      } catch {
+        // still has processes (dying) or children: next attempt
+      }
+    }
+    if (fs.existsSync(dir)) await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  if (fs.existsSync(dir)) throw new Error(`could not remove the cgroup ${dir}`)
+}
+
+const reason = cannotRun()
+
+;(reason === undefined ? test.serial : test.serial.skip)(
+  `fd store of a real systemd --user: a listener and a memfd survive systemctl restart${reason === undefined ? '' : ` (skipped: ${reason})`}`,
+  async (t) => {
+    const dir = fs.mkdtempSync(join(tmpdir(), 'fdpass-fdstore-'))
+    const runtime = join(dir, 'runtime')
+    const reports = join(dir, 'reports')
+    const listenPath = join(dir, 'http.sock')
+    fs.mkdirSync(runtime, { mode: 0o700 })
+    fs.mkdirSync(reports)
+    fs.mkdirSync(join(dir, 'config', 'systemd', 'user'), { recursive: true })
+    fs.writeFileSync(
+      join(dir, 'config', 'systemd', 'user', 'fdpass-fdstore.service'),
+      [
+        '[Service]',
+        'Type=notify',
+        `ExecStart=${process.execPath} ${SERVICE}`,
+        'FileDescriptorStoreMax=4',
+        `Environment=FDPASS_REPORT_DIR=${reports} FDPASS_LISTEN=${listenPath}`,
+        '',
+      ].join('\n'),
+    )
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, XDG_RUNTIME_DIR: runtime, XDG_CONFIG_HOME: join(dir, 'config') }
+    const systemctl = async (...args: string[]) => (await run('systemctl', ['--user', ...args], { env, timeout: 30_000 })).stdout
+    const cgroups = cgroupRoots().map((root) => join(root, `fdpass-test-${process.pid}`))
+    const made: string[] = []
+    let manager: ReturnType<typeof spawn> | undefined
+    let managerLog = ''
+    let managerExit: Promise<unknown> = Promise.resolve()
+    try {
+      fs.mkdirSync(MARK, { recursive: true })
+      made.push(MARK)
+      for (const cg of cgroups) {
+        fs.mkdirSync(cg)
+        made.push(cg)
+      }
+      // The shell moves itself into the new cgroups, then becomes the manager (same pid).
+      const child = spawn('sh', ['-c', 'for d; do echo $$ > "$d/cgroup.procs" || exit 97; done; exec "$0" --user', systemdBinary(), ...cgroups], {
+        env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+      manager = child
+      managerExit = once(child, 'exit')
+      child.stderr?.on('data', (chunk: Buffer) => (managerLog += chunk.toString()))
+      await withFdAudit(t, async () => {
+        await waitFor('the manager to listen', () => fs.existsSync(join(runtime, 'systemd', 'private')) || child.exitCode !== null)
+        t.is(child.exitCode, null, managerLog)
+
+        // Type=notify: start returns once the service said READY=1.
+        await systemctl('start', 'fdpass-fdstore.service')
+        const first = await ask(listenPath)
+        const [generation1, pid1, state1] = first.split(' ')
+        t.is(generation1, '1')
+        t.is(state1, 'counter=41')
+        t.regex(await systemctl('show', '-p', 'NFileDescriptorStore', 'fdpass-fdstore.service'), /^NFileDescriptorStore=2$/m)
+        const report1 = JSON.parse(fs.readFileSync(join(reports, `${pid1}.json`), 'utf8'))
+        t.deepEqual(report1.stored, [true, true])
+
+        await systemctl('restart', 'fdpass-fdstore.service')
+        const second = await ask(listenPath)
+        const [generation2, pid2, state2] = second.split(' ')
+        t.is(generation2, '2', 'the new process got the listener from the fd store')
+        t.not(pid2, pid1)
+        t.is(state2, 'counter=41', "the memfd kept the old process's state")
+        const report2 = JSON.parse(fs.readFileSync(join(reports, `${pid2}.json`), 'utf8'))
+        t.deepEqual(Object.keys(report2.names).sort(), ['http', 'state'])
+        t.is(report2.names.http.length, 1)
+        t.is(report2.names.state.length, 1)
+        t.like(report2.listener, { family: 'unix', type: 'stream', listening: true, local: { kind: 'path', path: listenPath } })
+        t.regex(report2.stateFd, /^\/memfd:fdpass-state/)
+        t.true(report2.ready)
+        t.deepEqual(report2.names.http.concat(report2.names.state).sort(), [3, 4], 'the stored fds arrive as fds 3 and 4')
+
+        await systemctl('stop', 'fdpass-fdstore.service')
+      })
+    } finally {
+      if (manager !== undefined && manager.exitCode === null && manager.signalCode === null) {
+        const m = manager
+        m.kill('SIGTERM')
+        const timer = setTimeout(() => m.kill('SIGKILL'), 5000)
+        await managerExit
+        clearTimeout(timer)
+      }
+      for (const cg of made.filter((d) => d !== MARK)) await removeCgroup(cg)
+      if (made.includes(MARK)) fs.rmdirSync(MARK)
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  },
+)
