@@ -1,9 +1,10 @@
 /**
  * The fd store of a real service manager: a foreground `systemd --user`, a
- * child of this test, runs a Type=notify unit with FileDescriptorStoreMax=.
- * The service stores a listening socket and a memfd by name; after
- * `systemctl --user restart` the new process gets both back, the memfd still
- * holds its state, and the same listener still accepts.
+ * child of this test, runs examples/systemd-fdstore.js as a Type=notify unit
+ * with FileDescriptorStoreMax=. The service stores its listening socket and
+ * a memfd holding its hit count by name; after `systemctl --user restart`
+ * the new process gets both back, the count goes on from the memfd, and the
+ * same listener still accepts.
  *
  * The manager needs, without being PID 1: root, `/run/systemd/system` (its
  * "booted with systemd" mark, created here and removed afterwards), its own
@@ -15,7 +16,7 @@ import test from 'ava'
 import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import * as fs from 'node:fs'
-import * as net from 'node:net'
+import * as http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -23,7 +24,7 @@ import { promisify } from 'node:util'
 import { withFdAudit } from './helpers/fd-audit.js'
 
 const run = promisify(execFile)
-const SERVICE = join(__dirname, 'peers', 'fdstore_service.js')
+const SERVICE = join(__dirname, '..', 'examples', 'systemd-fdstore.js')
 const MARK = '/run/systemd/system'
 
 /** Why this machine cannot run the manager, or undefined when it can. */
@@ -58,13 +59,14 @@ async function waitFor(what: string, check: () => boolean, ms = 15_000): Promise
   }
 }
 
-async function ask(path: string): Promise<string> {
-  const client = net.connect(path)
-  let reply = ''
-  client.on('data', (chunk: Buffer) => (reply += chunk.toString()))
-  await once(client, 'end')
-  client.destroy()
-  return reply
+/** One GET to the service over its Unix socket (no keep-alive): the body. */
+async function ask(socketPath: string): Promise<string> {
+  const agent = new http.Agent({ keepAlive: false })
+  const [res] = (await once(http.get({ socketPath, path: '/', agent }), 'response')) as [http.IncomingMessage]
+  let body = ''
+  for await (const chunk of res) body += String(chunk)
+  agent.destroy()
+  return body.trim()
 }
 
 /** Every process left in `dir` and its sub-cgroups, killed; then the directories removed, deepest first. */
@@ -102,19 +104,19 @@ const reason = cannotRun()
   async (t) => {
     const dir = fs.mkdtempSync(join(tmpdir(), 'fdpass-fdstore-'))
     const runtime = join(dir, 'runtime')
-    const reports = join(dir, 'reports')
+    const serviceLog = join(dir, 'service.log')
     const listenPath = join(dir, 'http.sock')
     fs.mkdirSync(runtime, { mode: 0o700 })
-    fs.mkdirSync(reports)
     fs.mkdirSync(join(dir, 'config', 'systemd', 'user'), { recursive: true })
     fs.writeFileSync(
       join(dir, 'config', 'systemd', 'user', 'fdpass-fdstore.service'),
       [
         '[Service]',
         'Type=notify',
-        `ExecStart=${process.execPath} ${SERVICE}`,
+        `ExecStart=${process.execPath} ${SERVICE} ${listenPath}`,
         'FileDescriptorStoreMax=4',
-        `Environment=FDPASS_REPORT_DIR=${reports} FDPASS_LISTEN=${listenPath}`,
+        `StandardOutput=append:${serviceLog}`,
+        `StandardError=append:${serviceLog}`,
         '',
       ].join('\n'),
     )
@@ -146,28 +148,24 @@ const reason = cannotRun()
 
         // Type=notify: start returns once the service said READY=1.
         await systemctl('start', 'fdpass-fdstore.service')
-        const first = await ask(listenPath)
-        const [generation1, pid1, state1] = first.split(' ')
-        t.is(generation1, '1')
-        t.is(state1, 'counter=41')
+        const pid1 = (await systemctl('show', '-p', 'MainPID', '--value', 'fdpass-fdstore.service')).trim()
+        t.is(await ask(listenPath), `hits=1 pid=${pid1}`)
+        t.is(await ask(listenPath), `hits=2 pid=${pid1}`)
         t.regex(await systemctl('show', '-p', 'NFileDescriptorStore', 'fdpass-fdstore.service'), /^NFileDescriptorStore=2$/m)
-        const report1 = JSON.parse(fs.readFileSync(join(reports, `${pid1}.json`), 'utf8'))
-        t.deepEqual(report1.stored, [true, true])
 
         await systemctl('restart', 'fdpass-fdstore.service')
-        const second = await ask(listenPath)
-        const [generation2, pid2, state2] = second.split(' ')
-        t.is(generation2, '2', 'the new process got the listener from the fd store')
+        const pid2 = (await systemctl('show', '-p', 'MainPID', '--value', 'fdpass-fdstore.service')).trim()
         t.not(pid2, pid1)
-        t.is(state2, 'counter=41', "the memfd kept the old process's state")
-        const report2 = JSON.parse(fs.readFileSync(join(reports, `${pid2}.json`), 'utf8'))
-        t.deepEqual(Object.keys(report2.names).sort(), ['http', 'state'])
-        t.is(report2.names.http.length, 1)
-        t.is(report2.names.state.length, 1)
-        t.like(report2.listener, { family: 'unix', type: 'stream', listening: true, local: { kind: 'path', path: listenPath } })
-        t.regex(report2.stateFd, /^\/memfd:fdpass-state/)
-        t.true(report2.ready)
-        t.deepEqual(report2.names.http.concat(report2.names.state).sort(), [3, 4], 'the stored fds arrive as fds 3 and 4')
+        // The same listener accepts, and the count goes on from the memfd.
+        t.is(await ask(listenPath), `hits=3 pid=${pid2}`)
+
+        const lines = fs.readFileSync(serviceLog, 'utf8')
+        t.regex(lines, new RegExp(`^\\[fdstore\\] pid ${pid1}: stored the listener and the state in the fd store$`, 'm'))
+        t.regex(
+          lines,
+          new RegExp(`^\\[fdstore\\] pid ${pid2}: listener from the fd store \\(fd [34], unix stream on ${listenPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`, 'm'),
+        )
+        t.regex(lines, new RegExp(`^\\[fdstore\\] pid ${pid2}: state from the fd store: 2 hits so far$`, 'm'))
 
         await systemctl('stop', 'fdpass-fdstore.service')
       })
@@ -185,3 +183,24 @@ const reason = cannotRun()
     }
   },
 )
+
+test.serial('the fd-store example outside systemd: serves one request, says there is no fd store, exits cleanly', async (t) => {
+  await withFdAudit(t, async () => {
+    const env = { ...process.env }
+    for (const name of ['NOTIFY_SOCKET', 'LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES']) delete env[name]
+    const { stdout, stderr } = await run(process.execPath, [SERVICE], { env, timeout: 20_000 })
+    t.is(stderr, '')
+    const pid = /^\[fdstore\] pid (\d+): /.exec(stdout)?.[1]
+    t.is(
+      stdout,
+      [
+        `[fdstore] pid ${pid}: not run by a service manager: no fd store`,
+        `[fdstore] pid ${pid}: serving on ${join(tmpdir(), `fdpass-hits-${pid}.sock`)}`,
+        `[fdstore] pid ${pid}: answered hits=1 pid=${pid}`,
+        `[fdstore] pid ${pid}: closed cleanly`,
+        '',
+      ].join('\n'),
+    )
+    t.false(fs.existsSync(join(tmpdir(), `fdpass-hits-${pid}.sock`)))
+  })
+})
