@@ -6,12 +6,14 @@ import * as net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
+import { connect } from 'fdpass'
+
 import { withFdAudit } from './helpers/fd-audit.js'
 
 const CHILD = join(__dirname, 'peers', 'activated_child.js')
 const haveActivate = process.platform === 'linux' && fs.existsSync('/usr/bin/systemd-socket-activate')
 
-test.serial('socket activation by the real systemd-socket-activate: listenFdsByName, adopt, serve', async (t) => {
+test.serial('socket activation by the real systemd-socket-activate: listenFdsByName, adopt with net and FdServer.from, serve', async (t) => {
   if (!haveActivate) {
     // .ci/run installs it (Debian's systemd package) on Linux; macOS has no systemd.
     t.is(process.platform === 'linux', false, 'systemd-socket-activate is missing: .ci/run installs the systemd package')
@@ -42,6 +44,11 @@ test.serial('socket activation by the real systemd-socket-activate: listenFdsByN
       client.on('data', (chunk: Buffer) => (reply += chunk.toString()))
       await once(client, 'end')
       client.destroy()
+      // The other named socket, served by FdServer.from in the child.
+      const admin = await connect(adminPath)
+      const { data } = await admin.receive()
+      admin.close()
+      t.is(data.toString(), `admin of ${activator.pid}`)
       const [code] = await exited
       t.is(code, 0, stderr)
       t.is(reply, `hello from ${activator.pid}`, 'the command runs in the same process (exec)')

@@ -1,17 +1,26 @@
 // A socket-activated service, started by systemd-socket-activate with two
 // listening sockets named "http" and "admin": takes them by name (unsetting
 // the LISTEN_* variables), checks what they are, serves one connection on
-// "http" with a net.Server adopting the fd, then prints a JSON report with
-// its own fd audit (the fds at the end are those at the start, less the two
-// sockets it was given and has closed).
+// "http" with a net.Server adopting the fd and one on "admin" with
+// FdServer.from, then prints a JSON report with its own fd audit (the fds at
+// the end are those at the start, less the two sockets it was given and has
+// closed).
 'use strict'
 const fs = require('node:fs')
 const net = require('node:net')
-const { socketInfo } = require('fdpass')
+const { FdServer, socketInfo } = require('fdpass')
 const { listenFds, listenFdsByName } = require('fdpass/systemd')
 const { openFds } = require('./open-fds.js')
 
-main()
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
+
+function cloexec(fd) {
+  const flags = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').match(/^flags:\s+([0-7]+)/m)
+  return (parseInt(flags[1], 8) & 0o2000000) !== 0
+}
 
 async function main() {
   // libuv keeps a spare fd (its EMFILE reserve) from the first listen on:
@@ -19,15 +28,8 @@ async function main() {
   const warmUp = net.createServer().listen(0, '127.0.0.1')
   await new Promise((resolve) => warmUp.on('listening', resolve))
   await new Promise((resolve) => warmUp.close(resolve))
-  serve(openFds())
-}
+  const before = openFds()
 
-function cloexec(fd) {
-  const flags = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').match(/^flags:\s+([0-7]+)/m)
-  return (parseInt(flags[1], 8) & 0o2000000) !== 0
-}
-
-function serve(before) {
   const byName = listenFdsByName({ unsetEnvironment: true })
   const [http] = byName.get('http') ?? []
   const [admin] = byName.get('admin') ?? []
@@ -41,18 +43,25 @@ function serve(before) {
     admin: socketInfo(admin),
     before,
   }
-  fs.closeSync(admin)
 
+  // "http": a plain net.Server adopts the fd.
   const server = net.createServer((socket) => {
     socket.end(`hello from ${process.pid}`)
     socket.on('close', () => server.close())
   })
   server.listen({ fd: http })
-  server.on('close', () => {
-    // libuv closes the listening fd when the handle closes; give it a turn.
-    setImmediate(() => {
-      report.after = openFds()
-      process.stdout.write(JSON.stringify(report) + '\n')
-    })
-  })
+  const httpDone = new Promise((resolve) => server.on('close', resolve))
+
+  // "admin": fdpass's own server adopts it; one framed message per connection.
+  const adminServer = FdServer.from(admin)
+  const socket = await adminServer.accept()
+  await socket.send(`admin of ${process.pid}`)
+  socket.close()
+  await adminServer.close()
+
+  await httpDone
+  // libuv closes the listening fd when the handle closes; give it a turn.
+  await new Promise((resolve) => setImmediate(resolve))
+  report.after = openFds()
+  process.stdout.write(JSON.stringify(report) + '\n')
 }
