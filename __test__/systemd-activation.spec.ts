@@ -15,8 +15,9 @@ const haveActivate = process.platform === 'linux' && fs.existsSync('/usr/bin/sys
 
 test.serial('socket activation by the real systemd-socket-activate: listenFdsByName, adopt with net and FdServer.from, serve', async (t) => {
   if (!haveActivate) {
-    // .ci/run installs it (Debian's systemd package) on Linux; macOS has no systemd.
-    t.is(process.platform === 'linux', false, 'systemd-socket-activate is missing: .ci/run installs the systemd package')
+    // macOS has no systemd; on Linux .ci/run installs it (and requires it).
+    if (process.platform === 'linux' && process.env.FDPASS_REQUIRE_SYSTEMD === '1') t.fail('systemd-socket-activate is missing')
+    else t.pass(`not run: systemd-socket-activate is not installed (${process.platform})`)
     return
   }
   const dir = fs.mkdtempSync(join(tmpdir(), 'fdpass-activate-'))
