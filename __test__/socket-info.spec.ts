@@ -6,7 +6,7 @@ import * as net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-import { closeFds, listen, socketInfo, socketPair, type SocketInfo } from 'fdpass'
+import { bind, closeFds, listen, socketInfo, socketPair, type SocketInfo } from 'fdpass'
 
 import { withFdAudit } from './helpers/fd-audit.js'
 
@@ -165,6 +165,21 @@ test.serial('socketInfo: socketPair ends of every type are unnamed and connected
       closeFds([a, b])
     }
   })
+})
+
+test.serial('socketInfo: a seqpacket listener (Linux) and a bound, unconnected Unix datagram socket', async (t) => {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'fdpass-info-'))
+  await withFdAudit(t, async () => {
+    if (linux) {
+      const server = await listen(join(dir, 'seq'), { type: 'seqpacket' })
+      t.like(socketInfo(server.fd), { family: 'unix', type: 'seqpacket', listening: true, peer: null, local: { kind: 'path', path: join(dir, 'seq') } })
+      await server.close()
+    }
+    const dgram = await bind(join(dir, 'dgram'))
+    t.like(socketInfo(dgram.fd), { family: 'unix', type: 'dgram', listening: false, peer: null, local: { kind: 'path', path: join(dir, 'dgram') } })
+    dgram.close()
+  })
+  fs.rmSync(dir, { recursive: true, force: true })
 })
 
 test.serial('socketInfo: EBADF for a closed fd, ENOTSOCK for a file, argument errors before any syscall', async (t) => {
