@@ -38,6 +38,7 @@ function cannotRun(): string | undefined {
     return 'systemd already runs this machine (/run/systemd/system exists): the test will not start a second manager beside it'
   }
   if (cgroupRoots().length === 0) return 'no writable cgroup hierarchy to give the manager a cgroup of its own'
+  if (!fs.existsSync('/usr/bin/setpriv')) return 'setpriv (util-linux) is missing: it ties the manager to this test'
   return undefined
 }
 
@@ -140,8 +141,12 @@ if (reason !== undefined && process.env.FDPASS_REQUIRE_SYSTEMD === '1') {
         fs.mkdirSync(cg)
         made.push(cg)
       }
-      // The shell moves itself into the new cgroups, then becomes the manager (same pid).
-      const child = spawn('sh', ['-c', 'for d; do echo $$ > "$d/cgroup.procs" || exit 97; done; exec "$0" --user', systemdBinary(), ...cgroups], {
+      // The shell moves itself into the new cgroups, then becomes the manager
+      // (same pid). Should this test's process die without its cleanup (a
+      // timeout), the manager gets SIGTERM (setpriv --pdeathsig, util-linux)
+      // and stops its units rather than outliving it.
+      const script = 'for d; do echo $$ > "$d/cgroup.procs" || exit 97; done; exec setpriv --pdeathsig TERM "$0" --user'
+      const child = spawn('sh', ['-c', script, systemdBinary(), ...cgroups], {
         env,
         stdio: ['ignore', 'ignore', 'pipe'],
       })
