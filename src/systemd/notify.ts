@@ -33,7 +33,8 @@ export const MAX_FDNAME_LENGTH = 255
  *
  * Errors: a `TypeError` / `RangeError` for a bad argument, before any
  * syscall; `ERR_INVALID_ARG_VALUE` for a `NOTIFY_SOCKET` form fdpass does
- * not speak (`vsock:`, a relative path); the `sendmsg` error otherwise
+ * not speak (`vsock:`, a relative path), `EAFNOSUPPORT` for an `@` name on
+ * macOS (no abstract names there); the `sendmsg` error otherwise
  * (`ENOENT` or `ECONNREFUSED`: nobody listens there any more; `EPERM`: the
  * manager refused the fds).
  *
