@@ -172,11 +172,23 @@ test.serial('socketInfo: a seqpacket listener (Linux) and a bound, unconnected U
   await withFdAudit(t, async () => {
     if (linux) {
       const server = await listen(join(dir, 'seq'), { type: 'seqpacket' })
-      t.like(socketInfo(server.fd), { family: 'unix', type: 'seqpacket', listening: true, peer: null, local: { kind: 'path', path: join(dir, 'seq') } })
+      t.like(socketInfo(server.fd), {
+        family: 'unix',
+        type: 'seqpacket',
+        listening: true,
+        peer: null,
+        local: { kind: 'path', path: join(dir, 'seq') },
+      })
       await server.close()
     }
     const dgram = await bind(join(dir, 'dgram'))
-    t.like(socketInfo(dgram.fd), { family: 'unix', type: 'dgram', listening: false, peer: null, local: { kind: 'path', path: join(dir, 'dgram') } })
+    t.like(socketInfo(dgram.fd), {
+      family: 'unix',
+      type: 'dgram',
+      listening: false,
+      peer: null,
+      local: { kind: 'path', path: join(dir, 'dgram') },
+    })
     dgram.close()
   })
   fs.rmSync(dir, { recursive: true, force: true })
@@ -191,11 +203,23 @@ test.serial('socketInfo: EBADF for a closed fd, ENOTSOCK for a file, argument er
     t.true(badf instanceof Error)
 
     const file = fs.openSync(__filename, 'r')
-    t.like(errorOf(() => socketInfo(file)), { code: 'ENOTSOCK', syscall: 'getsockopt' })
+    t.like(
+      errorOf(() => socketInfo(file)),
+      { code: 'ENOTSOCK', syscall: 'getsockopt' },
+    )
     fs.closeSync(file)
 
-    t.like(errorOf(() => socketInfo(-1)), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' })
-    t.like(errorOf(() => socketInfo(1.5)), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' })
-    t.like(errorOf(() => socketInfo('3' as unknown as number)), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
+    t.like(
+      errorOf(() => socketInfo(-1)),
+      { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' },
+    )
+    t.like(
+      errorOf(() => socketInfo(1.5)),
+      { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' },
+    )
+    t.like(
+      errorOf(() => socketInfo('3' as unknown as number)),
+      { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' },
+    )
   })
 })

@@ -30,7 +30,8 @@ const MARK = '/run/systemd/system'
 /** Why this machine cannot run the manager, or undefined when it can. */
 function cannotRun(): string | undefined {
   if (process.platform !== 'linux') return 'systemd exists on Linux only'
-  if (process.getuid?.() !== 0) return 'a foreground systemd --user here needs root (to create /run/systemd/system and a cgroup)'
+  if (process.getuid?.() !== 0)
+    return 'a foreground systemd --user here needs root (to create /run/systemd/system and a cgroup)'
   if (!fs.existsSync('/usr/bin/systemd') && !fs.existsSync('/lib/systemd/systemd')) {
     return 'systemd is not installed (.ci/run installs the systemd package)'
   }
@@ -127,8 +128,14 @@ if (reason !== undefined && process.env.FDPASS_REQUIRE_SYSTEMD === '1') {
         '',
       ].join('\n'),
     )
-    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, XDG_RUNTIME_DIR: runtime, XDG_CONFIG_HOME: join(dir, 'config') }
-    const systemctl = async (...args: string[]) => (await run('systemctl', ['--user', ...args], { env, timeout: 30_000 })).stdout
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: dir,
+      XDG_RUNTIME_DIR: runtime,
+      XDG_CONFIG_HOME: join(dir, 'config'),
+    }
+    const systemctl = async (...args: string[]) =>
+      (await run('systemctl', ['--user', ...args], { env, timeout: 30_000 })).stdout
     const cgroups = cgroupRoots().map((root) => join(root, `fdpass-test-${process.pid}`))
     const made: string[] = []
     let manager: ReturnType<typeof spawn> | undefined
@@ -154,7 +161,10 @@ if (reason !== undefined && process.env.FDPASS_REQUIRE_SYSTEMD === '1') {
       managerExit = once(child, 'exit')
       child.stderr?.on('data', (chunk: Buffer) => (managerLog += chunk.toString()))
       await withFdAudit(t, async () => {
-        await waitFor('the manager to listen', () => fs.existsSync(join(runtime, 'systemd', 'private')) || child.exitCode !== null)
+        await waitFor(
+          'the manager to listen',
+          () => fs.existsSync(join(runtime, 'systemd', 'private')) || child.exitCode !== null,
+        )
         t.is(child.exitCode, null, managerLog)
 
         // Type=notify: start returns once the service said READY=1.
@@ -162,7 +172,10 @@ if (reason !== undefined && process.env.FDPASS_REQUIRE_SYSTEMD === '1') {
         const pid1 = (await systemctl('show', '-p', 'MainPID', '--value', 'fdpass-fdstore.service')).trim()
         t.is(await ask(listenPath), `hits=1 pid=${pid1}`)
         t.is(await ask(listenPath), `hits=2 pid=${pid1}`)
-        t.regex(await systemctl('show', '-p', 'NFileDescriptorStore', 'fdpass-fdstore.service'), /^NFileDescriptorStore=2$/m)
+        t.regex(
+          await systemctl('show', '-p', 'NFileDescriptorStore', 'fdpass-fdstore.service'),
+          /^NFileDescriptorStore=2$/m,
+        )
 
         await systemctl('restart', 'fdpass-fdstore.service')
         const pid2 = (await systemctl('show', '-p', 'MainPID', '--value', 'fdpass-fdstore.service')).trim()
@@ -171,10 +184,16 @@ if (reason !== undefined && process.env.FDPASS_REQUIRE_SYSTEMD === '1') {
         t.is(await ask(listenPath), `hits=3 pid=${pid2}`)
 
         const lines = fs.readFileSync(serviceLog, 'utf8')
-        t.regex(lines, new RegExp(`^\\[fdstore\\] pid ${pid1}: stored the listener and the state in the fd store$`, 'm'))
         t.regex(
           lines,
-          new RegExp(`^\\[fdstore\\] pid ${pid2}: listener from the fd store \\(fd [34], unix stream on ${listenPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`, 'm'),
+          new RegExp(`^\\[fdstore\\] pid ${pid1}: stored the listener and the state in the fd store$`, 'm'),
+        )
+        t.regex(
+          lines,
+          new RegExp(
+            `^\\[fdstore\\] pid ${pid2}: listener from the fd store \\(fd [34], unix stream on ${listenPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`,
+            'm',
+          ),
         )
         t.regex(lines, new RegExp(`^\\[fdstore\\] pid ${pid2}: state from the fd store: 2 hits so far$`, 'm'))
 
@@ -195,23 +214,26 @@ if (reason !== undefined && process.env.FDPASS_REQUIRE_SYSTEMD === '1') {
   },
 )
 
-test.serial('the fd-store example outside systemd: serves one request, says there is no fd store, exits cleanly', async (t) => {
-  await withFdAudit(t, async () => {
-    const env = { ...process.env }
-    for (const name of ['NOTIFY_SOCKET', 'LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES']) delete env[name]
-    const { stdout, stderr } = await run(process.execPath, [SERVICE], { env, timeout: 20_000 })
-    t.is(stderr, '')
-    const pid = /^\[fdstore\] pid (\d+): /.exec(stdout)?.[1]
-    t.is(
-      stdout,
-      [
-        `[fdstore] pid ${pid}: not run by a service manager: no fd store`,
-        `[fdstore] pid ${pid}: serving on ${join(tmpdir(), `fdpass-hits-${pid}.sock`)}`,
-        `[fdstore] pid ${pid}: answered hits=1 pid=${pid}`,
-        `[fdstore] pid ${pid}: closed cleanly`,
-        '',
-      ].join('\n'),
-    )
-    t.false(fs.existsSync(join(tmpdir(), `fdpass-hits-${pid}.sock`)))
-  })
-})
+test.serial(
+  'the fd-store example outside systemd: serves one request, says there is no fd store, exits cleanly',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const env = { ...process.env }
+      for (const name of ['NOTIFY_SOCKET', 'LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES']) delete env[name]
+      const { stdout, stderr } = await run(process.execPath, [SERVICE], { env, timeout: 20_000 })
+      t.is(stderr, '')
+      const pid = /^\[fdstore\] pid (\d+): /.exec(stdout)?.[1]
+      t.is(
+        stdout,
+        [
+          `[fdstore] pid ${pid}: not run by a service manager: no fd store`,
+          `[fdstore] pid ${pid}: serving on ${join(tmpdir(), `fdpass-hits-${pid}.sock`)}`,
+          `[fdstore] pid ${pid}: answered hits=1 pid=${pid}`,
+          `[fdstore] pid ${pid}: closed cleanly`,
+          '',
+        ].join('\n'),
+      )
+      t.false(fs.existsSync(join(tmpdir(), `fdpass-hits-${pid}.sock`)))
+    })
+  },
+)

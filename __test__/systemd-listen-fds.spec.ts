@@ -58,10 +58,9 @@ test.serial('listenFdsByName: names from LISTEN_FDNAMES; the variables stay unle
 
 test.serial("listenFdsByName: without LISTEN_FDNAMES every fd is 'unknown'", async (t) => {
   await withFdAudit(t, async () => {
-    t.deepEqual(
-      await activated({ LISTEN_FDS: '2' }, 'out(Object.fromEntries(systemd.listenFdsByName()))'),
-      { unknown: [3, 4] },
-    )
+    t.deepEqual(await activated({ LISTEN_FDS: '2' }, 'out(Object.fromEntries(systemd.listenFdsByName()))'), {
+      unknown: [3, 4],
+    })
   })
 })
 
@@ -72,32 +71,38 @@ test.serial('listenFds: nothing for another process, nothing without LISTEN_PID'
   })
 })
 
-test.serial('listenFds: malformed variables throw ERR_SYSTEMD_ENVIRONMENT (and unsetEnvironment still unsets); a missing fd EBADF', async (t) => {
-  await withFdAudit(t, async () => {
-    t.deepEqual(
-      await activated(
-        { LISTEN_FDS: '2', LISTEN_FDNAMES: 'only-one' },
-        `out([attempt(() => systemd.listenFdsByName({ unsetEnvironment: true })), 'LISTEN_FDS' in process.env])`,
-      ),
-      [{ code: 'ERR_SYSTEMD_ENVIRONMENT', name: 'Error' }, false],
-    )
-    t.deepEqual(await activated({ LISTEN_FDS: 'two' }, 'out(attempt(() => systemd.listenFds()))'), {
-      code: 'ERR_SYSTEMD_ENVIRONMENT',
-      name: 'Error',
+test.serial(
+  'listenFds: malformed variables throw ERR_SYSTEMD_ENVIRONMENT (and unsetEnvironment still unsets); a missing fd EBADF',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      t.deepEqual(
+        await activated(
+          { LISTEN_FDS: '2', LISTEN_FDNAMES: 'only-one' },
+          `out([attempt(() => systemd.listenFdsByName({ unsetEnvironment: true })), 'LISTEN_FDS' in process.env])`,
+        ),
+        [{ code: 'ERR_SYSTEMD_ENVIRONMENT', name: 'Error' }, false],
+      )
+      t.deepEqual(await activated({ LISTEN_FDS: 'two' }, 'out(attempt(() => systemd.listenFds()))'), {
+        code: 'ERR_SYSTEMD_ENVIRONMENT',
+        name: 'Error',
+      })
+      t.deepEqual(await activated({ LISTEN_FDS: '2' }, 'out(attempt(() => systemd.listenFds()))', 'not-a-pid'), {
+        code: 'ERR_SYSTEMD_ENVIRONMENT',
+        name: 'Error',
+      })
+      // fds 3 and 4 are open, but not the 1000th.
+      t.deepEqual(await activated({ LISTEN_FDS: '1000' }, 'out(attempt(() => systemd.listenFds()))'), {
+        code: 'EBADF',
+        syscall: 'fcntl',
+        name: 'Error',
+      })
+      t.deepEqual(
+        await activated({ LISTEN_FDS: '2' }, 'out(attempt(() => systemd.listenFds({ unsetEnvironment: 1 })))'),
+        {
+          code: 'ERR_INVALID_ARG_TYPE',
+          name: 'TypeError',
+        },
+      )
     })
-    t.deepEqual(await activated({ LISTEN_FDS: '2' }, 'out(attempt(() => systemd.listenFds()))', 'not-a-pid'), {
-      code: 'ERR_SYSTEMD_ENVIRONMENT',
-      name: 'Error',
-    })
-    // fds 3 and 4 are open, but not the 1000th.
-    t.deepEqual(await activated({ LISTEN_FDS: '1000' }, 'out(attempt(() => systemd.listenFds()))'), {
-      code: 'EBADF',
-      syscall: 'fcntl',
-      name: 'Error',
-    })
-    t.deepEqual(await activated({ LISTEN_FDS: '2' }, 'out(attempt(() => systemd.listenFds({ unsetEnvironment: 1 })))'), {
-      code: 'ERR_INVALID_ARG_TYPE',
-      name: 'TypeError',
-    })
-  })
-})
+  },
+)

@@ -65,44 +65,57 @@ function withNotifySocket<T>(value: string | undefined, fn: () => T): T {
 
 const self = () => ({ pid: process.pid, uid: process.getuid!(), gid: process.getgid!() })
 
-test.serial('notify on a path: exact datagrams, the fds of the fd store, the kernel-attached credentials', async (t) => {
-  if (!linux) return t.pass('$NOTIFY_SOCKET is a Linux (systemd) interface')
-  const dir = fs.mkdtempSync(join(tmpdir(), 'fdpass-notify-'))
-  const path = join(dir, 'notify')
-  await withFdAudit(t, async () => {
-    const { report } = await startReceiver(path, 6)
-    const state = memfd('fdpass-state', 0)
-    fs.writeSync(state, 'counter=41', 0)
-    const server = await listen(join(dir, 'http'))
-    withNotifySocket(path, () => {
-      t.true(ready())
-      t.true(notify('STATUS=Serving\nMAINPID=' + process.pid))
-      t.true(storeFds('state', [state]))
-      t.true(storeFds('http', [server.fd]))
-      t.true(removeStoredFds('http'))
-      t.true(watchdog())
+test.serial(
+  'notify on a path: exact datagrams, the fds of the fd store, the kernel-attached credentials',
+  async (t) => {
+    if (!linux) return t.pass('$NOTIFY_SOCKET is a Linux (systemd) interface')
+    const dir = fs.mkdtempSync(join(tmpdir(), 'fdpass-notify-'))
+    const path = join(dir, 'notify')
+    await withFdAudit(t, async () => {
+      const { report } = await startReceiver(path, 6)
+      const state = memfd('fdpass-state', 0)
+      fs.writeSync(state, 'counter=41', 0)
+      const server = await listen(join(dir, 'http'))
+      withNotifySocket(path, () => {
+        t.true(ready())
+        t.true(notify('STATUS=Serving\nMAINPID=' + process.pid))
+        t.true(storeFds('state', [state]))
+        t.true(storeFds('http', [server.fd]))
+        t.true(removeStoredFds('http'))
+        t.true(watchdog())
+      })
+      // The fds stayed ours: the manager got copies.
+      t.is(fs.readFileSync(`/proc/self/fd/${state}`, 'latin1'), 'counter=41')
+      closeFds([state])
+      await server.close()
+      const { datagrams, fd_audit_ok } = await report
+      t.true(fd_audit_ok, 'the receiver closed every fd it got')
+      t.deepEqual(
+        datagrams.map((d) => d.data),
+        [
+          'READY=1',
+          `STATUS=Serving\nMAINPID=${process.pid}`,
+          'FDSTORE=1\nFDNAME=state',
+          'FDSTORE=1\nFDNAME=http',
+          'FDSTOREREMOVE=1\nFDNAME=http',
+          'WATCHDOG=1',
+        ],
+      )
+      for (const d of datagrams) {
+        t.false(d.truncated)
+        t.deepEqual(d.credentials, self(), 'the kernel attaches pid, uid and gid (SO_PASSCRED), as systemd reads them')
+      }
+      t.deepEqual(
+        datagrams.map((d) => d.fds.length),
+        [0, 0, 1, 1, 0, 0],
+      )
+      t.like(datagrams[2]?.fds[0], { kind: 'file', content: 'counter=41' })
+      t.regex(datagrams[2]?.fds[0]?.link ?? '', /^\/memfd:fdpass-state/)
+      t.like(datagrams[3]?.fds[0], { kind: 'socket', listening: true })
     })
-    // The fds stayed ours: the manager got copies.
-    t.is(fs.readFileSync(`/proc/self/fd/${state}`, 'latin1'), 'counter=41')
-    closeFds([state])
-    await server.close()
-    const { datagrams, fd_audit_ok } = await report
-    t.true(fd_audit_ok, 'the receiver closed every fd it got')
-    t.deepEqual(
-      datagrams.map((d) => d.data),
-      ['READY=1', `STATUS=Serving\nMAINPID=${process.pid}`, 'FDSTORE=1\nFDNAME=state', 'FDSTORE=1\nFDNAME=http', 'FDSTOREREMOVE=1\nFDNAME=http', 'WATCHDOG=1'],
-    )
-    for (const d of datagrams) {
-      t.false(d.truncated)
-      t.deepEqual(d.credentials, self(), 'the kernel attaches pid, uid and gid (SO_PASSCRED), as systemd reads them')
-    }
-    t.deepEqual(datagrams.map((d) => d.fds.length), [0, 0, 1, 1, 0, 0])
-    t.like(datagrams[2]?.fds[0], { kind: 'file', content: 'counter=41' })
-    t.regex(datagrams[2]?.fds[0]?.link ?? '', /^\/memfd:fdpass-state/)
-    t.like(datagrams[3]?.fds[0], { kind: 'socket', listening: true })
-  })
-  fs.rmSync(dir, { recursive: true, force: true })
-})
+    fs.rmSync(dir, { recursive: true, force: true })
+  },
+)
 
 test.serial('notify on an @ abstract name', async (t) => {
   if (!linux) return t.pass('abstract socket names exist on Linux only')
@@ -152,25 +165,65 @@ test.serial('bad names, states and fds: errors before any syscall; manager gone:
     const missing = join(tmpdir(), `fdpass-no-manager-${process.pid}`)
     withNotifySocket(missing, () => {
       for (const name of ['', 'a:b', 'line\nREADY=1', 'tab\t', 'é', 'x'.repeat(256), '\x7f']) {
-        t.like(errorOf(() => storeFds(name, [fd])), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' }, JSON.stringify(name))
-        t.like(errorOf(() => removeStoredFds(name)), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' })
+        t.like(
+          errorOf(() => storeFds(name, [fd])),
+          { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' },
+          JSON.stringify(name),
+        )
+        t.like(
+          errorOf(() => removeStoredFds(name)),
+          { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' },
+        )
       }
-      t.like(errorOf(() => storeFds(7 as unknown as string, [fd])), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
-      t.like(errorOf(() => storeFds('ok', [])), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' })
-      t.like(errorOf(() => storeFds('ok', [-1])), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' })
-      t.like(errorOf(() => storeFds('ok', new Array(254).fill(fd))), { name: 'RangeError', code: 'ERR_TOO_MANY_FDS' })
-      t.like(errorOf(() => notify('')), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' })
-      t.like(errorOf(() => notify('A=\0')), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' })
-      t.like(errorOf(() => notify(1 as unknown as string)), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
+      t.like(
+        errorOf(() => storeFds(7 as unknown as string, [fd])),
+        { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' },
+      )
+      t.like(
+        errorOf(() => storeFds('ok', [])),
+        { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' },
+      )
+      t.like(
+        errorOf(() => storeFds('ok', [-1])),
+        { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' },
+      )
+      t.like(
+        errorOf(() => storeFds('ok', new Array(254).fill(fd))),
+        { name: 'RangeError', code: 'ERR_TOO_MANY_FDS' },
+      )
+      t.like(
+        errorOf(() => notify('')),
+        { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' },
+      )
+      t.like(
+        errorOf(() => notify('A=\0')),
+        { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' },
+      )
+      t.like(
+        errorOf(() => notify(1 as unknown as string)),
+        { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' },
+      )
       // The longest valid name passes the checks and reaches sendmsg.
-      t.like(errorOf(() => storeFds('x'.repeat(255), [fd])), { code: 'ENOENT', errno: -2, syscall: 'sendmsg' })
-      t.like(errorOf(() => ready()), { code: 'ENOENT', syscall: 'sendmsg' })
+      t.like(
+        errorOf(() => storeFds('x'.repeat(255), [fd])),
+        { code: 'ENOENT', errno: -2, syscall: 'sendmsg' },
+      )
+      t.like(
+        errorOf(() => ready()),
+        { code: 'ENOENT', syscall: 'sendmsg' },
+      )
     })
     withNotifySocket('vsock:2:9999', () => {
-      t.like(errorOf(() => ready()), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' })
+      t.like(
+        errorOf(() => ready()),
+        { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' },
+      )
     })
     withNotifySocket('relative/path', () => {
-      t.like(errorOf(() => ready()), { code: 'ERR_INVALID_ARG_VALUE' })
+      t.like(
+        errorOf(() => ready()),
+        { code: 'ERR_INVALID_ARG_VALUE' },
+      )
     })
     closeFds([fd])
   })
@@ -192,12 +245,21 @@ test.serial('watchdogInterval: WATCHDOG_USEC in ms, only for the process WATCHDO
     process.env.WATCHDOG_USEC = '0'
     t.is(watchdogInterval(), undefined)
     process.env.WATCHDOG_USEC = '12abc'
-    t.like(errorOf(() => watchdogInterval()), { code: 'ERR_SYSTEMD_ENVIRONMENT' })
+    t.like(
+      errorOf(() => watchdogInterval()),
+      { code: 'ERR_SYSTEMD_ENVIRONMENT' },
+    )
     process.env.WATCHDOG_USEC = '1000'
     process.env.WATCHDOG_PID = '-3'
-    t.like(errorOf(() => watchdogInterval()), { code: 'ERR_SYSTEMD_ENVIRONMENT' })
+    t.like(
+      errorOf(() => watchdogInterval()),
+      { code: 'ERR_SYSTEMD_ENVIRONMENT' },
+    )
   } finally {
-    for (const [key, value] of [['WATCHDOG_USEC', saved.usec], ['WATCHDOG_PID', saved.pid]] as const) {
+    for (const [key, value] of [
+      ['WATCHDOG_USEC', saved.usec],
+      ['WATCHDOG_PID', saved.pid],
+    ] as const) {
       if (value === undefined) delete process.env[key]
       else process.env[key] = value
     }

@@ -33,7 +33,8 @@ let [stateFd] = stored.get('state') ?? []
 // Never trust an fd blindly: it must be a listening stream socket.
 if (listenFd !== undefined) {
   const info = socketInfo(listenFd)
-  if (info.type !== 'stream' || !info.listening) throw new Error(`the stored "http" fd is not a listener: ${JSON.stringify(info)}`)
+  if (info.type !== 'stream' || !info.listening)
+    throw new Error(`the stored "http" fd is not a listener: ${JSON.stringify(info)}`)
   const where = info.local.kind === 'path' ? info.local.path : info.local.kind
   log(`listener from the fd store (fd ${listenFd}, ${info.family} ${info.type} on ${where})`)
 }

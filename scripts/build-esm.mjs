@@ -9,7 +9,9 @@ const require = createRequire(import.meta.url)
 /** Writes `<entry>.mjs` and `<entry>.d.mts` beside the CommonJS `<entry>.js`. */
 function esmFace(entry) {
   const cjs = require(`../dist/${entry}.js`)
-  const names = Object.keys(cjs).filter((name) => name !== 'default' && name !== '__esModule').sort()
+  const names = Object.keys(cjs)
+    .filter((name) => name !== 'default' && name !== '__esModule')
+    .sort()
   const base = entry.split('/').pop()
   writeFileSync(
     new URL(`../dist/${entry}.mjs`, import.meta.url),
@@ -25,6 +27,6 @@ function esmFace(entry) {
 esmFace('index')
 esmFace('src/systemd/index')
 
-// dist/src/native.d.ts refers to the generated loader's types as '../binding':
+// dist/src/internal/native.d.ts refers to the generated loader's types as '../../binding':
 // give it a copy beside the compiled files, so every shipped .d.ts resolves.
 copyFileSync(new URL('../binding.d.ts', import.meta.url), new URL('../dist/binding.d.ts', import.meta.url))

@@ -4,8 +4,8 @@
  * a peer, a service manager or a parent) can check it before using it.
  */
 import type { NativeSocketAddress } from '../binding'
-import { native } from './native'
-import { validateFd } from './validate'
+import { native } from './internal/native'
+import { validateFd } from './internal/validate'
 
 /**
  * The address of one end of a socket, told apart by `kind`:

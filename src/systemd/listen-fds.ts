@@ -4,8 +4,8 @@
  * `sd_listen_fds_with_names(3)` read them.
  */
 import { makeError } from '../errors'
-import { native } from '../native'
-import { optionsObject } from '../validate'
+import { native } from '../internal/native'
+import { optionsObject } from '../internal/validate'
 import { environmentError, integerVariable, meantForThisProcess } from './environment'
 
 /** The first fd a service manager passes (`SD_LISTEN_FDS_START`): the fds are 3, 4, 5, .... */

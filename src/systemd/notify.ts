@@ -5,8 +5,8 @@
  */
 import { Buffer } from 'node:buffer'
 import { describe, makeError } from '../errors'
-import { native } from '../native'
-import { validateFdList } from '../validate'
+import { native } from '../internal/native'
+import { validateFdList } from '../internal/validate'
 import { integerVariable, meantForThisProcess } from './environment'
 
 /** The longest fd name systemd accepts (`FDNAME=`, `FileDescriptorName=`), in characters. */
@@ -49,7 +49,11 @@ export const MAX_FDNAME_LENGTH = 255
  */
 export function notify(state: string, fds: readonly number[] = []): boolean {
   if (typeof state !== 'string') {
-    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "state" argument must be of type string. Received ${describe(state)}`)
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `The "state" argument must be of type string. Received ${describe(state)}`,
+    )
   }
   if (state === '' || state.includes('\0')) {
     throw makeError(
@@ -113,7 +117,11 @@ export function watchdog(): boolean {
 /** Checks an fd name as systemd does (`fdname_is_valid`), before any syscall. */
 function validateFdName(name: unknown): asserts name is string {
   if (typeof name !== 'string') {
-    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "name" argument must be of type string. Received ${describe(name)}`)
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `The "name" argument must be of type string. Received ${describe(name)}`,
+    )
   }
   // Printable ASCII without ':' (the separator of LISTEN_FDNAMES); control
   // characters would end the FDNAME= line and inject other assignments.
