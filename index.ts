@@ -43,3 +43,5 @@ export type {
   ServeHaproxySocketsOptions,
 } from './src/haproxy'
 export { getHaproxySockets, HAPROXY_SOCKET_OPTIONS, HaproxySocketServer, serveHaproxySockets } from './src/haproxy'
+export type { SocketAddress, SocketInfo } from './src/socket-info'
+export { socketInfo } from './src/socket-info'

@@ -188,6 +188,20 @@ ${frontend(port)}`
     )
     const web = servers.filter((s) => (s.address() as net.AddressInfo | null)?.port === port)
     t.is(web.length, 1, 'one of the sockets is the frontend on 127.0.0.1:port')
+    // socketInfo says the same, without adopting: the frontend, and the stats sockets.
+    const frontendInfo = sockets.filter((s) => s.info.local.kind === 'inet' && s.info.local.port === port)
+    t.is(frontendInfo.length, 1)
+    t.like(frontendInfo[0]!.info, {
+      family: 'inet',
+      type: 'stream',
+      listening: true,
+      local: { address: '127.0.0.1', port },
+    })
+    t.true(
+      sockets.some(
+        (s) => s.info.family === 'unix' && s.info.local.kind === 'path' && s.info.local.path.startsWith(stats),
+      ),
+    )
     // With haproxy gone, only Node accepts on the socket it took.
     await stop(haproxy.child)
     t.is(await readAll(net.connect(port, '127.0.0.1')), 'node')
@@ -275,7 +289,11 @@ test.serial('serveHaproxySockets answers anything but _getsocks with "Unknown co
 })
 
 /** A hand-made stats socket that answers _getsocks with `messages` ([bytes, fd count]); returns getHaproxySockets's error. */
-async function hostile(messages: Array<[Buffer, number]>, options = {}): Promise<FdpassError | unknown> {
+async function hostile(
+  messages: Array<[Buffer, number]>,
+  options = {},
+  donorFd?: number,
+): Promise<FdpassError | unknown> {
   const p = fresh('h.sock')
   const server = await listen(p, { framing: false })
   const donor = net.createServer()
@@ -286,7 +304,7 @@ async function hostile(messages: Array<[Buffer, number]>, options = {}): Promise
     for (const [data, count] of messages) {
       await s.send(
         data,
-        Array.from({ length: count }, () => donor),
+        Array.from({ length: count }, () => donorFd ?? donor),
       )
       await sleep(10)
     }
@@ -389,6 +407,21 @@ test.serial('getHaproxySockets against hostile peers: each limit checked, every 
       [Buffer.concat(Array.from({ length: 7 }, () => entry())), 7],
     ])
     t.true(Array.isArray(old) && old.length === 260, String(old))
+    // An fd that is not a socket.
+    const file = fs.openSync(__filename, 'r')
+    await expectProtocol(
+      t,
+      await hostile(
+        [
+          [u32(1), 0],
+          [entry(), 1],
+        ],
+        {},
+        file,
+      ),
+      /an fd that is not a socket \(ENOTSOCK\)/,
+    )
+    fs.closeSync(file)
   })
 })
 

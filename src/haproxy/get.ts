@@ -7,6 +7,7 @@
 import { describe, makeError, type FdpassError } from '../errors'
 import type { FdSocket } from '../fd-socket'
 import { connect } from '../connect'
+import { socketInfo, type SocketInfo } from '../socket-info'
 import { native } from '../internal/native'
 import { integerOption, optionsObject } from '../internal/validate'
 import { abortedError, protocolError, startDeadline, timeoutError } from '../internal/deadline'
@@ -36,6 +37,12 @@ export interface HaproxySocket {
   v6only: boolean
   /** Whether it binds a foreign address (`options & FOREIGN`, `transparent`). */
   foreign: boolean
+  /**
+   * What the socket is, asked of the fd itself ({@link socketInfo}): family,
+   * type, whether it listens, and its local address (HAProxy's metadata has
+   * no address).
+   */
+  info: SocketInfo
 }
 
 /** Options of {@link getHaproxySockets}. */
@@ -74,9 +81,8 @@ function asText(buf: Buffer): string | undefined {
  * itself. HAProxy keeps its own copies and keeps serving.
  *
  * The stats socket must be declared with `expose-fd listeners` (else HAProxy
- * closes the connection at once: `ERR_FDPASS_PROTOCOL` saying so). Addresses are not in
- * HAProxy's metadata: ask the fd (`getsockname`), e.g. by adopting it with
- * `server.listen({ fd })` and reading `server.address()`.
+ * closes the connection at once: `ERR_FDPASS_PROTOCOL` saying so). HAProxy's
+ * metadata has no address: each socket's `info` (`socketInfo`) has it.
  *
  * Rejects with `ERR_FDPASS_PROTOCOL` when the peer breaks the format (a count
  * over `maxSockets`, more fds or bytes than announced, metadata without its
@@ -133,6 +139,15 @@ export async function getHaproxySockets(
   }
 }
 
+/** socketInfo of a received fd; one that is not a socket breaks the protocol. */
+function describeSocket(fd: number): SocketInfo {
+  try {
+    return socketInfo(fd)
+  } catch (err) {
+    throw protocolError(`HAProxy sent an fd that is not a socket (${(err as FdpassError).code})`)
+  }
+}
+
 /** The transfer: reads until `count` fds and entries arrived; `fds` collects every fd received. */
 async function receiveAll(
   socket: FdSocket,
@@ -142,7 +157,7 @@ async function receiveAll(
 ): Promise<HaproxySocket[]> {
   let pending: Buffer = Buffer.alloc(0)
   let count: number | undefined
-  const entries: Array<Omit<HaproxySocket, 'fd'>> = []
+  const entries: Array<Omit<HaproxySocket, 'fd' | 'info'>> = []
   for (;;) {
     let data: Buffer
     let got: number[]
@@ -212,7 +227,7 @@ async function receiveAll(
     if (entries.length === count) {
       if (pending.length > 0 || fds.length !== count)
         throw protocolError(`HAProxy sent more than the ${count} sockets it announced`)
-      return entries.map((entry, i) => ({ fd: fds[i]!, ...entry }))
+      return entries.map((entry, i) => ({ fd: fds[i]!, ...entry, info: describeSocket(fds[i]!) }))
     }
   }
 }

@@ -20,8 +20,10 @@ pub mod fd;
 pub mod frame;
 pub mod memfd;
 pub mod message;
+pub mod notify;
 pub mod socket;
 pub mod socket_file;
+pub mod socket_info;
 pub mod unix;
 
 pub use error::{Error, Result, MAX_FDS_PER_MESSAGE};
