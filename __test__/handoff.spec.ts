@@ -133,6 +133,14 @@ test.serial('every kind of listener moves to a new process by name, which serves
       { name: 'ipc', kind: 'fdpass', path: fdpassPath },
       { name: 'raw', kind: 'fd' },
     ])
+    // What each fd is, as the new process asked it (socketInfo).
+    t.deepEqual(taken.infos, [
+      ['inet', 'stream', true],
+      ['unix', 'stream', true],
+      ['inet', 'dgram', false],
+      ['unix', 'stream', true],
+      ['inet', 'stream', true],
+    ])
     const result = await handoff.taken()
     t.deepEqual(result.names, ['web', 'local', 'udp', 'ipc', 'raw'])
     t.is(result.peer.pid, newer.child.pid)
@@ -354,6 +362,16 @@ test.serial('a hostile old process: every received fd is closed and the error sa
       /2 fds where 3 were expected/,
     )
     await hostileOld(t, [[header([l('a'), l('b'), l('c')]), 0]], /went away after sending 0 of 3/, 'ECONNRESET')
+    // The fds are asked what they are: a TCP listener said to be UDP is refused.
+    const udp = { name: 'u', kind: 'udp', address: '127.0.0.1', family: 'IPv4', port: 1 }
+    await hostileOld(
+      t,
+      [
+        [header([udp]), 0],
+        ['fds', 1],
+      ],
+      /'u' is said to be udp but is a listening inet stream socket/,
+    )
   })
 })
 

@@ -36,7 +36,11 @@ async function main() {
     await audit(before)
     return
   }
-  out({ event: 'taken', listeners: taken.listeners.map((l) => ({ ...l.metadata })) })
+  out({
+    event: 'taken',
+    listeners: taken.listeners.map((l) => ({ ...l.metadata })),
+    infos: taken.listeners.map(({ info }) => [info.family, info.type, info.listening]),
+  })
   if (mode === 'take-only') {
     taken.close()
     await audit(before)

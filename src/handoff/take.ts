@@ -18,7 +18,7 @@ import {
   type ListenerKind,
   type ListenerMetadata,
 } from './protocol'
-import { closeQuietly, TakenListener } from './taken-listener'
+import { closeQuietly, describeListener, TakenListener } from './taken-listener'
 
 /** Options of {@link takeListeners}. */
 export interface TakeListenersOptions {
@@ -138,7 +138,7 @@ export async function takeListeners(path: string, options?: TakeListenersOptions
         throw protocolError(`the old process sent a message with ${fds.length} fds where ${expected} were expected`)
       }
     }
-    const listeners = list.map((meta, i) => new TakenListener(meta, received[i]!))
+    const listeners = list.map((meta, i) => new TakenListener(meta, received[i]!, describeListener(meta, received[i]!)))
     return new TakenListeners(socket, listeners, timeout)
   } catch (err) {
     closeQuietly(received)

@@ -9,7 +9,44 @@ import * as net from 'node:net'
 import { describe, makeError } from '../errors'
 import { FdServer, type ServerOptions } from '../fd-server'
 import { native } from '../internal/native'
+import { protocolError } from '../internal/deadline'
+import { socketInfo, type SocketInfo } from '../socket-info'
 import type { ListenerKind, ListenerMetadata } from './protocol'
+
+/** What each kind must be: socket families and types, and whether it listens. */
+const EXPECTED: Partial<Record<ListenerKind, { families: string[]; types: string[]; listening: boolean | undefined }>> =
+  {
+    tcp: { families: ['inet', 'inet6'], types: ['stream'], listening: true },
+    udp: { families: ['inet', 'inet6'], types: ['dgram'], listening: undefined },
+    unix: { families: ['unix'], types: ['stream', 'seqpacket'], listening: true },
+    fdpass: { families: ['unix'], types: ['stream', 'seqpacket'], listening: true },
+  }
+
+/**
+ * Asks a received fd what it is ({@link socketInfo}) and checks that it is
+ * what the old process said: a received fd that is not a socket, or not of
+ * its kind, breaks the protocol.
+ */
+export function describeListener(meta: ListenerMetadata, fd: number): SocketInfo {
+  let info: SocketInfo
+  try {
+    info = socketInfo(fd)
+  } catch (err) {
+    throw protocolError(`listener '${meta.name}' is not a socket (${(err as { code?: string }).code})`)
+  }
+  const expected = EXPECTED[meta.kind]
+  if (
+    expected &&
+    (!expected.families.includes(info.family) ||
+      !expected.types.includes(info.type) ||
+      (expected.listening !== undefined && info.listening !== expected.listening))
+  ) {
+    throw protocolError(
+      `listener '${meta.name}' is said to be ${meta.kind} but is a${info.listening ? ' listening' : ''} ${info.family} ${info.type} socket`,
+    )
+  }
+  return info
+}
 
 /** Closes fds, ignoring those already closed. */
 export function closeQuietly(fds: number[]): void {
@@ -33,10 +70,13 @@ export class TakenListener {
   readonly kind: ListenerKind
   /** What the old process said about it (address, port, path). */
   readonly metadata: Readonly<ListenerMetadata>
+  /** What the received fd is, asked of the fd itself ({@link socketInfo}), and checked against `kind`. */
+  readonly info: SocketInfo
   #fd: number
 
   /** @internal Made by `takeListeners()`. */
-  constructor(metadata: ListenerMetadata, fd: number) {
+  constructor(metadata: ListenerMetadata, fd: number, info: SocketInfo) {
+    this.info = info
     this.name = metadata.name
     this.kind = metadata.kind
     this.metadata = Object.freeze({ ...metadata })
