@@ -16,6 +16,7 @@ mod raw;
 mod shared_buffers;
 mod socket;
 mod socket_table;
+mod stream;
 mod unix;
 mod uv;
 mod values;
