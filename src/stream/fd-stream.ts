@@ -162,20 +162,31 @@ export class FdStream extends Duplex {
    * Unix stream socket.
    */
   static override from(fd: number, options?: FdStreamOptions): FdStream {
+    const stream = new FdStream(options)
+    stream.adoptFd(fd)
+    return stream
+  }
+
+  /**
+   * @internal Takes `fd`, a connected Unix stream socket, as this stream's
+   * socket (see {@link FdStream.from}); throws before taking it otherwise.
+   */
+  protected adoptFd(fd: number): void {
     assertEventLoopSockets('FdStream.from')
     validateFd(fd, 'fd')
+    if (this.#native !== undefined || this.#connecting) {
+      throw makeError(Error, 'ERR_SOCKET_CONNECTED', 'The stream is already connected or connecting')
+    }
     const type = native.unixSocketType(fd)
     if (type !== 'stream') {
       throw makeError(TypeError, 'ERR_INVALID_ARG_VALUE', `FdStream.from() takes a Unix stream socket; fd ${fd} is a ${type} socket: use FdSocket.from()`)
     }
-    const stream = new FdStream(options)
-    stream.#attach(fd)
-    return stream
+    this.#attach(fd)
   }
 
-  /** @internal Wraps an fd fdpass made (accept). */
+  /** @internal Wraps an fd fdpass made (accept): `this` is FdStream or a subclass. */
   static [kAdopt](fd: number, options: FdStreamOptions | undefined): FdStream {
-    const stream = new FdStream(options)
+    const stream = new this(options)
     stream.#attach(fd)
     return stream
   }
@@ -234,8 +245,7 @@ export class FdStream extends Duplex {
     process.nextTick(() => {
       this.#connecting = false
       if (this.destroyed) return
-      this.emit('connect')
-      this.emitConnected()
+      this.emitConnect()
       this.emit('ready')
     })
   }
@@ -266,8 +276,10 @@ export class FdStream extends Duplex {
     return this
   }
 
-  /** @internal What the `usocket` face adds on connect (see src/usocket.ts). */
-  protected emitConnected(): void {}
+  /** @internal Emits `'connect'`; the `usocket` face emits its own event (see src/usocket.ts). */
+  protected emitConnect(): void {
+    this.emit('connect')
+  }
 
   /** Makes the native socket for a connected `fd`, which this stream owns from here on. */
   #attach(fd: number): void {

@@ -174,6 +174,11 @@ export class FdStreamServer extends EventEmitter {
     return this
   }
 
+  /** @internal The class of the streams it makes (the `usocket` face makes its own). */
+  protected streamClass(): typeof FdStream {
+    return FdStream
+  }
+
   #maybeClosed(): void {
     if (this.#closing && this.#native === undefined && !this.#placing && this.#connections.size === 0) {
       process.nextTick(() => this.emit('close'))
@@ -201,7 +206,7 @@ export class FdStreamServer extends EventEmitter {
     }
     let stream: FdStream
     try {
-      stream = FdStream[kAdopt](fd, this.#options)
+      stream = this.streamClass()[kAdopt](fd, this.#options)
     } catch (err) {
       // The native socket owns the fd from its constructor on, failure included.
       this.emit('error', err)
