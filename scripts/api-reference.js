@@ -21,7 +21,7 @@ function docOf(node) {
 const isInternal = (node) => docOf(node).some((d) => (d.tags ?? []).some((tag) => tag.tagName.text === 'internal'))
 
 /** The reference text, and the exports or members that lack documentation. */
-function generate(entryFile = entry) {
+function generate(entryFile = entry, heading = undefined) {
   if (!fs.existsSync(entryFile)) throw new Error(`${entryFile} is missing: run npm run build:ts first`)
   const program = ts.createProgram([entryFile], { types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')] })
   const checker = program.getTypeChecker()
@@ -55,6 +55,11 @@ function generate(entryFile = entry) {
     }
     sections.push(`## ${name}\n\n\`\`\`ts\n${parts.join('\n').trimEnd()}\n\`\`\`\n`)
   }
+  // A further entry point (fdpass/usocket) gets a section of its own after the main one.
+  if (heading !== undefined) {
+    const intro = [heading.title, '', heading.text, '', `Exports: ${exports.map((e) => `\`${e.getName()}\``).join(', ')}.`, '']
+    return { text: intro.join('\n') + '\n' + sections.join('\n').replace(/^## /gm, '### '), undocumented }
+  }
   const head = [
     '# fdpass API reference',
     '',
@@ -71,8 +76,18 @@ function generate(entryFile = entry) {
 
 module.exports = { generate, output }
 
+/** The main entry, then `fdpass/usocket`. */
+function generateAll() {
+  const main = generate()
+  const usocket = generate(path.join(root, 'dist', 'src', 'usocket.d.ts'), {
+    title: '## fdpass/usocket',
+    text: 'The `fdpass/usocket` entry (`require(\'fdpass/usocket\')`, `import … from \'fdpass/usocket\'`): what code written for the `usocket` addon uses, over `FdStream`. See the README, Protocols.',
+  })
+  return { text: `${main.text}\n${usocket.text}`, undocumented: [...main.undocumented, ...usocket.undocumented] }
+}
+
 if (require.main === module) {
-  const { text, undocumented } = generate()
+  const { text, undocumented } = generateAll()
   if (undocumented.length > 0) {
     console.error(`undocumented exports or members (add a TSDoc comment): ${undocumented.join(', ')}`)
     process.exit(1)

@@ -15,7 +15,8 @@
 import { makeError } from './errors'
 import { FdStream, type FdStreamOptions } from './stream/fd-stream'
 import { FdStreamServer, type StreamListenOptions } from './stream/server'
-import { integerOption, optionsObject } from './validate'
+import { fdCount as checkCount } from './stream/fd-queue'
+import { optionsObject } from './validate'
 
 /** Options of a {@link USocket}, as `usocket` took them (plus `maxQueuedFds`). */
 export interface USocketOptions {
@@ -81,11 +82,12 @@ export class USocket extends FdStream {
    * nothing, when fewer than `size` bytes or fewer than `fdCount` fds wait.
    */
   override read(size?: number): Buffer | null
+  /** Reads `size` bytes and takes `fdCount` fds (null: all): see the first signature. */
   override read(size: number | undefined, fdCount: number | null): USocketReadResult | null
   override read(size?: number, fdCount?: number | null): Buffer | USocketReadResult | null {
     if (fdCount === undefined) return super.read(size) as Buffer | null
     if (fdCount !== null) {
-      integerOption(fdCount, 'fdCount', 0, 2 ** 31 - 1, 0)
+      checkCount(fdCount, 'fdCount')
       if (this.queuedFds < fdCount) return null
     }
     const data = super.read(size) as Buffer | null

@@ -4,6 +4,7 @@
  * they are taken, so that a worker terminated meanwhile has them closed; the
  * queue closes whatever is left when its stream is destroyed.
  */
+import { describe, makeError } from '../errors'
 import { release } from '../held-fds'
 import { native } from '../native'
 
@@ -52,4 +53,15 @@ export function closeQuietly(fds: number[]): void {
   } catch {
     // closeFds closes every fd even when one fails: nothing more to release.
   }
+}
+
+/** Checks a count of fds to take: an integer from 0 to 2^31 - 1. */
+export function fdCount(value: unknown, name: string): number {
+  if (typeof value !== 'number') {
+    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "${name}" argument must be of type number. Received ${describe(value)}`)
+  }
+  if (!Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) {
+    throw makeError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be an integer from 0 to 2147483647. Received ${value}`)
+  }
+  return value
 }

@@ -28,7 +28,7 @@ import { beginBatch, ensureSharedBuffers, nextMessage } from '../shared-buffers'
 import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from '../validate'
 import { closedError } from '../waiters'
 import { socketPath } from './address'
-import { closeQuietly, FdQueue } from './fd-queue'
+import { closeQuietly, fdCount, FdQueue } from './fd-queue'
 
 /**
  * Default {@link FdStreamOptions.maxQueuedFds}: 1024 received fds waiting
@@ -327,7 +327,7 @@ export class FdStream extends Duplex {
    * means fewer arrived: the peer sent fewer than its protocol announced.
    */
   takeFds(count?: number): number[] {
-    const n = count === undefined ? this.#queue.length : integerOption(count, 'count', 0, 2 ** 31 - 1, 0)
+    const n = count === undefined ? this.#queue.length : fdCount(count, 'count')
     const fds = this.#queue.take(n)
     if (fds.length > 0) this.#updateReading()
     return fds
