@@ -91,8 +91,25 @@ interface ChunkFds {
 
 type WriteCallback = (error?: Error | null) => void
 
-/** Closes the queued fds of a stream collected without being destroyed. */
-const dropped = new FinalizationRegistry<FdQueue>((queue) => queue.closeAll())
+/**
+ * What a stream holds that must be closed with it: the fds received and not
+ * taken, and the duplicates held for writes that wait. Kept apart from the
+ * stream, so that a stream collected without being destroyed has them
+ * closed (the native side closes the socket itself).
+ */
+class Held {
+  readonly queue = new FdQueue()
+  /** The fds of waiting writes, duplicated by fdpass. */
+  readonly duplicates = new Set<ChunkFds>()
+
+  closeAll(): void {
+    this.queue.closeAll()
+    for (const entry of this.duplicates) closeQuietly(entry.fds)
+    this.duplicates.clear()
+  }
+}
+
+const dropped = new FinalizationRegistry<Held>((held) => held.closeAll())
 
 const kAdopt = Symbol('fdpass.stream.adopt')
 
@@ -119,7 +136,8 @@ export class FdStream extends Duplex {
   #native: NativeSocketHandle | undefined
   #id = -1
   #fd = -1
-  readonly #queue = new FdQueue()
+  readonly #held = new Held()
+  readonly #queue = this.#held.queue
   readonly #maxQueuedFds: number
   readonly #chunkFds = new WeakMap<Buffer, ChunkFds>()
   #pendingWrites: WriteCallback[] = []
@@ -296,7 +314,7 @@ export class FdStream extends Duplex {
     this.#id = this.#native.id
     this.#fd = fd
     if (!this.#refed) this.#native.setRef(false)
-    dropped.register(this, this.#queue, this)
+    dropped.register(this, this.#held, this)
     this.#connected()
     this.#updateReading()
   }
@@ -359,13 +377,17 @@ export class FdStream extends Duplex {
     const { data, entry } = this.#resolveChunk(chunk)
     if (entry === undefined) return super.write(data, callback)
     this.#chunkFds.set(data, entry)
+    // A write after end() or destroy() fails without being queued.
+    const refused = this.writableEnded || this.destroyed
     const result = super.write(data, callback)
     // Still here: the write waits behind others (or the connect). The
     // caller may close its fds now; hold duplicates until they go out.
-    if (this.#chunkFds.get(data) === entry && !entry.owned && entry.fds.length > 0) {
+    const waits = this.#chunkFds.get(data) === entry && !refused && !this.destroyed
+    if (waits && !entry.owned && entry.fds.length > 0) {
       try {
         entry.fds = native.duplicateFds(entry.fds)
         entry.owned = true
+        this.#held.duplicates.add(entry)
       } catch (err) {
         entry.fds = []
         entry.error = err as Error
@@ -464,7 +486,10 @@ export class FdStream extends Duplex {
   /** @internal */
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: WriteCallback): void {
     const entry = this.#chunkFds.get(chunk)
-    if (entry !== undefined) this.#chunkFds.delete(chunk)
+    if (entry !== undefined) {
+      this.#chunkFds.delete(chunk)
+      this.#held.duplicates.delete(entry)
+    }
     if (entry?.error !== undefined) {
       callback(entry.error)
       return
@@ -529,7 +554,8 @@ export class FdStream extends Duplex {
       this.#native.close()
       dropped.unregister(this)
     }
-    this.#queue.closeAll()
+    // The queue, and the duplicates of writes that never reached the socket.
+    this.#held.closeAll()
     // Writes the kernel had not taken: their callbacks learn that the
     // stream was destroyed (Node reports ERR_STREAM_DESTROYED).
     for (const pending of this.#pendingWrites.splice(0)) pending()
