@@ -8,6 +8,8 @@
  * and event-loop sockets
  * (`FdSocket`, `FdServer`, `connect`, `listen`, `bind`) with framing,
  * backpressure and Node object support.
+ * For byte-stream protocols (D-Bus, Wayland, X11), `FdStream`
+ * (`createConnection`, `createServer`): a `stream.Duplex` with an fd queue.
  *
  * @packageDocumentation
  */

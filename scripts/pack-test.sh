@@ -45,11 +45,14 @@ const [info] = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'))
 const files = info.files.map((f) => f.path).sort()
 const allowed = [
   /^package\.json$/, /^README\.md$/, /^CHANGELOG\.md$/, /^LICENSE$/, /^binding\.js$/, /^binding\.d\.ts$/,
-  /^dist\/(src\/)?[\w-]+\.(js|mjs|d\.ts|d\.mts)$/,
+  /^usocket\.js$/, /^usocket\.d\.ts$/,
+  /^dist\/(src\/([\w-]+\/)*)?[\w-]+\.(js|mjs|d\.ts|d\.mts)$/,
 ]
 const required = [
   'package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'binding.js', 'binding.d.ts',
   'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/binding.d.ts',
+  // The fdpass/usocket entry.
+  'dist/src/usocket.js', 'dist/src/usocket.d.ts', 'dist/usocket.mjs', 'dist/usocket.d.mts', 'usocket.js', 'usocket.d.ts',
 ]
 const stray = files.filter((f) => !allowed.some((re) => re.test(f)))
 const missing = required.filter((f) => !files.includes(f))
@@ -211,6 +214,10 @@ import { fileURLToPath } from 'node:url'
 const require_ = createRequire(import.meta.url)
 const dirOf = require_('node:path').dirname(fileURLToPath(import.meta.url))" mjs
 
+step "the fdpass/usocket entry loads from require and import"
+(cd "$app" && run node -e "if (typeof require('fdpass/usocket').USocket !== 'function') process.exit(1)")
+(cd "$app" && run node --input-type=module -e "import { USocket, UServer } from 'fdpass/usocket'; if (typeof USocket !== 'function' || typeof UServer !== 'function') process.exit(1)")
+
 step "type-check a TypeScript consumer (module node16, strict) against the installed types"
 mkdir -p "$app/ts"
 cat >"$app/ts/tsconfig.json" <<'EOF'
@@ -230,6 +237,7 @@ EOF
 cat >"$app/ts/use-import.mts" <<'EOF'
 import { closeFds, fdKind, MAX_FDS_PER_MESSAGE, recvFds, sendFds, socketPair } from 'fdpass'
 import type { FdKind, FdpassError, RecvFdsResult, SocketType } from 'fdpass'
+import { USocket } from 'fdpass/usocket'
 
 const type: SocketType = 'seqpacket'
 const [a, b]: [number, number] = socketPair(type)
@@ -243,11 +251,16 @@ const code: string = ({} as FdpassError).code
 sendFds(a, 'x', ['0'])
 // @ts-expect-error no such socket type
 socketPair('raw')
-export { code, data, kinds, sent }
+const usocketRead: { data: Buffer | null; fds: number[] } | null = new USocket({ fd: 0 }).read(4, null)
+export { code, data, kinds, sent, usocketRead }
 EOF
 cat >"$app/ts/use-require.cts" <<'EOF'
 import fdpass = require('fdpass')
 import type { RecvFdsOptions } from 'fdpass'
+import usocket = require('fdpass/usocket')
+
+const server: usocket.UServer = new usocket.UServer()
+void server
 
 const options: RecvFdsOptions = { maxFds: 1 }
 const [a, b] = fdpass.socketPair()
