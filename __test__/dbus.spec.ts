@@ -24,7 +24,10 @@ import { openTempFile, readText } from './helpers/files.js'
 interface Bus {
   requestName(name: string, flags: number): Promise<number>
   export(path: string, iface: object): void
-  getProxyObject(name: string, path: string): Promise<{ getInterface(name: string): Record<string, (...args: unknown[]) => Promise<unknown>> }>
+  getProxyObject(
+    name: string,
+    path: string,
+  ): Promise<{ getInterface(name: string): Record<string, (...args: unknown[]) => Promise<unknown>> }>
   disconnect(): void
   _connection: { stream: unknown }
 }
@@ -116,51 +119,58 @@ function makeService(): object {
 // .ci/run installs dbus-daemon and jeepney and sets FDPASS_REQUIRE_DBUS: there the tests run or fail.
 const required = process.env.FDPASS_REQUIRE_DBUS === '1'
 const run = haveDaemon || required ? test.serial : test.serial.skip
-if (!haveDaemon && !required) console.warn('dbus.spec.ts: dbus-daemon is not installed (.ci/run installs it): the D-Bus tests are skipped')
+if (!haveDaemon && !required)
+  console.warn('dbus.spec.ts: dbus-daemon is not installed (.ci/run installs it): the D-Bus tests are skipped')
 
-run('dbus-next over fdpass/usocket: an fd goes to a service in a method call and a new fd comes back in its reply, through a real dbus-daemon', async (t) => {
-  await withFdAudit(t, async () => {
-    const { daemon, pathAddress, abstractAddress } = await startBus()
-    const buses: Bus[] = []
-    try {
-      const service = dbus.sessionBus({ busAddress: pathAddress, negotiateUnixFd: true })
-      buses.push(service)
-      t.is(await service.requestName('org.fdpass.Test', 4), 1, 'the service owns its name')
-      service.export('/org/fdpass/Test', makeService())
-      // The client comes in through the abstract name where there is one.
-      const client = dbus.sessionBus({ busAddress: abstractAddress ?? pathAddress, negotiateUnixFd: true })
-      buses.push(client)
-      const proxy = await client.getProxyObject('org.fdpass.Test', '/org/fdpass/Test')
-      const iface = proxy.getInterface('org.fdpass.Test')
-      for (const text of ['hello over D-Bus', 'and again']) {
-        const file = openTempFile(tmp, text)
-        const returned = (await iface.Swap!(file)) as number
-        closeFds([file])
-        t.is(typeof returned, 'number')
-        t.is(readText(returned), [...text].reverse().join(''))
-        closeFds([returned])
+run(
+  'dbus-next over fdpass/usocket: an fd goes to a service in a method call and a new fd comes back in its reply, through a real dbus-daemon',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const { daemon, pathAddress, abstractAddress } = await startBus()
+      const buses: Bus[] = []
+      try {
+        const service = dbus.sessionBus({ busAddress: pathAddress, negotiateUnixFd: true })
+        buses.push(service)
+        t.is(await service.requestName('org.fdpass.Test', 4), 1, 'the service owns its name')
+        service.export('/org/fdpass/Test', makeService())
+        // The client comes in through the abstract name where there is one.
+        const client = dbus.sessionBus({ busAddress: abstractAddress ?? pathAddress, negotiateUnixFd: true })
+        buses.push(client)
+        const proxy = await client.getProxyObject('org.fdpass.Test', '/org/fdpass/Test')
+        const iface = proxy.getInterface('org.fdpass.Test')
+        for (const text of ['hello over D-Bus', 'and again']) {
+          const file = openTempFile(tmp, text)
+          const returned = (await iface.Swap!(file)) as number
+          closeFds([file])
+          t.is(typeof returned, 'number')
+          t.is(readText(returned), [...text].reverse().join(''))
+          closeFds([returned])
+        }
+        // UNIX_FD really negotiated, over fdpass's stream (no silent fallback to net).
+        for (const bus of buses) {
+          const stream = bus._connection.stream as USocket & { supportsUnixFd?: boolean }
+          t.true(stream instanceof USocket, 'dbus-next uses fdpass/usocket')
+          t.is(stream.supportsUnixFd, true, 'the daemon agreed to UNIX_FD')
+          t.is(stream.queuedFds, 0, 'every fd that came was taken')
+        }
+      } finally {
+        for (const bus of buses) bus.disconnect()
+        await Promise.all(
+          buses.map((bus) => {
+            const stream = bus._connection.stream as USocket
+            return stream.closed ? undefined : once(stream, 'close')
+          }),
+        )
+        await stopBus(daemon)
       }
-      // UNIX_FD really negotiated, over fdpass's stream (no silent fallback to net).
-      for (const bus of buses) {
-        const stream = bus._connection.stream as USocket & { supportsUnixFd?: boolean }
-        t.true(stream instanceof USocket, 'dbus-next uses fdpass/usocket')
-        t.is(stream.supportsUnixFd, true, 'the daemon agreed to UNIX_FD')
-        t.is(stream.queuedFds, 0, 'every fd that came was taken')
-      }
-    } finally {
-      for (const bus of buses) bus.disconnect()
-      await Promise.all(buses.map((bus) => {
-        const stream = bus._connection.stream as USocket
-        return stream.closed ? undefined : once(stream, 'close')
-      }))
-      await stopBus(daemon)
-    }
-  })
-})
+    })
+  },
+)
 
 const havePythonJeepney = spawnSync('python3', ['-c', 'import jeepney']).status === 0
 const runPy = (haveDaemon && havePythonJeepney) || required ? test.serial : test.serial.skip
-if (!required && haveDaemon && !havePythonJeepney) console.warn('dbus.spec.ts: python3 has no jeepney (.ci/run installs it): the jeepney test is skipped')
+if (!required && haveDaemon && !havePythonJeepney)
+  console.warn('dbus.spec.ts: python3 has no jeepney (.ci/run installs it): the jeepney test is skipped')
 
 runPy('a jeepney (Python) client calls the fdpass service with an fd and reads the fd of the reply', async (t) => {
   await withFdAudit(t, async () => {

@@ -16,7 +16,7 @@ import { makeError } from './errors'
 import { FdStream, type FdStreamOptions } from './stream/fd-stream'
 import { FdStreamServer, type StreamListenOptions } from './stream/server'
 import { fdCount as checkCount } from './stream/fd-queue'
-import { optionsObject } from './validate'
+import { optionsObject } from './internal/validate'
 
 /** Options of a {@link USocket}, as `usocket` took them (plus `maxQueuedFds`). */
 export interface USocketOptions {
@@ -114,7 +114,8 @@ export class UServer extends FdStreamServer {
       callback = backlog
       backlog = undefined
     }
-    const options: StreamListenOptions = typeof path === 'string' ? { path } : { ...optionsObject(path, 'options') } as StreamListenOptions
+    const options: StreamListenOptions =
+      typeof path === 'string' ? { path } : ({ ...optionsObject(path, 'options') } as StreamListenOptions)
     if (backlog !== undefined) options.backlog = backlog
     return super.listen(options, callback)
   }

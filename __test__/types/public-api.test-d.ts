@@ -53,7 +53,10 @@ export const checks = [
   expect<Equal<typeof DEFAULT_MAX_BYTES, number>>(),
   expect<Equal<SocketType, 'stream' | 'seqpacket' | 'dgram'>>(),
   expect<
-    Equal<FdKind, 'file' | 'directory' | 'socket' | 'fifo' | 'character-device' | 'block-device' | 'symlink' | 'unknown'>
+    Equal<
+      FdKind,
+      'file' | 'directory' | 'socket' | 'fifo' | 'character-device' | 'block-device' | 'symlink' | 'unknown'
+    >
   >(),
 
   // The raw API.
@@ -182,7 +185,11 @@ export async function streamTypes(file: fs.promises.FileHandle, sock: net.Socket
   const queued: number = stream.queuedFds
   const same: FdStream = stream.setNoDelay(true).setKeepAlive(true).unref().ref().end()
   const adopted: FdStream = FdStream.from(3, { readableHighWaterMark: 1 << 16 })
-  const server: FdStreamServer = createServer((s: FdStream) => s.end()).listen({ path: '/tmp/x.sock', backlog: 8, mode: 0o600 } satisfies StreamListenOptions)
+  const server: FdStreamServer = createServer((s: FdStream) => s.end()).listen({
+    path: '/tmp/x.sock',
+    backlog: 8,
+    mode: 0o600,
+  } satisfies StreamListenOptions)
   const where: string | null = server.address()
   server.close((err?: Error) => void err)
   // @ts-expect-error fds travel with bytes: a chunk has data

@@ -65,7 +65,9 @@ async function main() {
   const base = c.baselineFdCount()
   const file = fs.openSync('/dev/null', 'r')
   const [ours, theirs] = socketPair('stream')
-  const kid = spawn(process.execPath, [__filename, 'child', a.variant], { stdio: ['inherit', 'inherit', 'inherit', theirs] })
+  const kid = spawn(process.execPath, [__filename, 'child', a.variant], {
+    stdio: ['inherit', 'inherit', 'inherit', theirs],
+  })
   closeFds([theirs])
   const stream = FdStream.from(ours)
   const data = Buffer.alloc(chunk)

@@ -9,10 +9,18 @@ import { describe, makeError } from '../errors'
 /** Checks `path` and gives it in the form the native calls take (`'\0'` for abstract). */
 export function socketPath(path: unknown): string {
   if (typeof path !== 'string') {
-    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "path" argument must be of type string. Received ${describe(path)}`)
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `The "path" argument must be of type string. Received ${describe(path)}`,
+    )
   }
   if (path.length === 0 || path === '@' || path === '\0') {
-    throw makeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'The "path" argument must name a socket: a path, or an abstract name after "\\0" or "@"')
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_VALUE',
+      'The "path" argument must name a socket: a path, or an abstract name after "\\0" or "@"',
+    )
   }
   if (path[0] === '@' || path[0] === '\0') {
     if (process.platform !== 'linux') {

@@ -8,7 +8,11 @@ import { FdStream, type FdStreamOptions } from './fd-stream'
  * `'connect'` follows (and `listener` is called), or `'error'`. Writes made
  * before it connects go out in order once it has.
  */
-export function createConnection(path: string, options?: FdStreamOptions | (() => void), listener?: () => void): FdStream {
+export function createConnection(
+  path: string,
+  options?: FdStreamOptions | (() => void),
+  listener?: () => void,
+): FdStream {
   if (typeof options === 'function') {
     listener = options
     options = undefined

@@ -5,8 +5,8 @@
  * queue closes whatever is left when its stream is destroyed.
  */
 import { describe, makeError } from '../errors'
-import { release } from '../held-fds'
-import { native } from '../native'
+import { release } from '../internal/held-fds'
+import { native } from '../internal/native'
 
 export class FdQueue {
   #fds: number[] = []
@@ -58,10 +58,18 @@ export function closeQuietly(fds: number[]): void {
 /** Checks a count of fds to take: an integer from 0 to 2^31 - 1. */
 export function fdCount(value: unknown, name: string): number {
   if (typeof value !== 'number') {
-    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "${name}" argument must be of type number. Received ${describe(value)}`)
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `The "${name}" argument must be of type number. Received ${describe(value)}`,
+    )
   }
   if (!Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) {
-    throw makeError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be an integer from 0 to 2147483647. Received ${value}`)
+    throw makeError(
+      RangeError,
+      'ERR_OUT_OF_RANGE',
+      `The value of "${name}" is out of range. It must be an integer from 0 to 2147483647. Received ${value}`,
+    )
   }
   return value
 }

@@ -20,13 +20,15 @@ import { Duplex } from 'node:stream'
 
 import { makeError, type FdpassError } from '../errors'
 import { toFd, type FdLike } from '../fd-like'
-import { Ev, type NativeSocketHandle, type PeerCredentials } from '../fd-socket'
-import { lean, scratchFds, scratchInts } from '../lean'
-import { native } from '../native'
-import { assertEventLoopSockets } from '../runtime'
-import { beginBatch, ensureSharedBuffers, nextMessage } from '../shared-buffers'
-import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from '../validate'
-import { closedError } from '../waiters'
+import { Ev } from '../internal/constants'
+import { openNativeSocket, type NativeSocketHandle } from '../internal/native-socket'
+import type { PeerCredentials } from '../socket-types'
+import { lean, scratchFds, scratchInts } from '../internal/lean'
+import { native } from '../internal/native'
+import { assertEventLoopSockets } from '../internal/runtime'
+import { beginBatch, ensureSharedBuffers, nextMessage } from '../internal/shared-buffers'
+import { integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from '../internal/validate'
+import { closedError } from '../internal/waiters'
 import { socketPath } from './address'
 import { closeQuietly, fdCount, FdQueue } from './fd-queue'
 
@@ -197,7 +199,11 @@ export class FdStream extends Duplex {
     }
     const type = native.unixSocketType(fd)
     if (type !== 'stream') {
-      throw makeError(TypeError, 'ERR_INVALID_ARG_VALUE', `FdStream.from() takes a Unix stream socket; fd ${fd} is a ${type} socket: use FdSocket.from()`)
+      throw makeError(
+        TypeError,
+        'ERR_INVALID_ARG_VALUE',
+        `FdStream.from() takes a Unix stream socket; fd ${fd} is a ${type} socket: use FdSocket.from()`,
+      )
     }
     this.#attach(fd)
   }
@@ -301,16 +307,14 @@ export class FdStream extends Duplex {
 
   /** Makes the native socket for a connected `fd`, which this stream owns from here on. */
   #attach(fd: number): void {
-    this.#native = new native.NativeSocket(
+    // Unframed: each recvmsg (up to READ_CHUNK bytes) is one read of the stream.
+    this.#native = openNativeSocket(
       fd,
       'stream',
-      false,
-      false,
-      READ_CHUNK,
-      MAX_FDS_PER_MESSAGE,
+      { framing: false, maxBytes: READ_CHUNK, maxFds: MAX_FDS_PER_MESSAGE },
       this.#callback,
       ensureSharedBuffers(),
-    ) as NativeSocketHandle
+    )
     this.#id = this.#native.id
     this.#fd = fd
     if (!this.#refed) this.#native.setRef(false)
@@ -428,15 +432,24 @@ export class FdStream extends Duplex {
     if (list === undefined || list === null) {
       return { data, entry: callback ? { fds: [], owned: false, chunk } : undefined }
     }
-    if (!Array.isArray(list)) throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "chunk.fds" property must be an array')
+    if (!Array.isArray(list))
+      throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "chunk.fds" property must be an array')
     const count = list.length
     if (count > MAX_FDS_PER_MESSAGE) {
-      throw makeError(RangeError, 'ERR_TOO_MANY_FDS', `cannot write ${count} fds with one chunk: the limit is ${MAX_FDS_PER_MESSAGE} (split them over several chunks)`)
+      throw makeError(
+        RangeError,
+        'ERR_TOO_MANY_FDS',
+        `cannot write ${count} fds with one chunk: the limit is ${MAX_FDS_PER_MESSAGE} (split them over several chunks)`,
+      )
     }
     const fds = new Array<number>(count)
     for (let i = 0; i < count; i++) fds[i] = toFd(list[i], `chunk.fds[${i}]`)
     if (count > 0 && data.length === 0) {
-      throw makeError(Error, 'ERR_EMPTY_DATA', 'fds travel with a byte on a stream socket: write at least one byte of data with them')
+      throw makeError(
+        Error,
+        'ERR_EMPTY_DATA',
+        'fds travel with a byte on a stream socket: write at least one byte of data with them',
+      )
     }
     return { data, entry: { fds, owned: false, chunk: callback ? chunk : undefined } }
   }

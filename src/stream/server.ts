@@ -6,13 +6,13 @@
 import { EventEmitter } from 'node:events'
 
 import { makeError, type FdpassError } from '../errors'
-import { unlinkIfOwned, type OwnedPath } from '../fd-server'
-import { Ev, type NativeSocketHandle } from '../fd-socket'
-import { native } from '../native'
-import { assertEventLoopSockets } from '../runtime'
-import { placeSocket } from '../socket-file'
-import { integerOption, optionsObject } from '../validate'
-import { closedError } from '../waiters'
+import { Ev } from '../internal/constants'
+import { openNativeSocket, type NativeSocketHandle } from '../internal/native-socket'
+import { placeSocket, unlinkIfOwned, type OwnedPath } from '../internal/socket-file'
+import { native } from '../internal/native'
+import { assertEventLoopSockets } from '../internal/runtime'
+import { integerOption, optionsObject } from '../internal/validate'
+import { closedError } from '../internal/waiters'
 import { socketPath } from './address'
 import { closeQuietly } from './fd-queue'
 import { FdStream, kAdopt, type FdStreamOptions } from './fd-stream'
@@ -89,7 +89,8 @@ export class FdStreamServer extends EventEmitter {
     const backlog = integerOption(opts.backlog, 'backlog', 0, 2 ** 31 - 1, 511)
     const mode = opts.mode === undefined ? undefined : integerOption(opts.mode, 'mode', 0, 0o777, 0)
     if (listener !== undefined) {
-      if (typeof listener !== 'function') throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "listener" argument must be a function')
+      if (typeof listener !== 'function')
+        throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "listener" argument must be a function')
       this.once('listening', listener)
     }
     this.#placing = true
@@ -98,13 +99,19 @@ export class FdStreamServer extends EventEmitter {
     return this
   }
 
-  async #listen(address: string, shown: string, backlog: number, mode: number | undefined, replaceStale: boolean): Promise<void> {
+  async #listen(
+    address: string,
+    shown: string,
+    backlog: number,
+    mode: number | undefined,
+    replaceStale: boolean,
+  ): Promise<void> {
     let fd = -1
     try {
       fd = native.unixSocket('stream')
       this.#owned = await placeSocket({ fd, path: address, type: 'stream', mode, replaceStale, backlog })
       if (this.#closing) throw closedError('listen: the server was closed')
-      this.#native = new native.NativeSocket(fd, 'stream', true, false, 1, 0, this.#callback, -1) as NativeSocketHandle
+      this.#native = openNativeSocket(fd, 'stream', undefined, this.#callback, -1)
     } catch (err) {
       this.#placing = false
       if (this.#native === undefined && fd >= 0) closeQuietly([fd])

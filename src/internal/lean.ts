@@ -6,14 +6,10 @@
  * `scratchInts`, call, read the result from `scratchInts[0]`. The scratch
  * never leaves fdpass.
  */
+import { SCRATCH_DATA_BYTES, SCRATCH_FD_BYTES, SCRATCH_FD_SLOTS, SCRATCH_INT_SLOTS } from './constants'
 import { native } from './native'
 
-/** Fd slots of the scratch (the count and up to 253 fds, plus room to spare). */
-export const SCRATCH_FD_SLOTS = 256
-const SCRATCH_FD_BYTES = SCRATCH_FD_SLOTS * 4
-/** Bytes of data the scratch holds. */
-export const SCRATCH_DATA_BYTES = 64 * 1024
-const SCRATCH_INT_SLOTS = 4
+export { SCRATCH_DATA_BYTES, SCRATCH_FD_SLOTS }
 
 export const lean = native.bindLean()
 const scratch = lean.scratch
