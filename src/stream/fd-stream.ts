@@ -151,6 +151,8 @@ export class FdStream extends Duplex {
   #room = 0
   #fdRoom = 0
   #peerEnded = false
+  /** Whether a batch is being handed over: a _read then must not read the socket (it would interleave batches). */
+  #delivering = false
   #refed = true
   // Held here: the native side keeps the callback only weakly while idle.
   readonly #callback = (kind: number, a: unknown, b: unknown): void => this.#onEvent(kind, a, b)
@@ -493,7 +495,40 @@ export class FdStream extends Duplex {
   /** @internal */
   override _read(): void {
     this.#wantRead = true
+    // What the kernel holds already is read now, without a turn of the
+    // event loop; the loop watches the socket for the rest.
+    // Not while the queue is full: the bytes pushed here reach 'data'
+    // listeners only on the next tick, so they could not take fds between
+    // the reads of this batch, and the loop's read below is the one that
+    // finds out whether the peer oversteps maxQueuedFds.
+    const full = this.#maxQueuedFds > 0 && this.#queue.length >= this.#maxQueuedFds
+    if (!full && !this.#delivering && !this.#peerEnded && this.#native !== undefined && !this.destroyed) {
+      this.#readNow()
+    }
     this.#updateReading()
+  }
+
+  /** One lean read of up to READ_ROOM reads (see src/internal/lean.ts), within the fd queue's room. */
+  #readNow(): void {
+    scratchInts[0] = this.#id
+    scratchInts[1] = READ_ROOM
+    scratchInts[2] = this.#fdRoomNow()
+    lean.socketRead()
+    const count = scratchInts[0]!
+    // -1: delivered through #onEvent already (the end, an error, a large batch).
+    if (count > 0) {
+      beginBatch()
+      this.#deliver(count)
+    }
+  }
+
+  /**
+   * The fds a batch may bring: a batch stops at the read that fills the
+   * queue; once it is full, one read more, whose fds (if any) are the
+   * error (see #deliver).
+   */
+  #fdRoomNow(): number {
+    return Math.max(1, this.#maxQueuedFds - this.#queue.length)
   }
 
   /** @internal */
@@ -579,9 +614,7 @@ export class FdStream extends Duplex {
     const socket = this.#native
     if (socket === undefined || this.destroyed) return
     const room = this.#wantRead && !this.#peerEnded ? READ_ROOM : 0
-    // A read stops once it holds one fd more than the queue may take:
-    // that one is the error (see #deliver).
-    const fdRoom = room > 0 ? Math.max(1, this.#maxQueuedFds - this.#queue.length + 1) : 0
+    const fdRoom = room > 0 ? this.#fdRoomNow() : 0
     if (room !== this.#room || fdRoom !== this.#fdRoom) {
       this.#room = room
       this.#fdRoom = fdRoom
@@ -618,6 +651,15 @@ export class FdStream extends Duplex {
 
   /** Queues the fds and pushes the bytes of `count` reads of the batch begun. */
   #deliver(count: number): void {
+    this.#delivering = true
+    try {
+      this.#deliverBatch(count)
+    } finally {
+      this.#delivering = false
+    }
+  }
+
+  #deliverBatch(count: number): void {
     for (let k = 0; k < count; k++) {
       const { data, fds } = nextMessage()
       if (this.destroyed) {
