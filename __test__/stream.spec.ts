@@ -9,6 +9,7 @@ import { once } from 'node:events'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { Worker } from 'node:worker_threads'
 
 import {
   closeFds,
@@ -483,6 +484,48 @@ test.serial(
       const done = once(server, 'close')
       server.close()
       await done
+    })
+  },
+)
+
+test.serial(
+  'a worker terminated while its FdStream holds queued fds and waiting writes leaves no fd behind',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const root = path.join(__dirname, '..')
+      const worker = new Worker(
+        `
+      const { parentPort } = require('node:worker_threads')
+      const fs = require('node:fs')
+      const { FdStream, socketPair, sendFds, closeFds } = require(${JSON.stringify(root)})
+      const devNull = () => fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync('/proc/self/fd/' + fd) === '/dev/null'
+        } catch {
+          return false
+        }
+      }).length
+      const base = devNull()
+      const file = fs.openSync('/dev/null', 'r')
+      // A stream not connected yet: its writes wait, and fdpass holds duplicates of their fds.
+      const writer = new FdStream()
+      for (let i = 0; i < 5; i++) writer.write({ data: 'z', fds: [file] })
+      // A reader with fds in its queue that nobody takes.
+      const [x, y] = socketPair('stream')
+      const reader = FdStream.from(x)
+      for (let i = 0; i < 10; i++) sendFds(y, 'ab', [file, file])
+      closeFds([file, y])
+      reader.pause()
+      reader.on('readable', () => {
+        // 20 fds queued and 5 duplicates held for the waiting writes ('file' is closed).
+        if (reader.queuedFds === 20) parentPort.postMessage(devNull() - base)
+      })
+      `,
+        { eval: true },
+      )
+      const [held] = (await once(worker, 'message')) as [number]
+      t.is(held, 25, 'the worker holds 20 queued fds and 5 duplicates')
+      await worker.terminate()
     })
   },
 )

@@ -391,7 +391,7 @@ export class FdStream extends Duplex {
     const waits = this.#chunkFds.get(data) === entry && !refused && !this.destroyed
     if (waits && !entry.owned && entry.fds.length > 0) {
       try {
-        entry.fds = native.duplicateFds(entry.fds)
+        entry.fds = native.duplicateFds(entry.fds, ensureSharedBuffers())
         entry.owned = true
         this.#held.duplicates.add(entry)
       } catch (err) {
