@@ -20,8 +20,8 @@ function docOf(node) {
 }
 const isInternal = (node) => docOf(node).some((d) => (d.tags ?? []).some((tag) => tag.tagName.text === 'internal'))
 
-/** The reference text, and the exports or members that lack documentation. */
-function generate(entryFile = entry, heading = undefined) {
+/** The sections of one entry's exports, and the exports or members that lack documentation. */
+function sectionsOf(entryFile) {
   if (!fs.existsSync(entryFile)) throw new Error(`${entryFile} is missing: run npm run build:ts first`)
   const program = ts.createProgram([entryFile], {
     types: ['node'],
@@ -67,18 +67,12 @@ function generate(entryFile = entry, heading = undefined) {
     }
     sections.push(`## ${name}\n\n\`\`\`ts\n${parts.join('\n').trimEnd()}\n\`\`\`\n`)
   }
-  // A further entry point (fdpass/usocket) gets a section of its own after the main one.
-  if (heading !== undefined) {
-    const intro = [
-      heading.title,
-      '',
-      heading.text,
-      '',
-      `Exports: ${exports.map((e) => `\`${e.getName()}\``).join(', ')}.`,
-      '',
-    ]
-    return { text: intro.join('\n') + '\n' + sections.join('\n').replace(/^## /gm, '### '), undocumented }
-  }
+  return { names: exports.map((e) => e.getName()), sections, undocumented }
+}
+
+/** The reference text of the main entry, and the exports or members that lack documentation. */
+function generate(entryFile = entry) {
+  const { names, sections, undocumented } = sectionsOf(entryFile)
   const head = [
     '# fdpass API reference',
     '',
@@ -87,23 +81,58 @@ function generate(entryFile = entry, heading = undefined) {
     'Every export of `fdpass`, as its type declarations ship (`dist/index.d.ts`), with the doc',
     'comments your editor shows. The guide is the [README](../README.md).',
     '',
-    `Exports: ${exports.map((e) => `\`${e.getName()}\``).join(', ')}.`,
+    `Exports: ${names.map((n) => `\`${n}\``).join(', ')}.`,
     '',
   ]
   return { text: head.join('\n') + '\n' + sections.join('\n'), undocumented }
 }
 
-module.exports = { generate, output }
+/** The package's other entry, fdpass/systemd, after the main one. */
+const systemdEntry = path.join(root, 'dist', 'src', 'systemd', 'index.d.ts')
 
-/** The main entry, then `fdpass/usocket`. */
+/** The entry for code written for usocket, fdpass/usocket, last. */
+const usocketEntry = path.join(root, 'dist', 'src', 'usocket.d.ts')
+
+/** The whole reference: the main entry, then fdpass/systemd, then fdpass/usocket. */
 function generateAll() {
   const main = generate()
-  const usocket = generate(path.join(root, 'dist', 'src', 'usocket.d.ts'), {
-    title: '## fdpass/usocket',
-    text: "The `fdpass/usocket` entry (`require('fdpass/usocket')`, `import … from 'fdpass/usocket'`): what code written for the `usocket` addon uses, over `FdStream`. See the README, Protocols.",
-  })
-  return { text: `${main.text}\n${usocket.text}`, undocumented: [...main.undocumented, ...usocket.undocumented] }
+  const systemd = sectionsOf(systemdEntry)
+  const head = [
+    '# fdpass/systemd',
+    '',
+    "Every export of `require('fdpass/systemd')` / `import … from 'fdpass/systemd'`",
+    '(`dist/src/systemd/index.d.ts`).',
+    '',
+    `Exports: ${systemd.names.map((n) => `\`${n}\``).join(', ')}.`,
+    '',
+  ]
+  const usocket = sectionsOf(usocketEntry)
+  const usocketHead = [
+    '# fdpass/usocket',
+    '',
+    "Every export of `require('fdpass/usocket')` / `import … from 'fdpass/usocket'`",
+    '(`dist/src/usocket.d.ts`): what code written for the `usocket` addon uses, over `FdStream`',
+    '(see the README, Protocols).',
+    '',
+    `Exports: ${usocket.names.map((n) => `\`${n}\``).join(', ')}.`,
+    '',
+  ]
+  return {
+    text:
+      main.text +
+      '\n' +
+      head.join('\n') +
+      '\n' +
+      systemd.sections.join('\n') +
+      '\n' +
+      usocketHead.join('\n') +
+      '\n' +
+      usocket.sections.join('\n'),
+    undocumented: [...main.undocumented, ...systemd.undocumented, ...usocket.undocumented],
+  }
 }
+
+module.exports = { generate, output }
 
 if (require.main === module) {
   const { text, undocumented } = generateAll()

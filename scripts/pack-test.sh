@@ -45,14 +45,14 @@ const [info] = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'))
 const files = info.files.map((f) => f.path).sort()
 const allowed = [
   /^package\.json$/, /^README\.md$/, /^CHANGELOG\.md$/, /^LICENSE$/, /^binding\.js$/, /^binding\.d\.ts$/,
-  /^usocket\.js$/, /^usocket\.d\.ts$/,
   /^dist\/(src\/([\w-]+\/)*)?[\w-]+\.(js|mjs|d\.ts|d\.mts)$/,
 ]
 const required = [
   'package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'binding.js', 'binding.d.ts',
   'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/binding.d.ts',
   // The fdpass/usocket entry.
-  'dist/src/usocket.js', 'dist/src/usocket.d.ts', 'dist/usocket.mjs', 'dist/usocket.d.mts', 'usocket.js', 'usocket.d.ts',
+  'dist/src/usocket.js', 'dist/src/usocket.d.ts', 'dist/src/usocket.mjs', 'dist/src/usocket.d.mts',
+  'dist/src/systemd/index.js', 'dist/src/systemd/index.mjs', 'dist/src/systemd/index.d.ts', 'dist/src/systemd/index.d.mts',
 ]
 const stray = files.filter((f) => !allowed.some((re) => re.test(f)))
 const missing = required.filter((f) => !files.includes(f))
@@ -217,6 +217,15 @@ const dirOf = require_('node:path').dirname(fileURLToPath(import.meta.url))" mjs
 step "the fdpass/usocket entry loads from require and import"
 (cd "$app" && run node -e "if (typeof require('fdpass/usocket').USocket !== 'function') process.exit(1)")
 (cd "$app" && run node --input-type=module -e "import { USocket, UServer } from 'fdpass/usocket'; if (typeof USocket !== 'function' || typeof UServer !== 'function') process.exit(1)")
+step "fdpass/systemd from CommonJS and ESM: the same names, and no service manager here"
+(cd "$app" && env -u NOTIFY_SOCKET node -e "
+const s = require('fdpass/systemd')
+if (typeof s.storeFds !== 'function' || s.notify('READY=1') !== false) throw new Error('require(fdpass/systemd)')
+import('fdpass/systemd').then((m) => {
+  const names = (o) => Object.keys(o).filter((k) => k !== 'default').sort().join()
+  if (names(m) !== names(s)) throw new Error('import and require of fdpass/systemd differ: ' + names(m) + ' / ' + names(s))
+  console.log('fdpass/systemd: ' + names(s))
+})")
 
 step "type-check a TypeScript consumer (module node16, strict) against the installed types"
 mkdir -p "$app/ts"
@@ -238,6 +247,9 @@ cat >"$app/ts/use-import.mts" <<'EOF'
 import { closeFds, fdKind, MAX_FDS_PER_MESSAGE, recvFds, sendFds, socketPair } from 'fdpass'
 import type { FdKind, FdpassError, RecvFdsResult, SocketType } from 'fdpass'
 import { USocket } from 'fdpass/usocket'
+import { listenFdsByName, storeFds } from 'fdpass/systemd'
+const byName: Map<string, number[]> = listenFdsByName()
+const stored: boolean = storeFds('state', [0])
 
 const type: SocketType = 'seqpacket'
 const [a, b]: [number, number] = socketPair(type)
@@ -252,7 +264,7 @@ sendFds(a, 'x', ['0'])
 // @ts-expect-error no such socket type
 socketPair('raw')
 const usocketRead: { data: Buffer | null; fds: number[] } | null = new USocket({ fd: 0 }).read(4, null)
-export { code, data, kinds, sent, usocketRead }
+export { byName, code, data, kinds, sent, stored, usocketRead }
 EOF
 cat >"$app/ts/use-require.cts" <<'EOF'
 import fdpass = require('fdpass')
@@ -261,6 +273,8 @@ import usocket = require('fdpass/usocket')
 
 const server: usocket.UServer = new usocket.UServer()
 void server
+import systemd = require('fdpass/systemd')
+const activated: number[] = systemd.listenFds()
 
 const options: RecvFdsOptions = { maxFds: 1 }
 const [a, b] = fdpass.socketPair()

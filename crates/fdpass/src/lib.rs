@@ -21,8 +21,10 @@ pub mod frame;
 pub mod half_close;
 pub mod memfd;
 pub mod message;
+pub mod notify;
 pub mod socket;
 pub mod socket_file;
+pub mod socket_info;
 pub mod unix;
 
 pub use error::{Error, Result, MAX_FDS_PER_MESSAGE};
