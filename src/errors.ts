@@ -29,6 +29,14 @@ export { describe, makeError } from './internal/make-error'
  * - `ABORT_ERR` (an `AbortError`): the `signal` of a receive or accept aborted.
  * - `ERR_ILLEGAL_CONSTRUCTOR`: `new FdSocket()`, `new SyncSocket()` or `new
  *   FdServer()`: use their static methods, `connect()` or `listen()`.
+ * - `ERR_FDPASS_TOO_MANY_QUEUED_FDS`: an `FdStream`'s peer sent more fds
+ *   than `maxQueuedFds` before they were taken; the stream was destroyed.
+ * - `ERR_FDPASS_UNSUPPORTED`: an abstract socket name given to the stream
+ *   face outside Linux.
+ * - `ERR_SOCKET_CONNECTED`: `connect()` on an `FdStream` that is connected
+ *   or connecting.
+ * - `ERR_SERVER_ALREADY_LISTEN`, `ERR_SERVER_NOT_RUNNING`: `listen()` twice on
+ *   an `FdStreamServer`, `close(callback)` on one that does not listen.
  * - `ERR_FDPASS_NO_BINARY`: no native binary could be loaded (thrown by
  *   `require('fdpass')` or `import`).
  */

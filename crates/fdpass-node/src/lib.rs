@@ -18,6 +18,7 @@ mod shared_buffers;
 mod socket;
 mod socket_info;
 mod socket_table;
+mod stream;
 mod unix;
 mod uv;
 mod values;

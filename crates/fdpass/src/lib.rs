@@ -18,6 +18,7 @@ pub mod cmsg;
 pub mod error;
 pub mod fd;
 pub mod frame;
+pub mod half_close;
 pub mod memfd;
 pub mod message;
 pub mod notify;
