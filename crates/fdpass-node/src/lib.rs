@@ -1,21 +1,31 @@
 //! Node.js binding of the `fdpass` crate: conversion between JavaScript values
 //! and the core, nothing more. The public API is the TypeScript layer
-//! (`index.ts`), which validates arguments before they reach this module.
+//! (`index.ts`), which validates arguments before they reach this module. The
+//! connection logic is the core's (`fdpass::conn`).
+//!
+//! Layers, each using only those above it (no module cycle):
+//! 1. `allocator`, `errors`, `values`, `uv`: the global allocator, error
+//!    objects, value conversions, the libuv poll handle.
+//! 2. `lean`: the scratch buffer of the per-message calls.
+//! 3. `held_fds`, then `shared_buffers`: memory shared with JavaScript.
+//! 4. `raw`, `unix`, `memfd`: exported functions over the core.
+//! 5. `socket`: the `NativeSocket` class over `fdpass::conn::Connection`.
+//! 6. `lean_exports`: `bindLean`, which gathers the lean functions of `raw`
+//!    and `socket`.
 
 // napi-derive registers exports only outside `cfg(test)`, so the unit-test
 // build of this crate sees them as unused.
 #![cfg_attr(test, allow(dead_code))]
 
 mod allocator;
-mod datagram_scratch;
 mod errors;
 mod held_fds;
 mod lean;
+mod lean_exports;
 mod memfd;
 mod raw;
 mod shared_buffers;
 mod socket;
-mod socket_table;
 mod unix;
 mod uv;
 mod values;

@@ -16,9 +16,10 @@ impl ToNapiValue for RawValue {
     }
 }
 
-/// Borrows an fd number given by JavaScript. Negative numbers are refused
+/// Borrows an fd number given by JavaScript, for the native call whose `env`
+/// this is (the borrow cannot outlive it). Negative numbers are refused
 /// before they can reach a syscall (the TypeScript layer refuses them first).
-pub fn borrow_fd<'a>(env: &Env, fd: RawFd) -> Result<BorrowedFd<'a>> {
+pub fn borrow_fd(env: &Env, fd: RawFd) -> Result<BorrowedFd<'_>> {
     if fd < 0 {
         return Err(throw(
             env,

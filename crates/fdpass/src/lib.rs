@@ -15,14 +15,17 @@
 compile_error!("fdpass supports Linux and macOS");
 
 pub mod cmsg;
+pub mod conn;
 pub mod error;
 pub mod fd;
 pub mod frame;
+pub mod id_table;
 pub mod memfd;
 pub mod message;
 pub mod socket;
 pub mod socket_file;
 pub mod unix;
+pub mod wire_constants;
 
 pub use error::{Error, Result, MAX_FDS_PER_MESSAGE};
 pub use fd::{close_fds, dup_cloexec, fd_kind, is_cloexec, set_nonblocking, FdKind};
