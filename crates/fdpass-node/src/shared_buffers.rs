@@ -59,25 +59,30 @@ fn with_buffers<R>(id: Option<usize>, f: impl FnOnce(&Buffers) -> R) -> Option<R
 
 /// Typed array data of `value`, kept alive by a reference that lives as long
 /// as the environment.
+///
+/// # Safety
+/// `env` and `value` must be the live env and a value of the running call.
 unsafe fn region<T>(env: sys::napi_env, value: sys::napi_value) -> Result<Region<T>> {
     let mut kind = 0;
     let mut length = 0;
     let mut data = ptr::null_mut();
     let mut arraybuffer = ptr::null_mut();
     let mut offset = 0;
-    let status = sys::napi_get_typedarray_info(
-        env,
-        value,
-        &mut kind,
-        &mut length,
-        &mut data,
-        &mut arraybuffer,
-        &mut offset,
-    );
     let mut reference = ptr::null_mut();
-    if status != sys::Status::napi_ok
-        || sys::napi_create_reference(env, value, 1, &mut reference) != sys::Status::napi_ok
-    {
+    // SAFETY: the caller's promise; the out-pointers are locals.
+    let ok = unsafe {
+        sys::napi_get_typedarray_info(
+            env,
+            value,
+            &mut kind,
+            &mut length,
+            &mut data,
+            &mut arraybuffer,
+            &mut offset,
+        ) == sys::Status::napi_ok
+            && sys::napi_create_reference(env, value, 1, &mut reference) == sys::Status::napi_ok
+    };
+    if !ok {
         return Err(napi::Error::new(Status::InvalidArg, "expected a typed array"));
     }
     Ok(Region {

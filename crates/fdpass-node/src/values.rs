@@ -42,15 +42,19 @@ pub unsafe fn fd_array(
     fds: impl ExactSizeIterator<Item = RawFd>,
 ) -> Option<sys::napi_value> {
     let mut array = std::ptr::null_mut();
-    if sys::napi_create_array_with_length(env, fds.len(), &mut array) != sys::Status::napi_ok {
-        return None;
-    }
-    for (i, fd) in fds.enumerate() {
-        let mut value = std::ptr::null_mut();
-        if sys::napi_create_int32(env, fd, &mut value) != sys::Status::napi_ok
-            || sys::napi_set_element(env, array, i as u32, value) != sys::Status::napi_ok
-        {
+    // SAFETY: raw napi calls on the caller's live env, with values made in
+    // it and out-pointers to locals.
+    unsafe {
+        if sys::napi_create_array_with_length(env, fds.len(), &mut array) != sys::Status::napi_ok {
             return None;
+        }
+        for (i, fd) in fds.enumerate() {
+            let mut value = std::ptr::null_mut();
+            if sys::napi_create_int32(env, fd, &mut value) != sys::Status::napi_ok
+                || sys::napi_set_element(env, array, i as u32, value) != sys::Status::napi_ok
+            {
+                return None;
+            }
         }
     }
     Some(array)
@@ -65,7 +69,11 @@ pub unsafe fn fd_array(
 pub unsafe fn is_deno(env: sys::napi_env) -> bool {
     let mut global = std::ptr::null_mut();
     let mut has = false;
-    sys::napi_get_global(env, &mut global) == sys::Status::napi_ok
-        && sys::napi_has_named_property(env, global, c"Deno".as_ptr(), &mut has) == sys::Status::napi_ok
-        && has
+    // SAFETY: raw napi calls on the caller's live env, with out-pointers to
+    // locals and a NUL-terminated name.
+    unsafe {
+        sys::napi_get_global(env, &mut global) == sys::Status::napi_ok
+            && sys::napi_has_named_property(env, global, c"Deno".as_ptr(), &mut has) == sys::Status::napi_ok
+            && has
+    }
 }
