@@ -46,6 +46,25 @@ pub fn napi_failure(env: &Env, what: &str) -> napi::Error {
     )
 }
 
+/// Throws the error of an internal call (one only fdpass's own JavaScript
+/// makes) with arguments that JavaScript never passes.
+pub fn misuse(env: &Env) -> napi::Error {
+    throw_code(env, "ERR_FDPASS_INTERNAL", MISUSE)
+}
+
+/// Throws the error of a thread whose socket table is full.
+pub fn too_many_sockets(env: &Env) -> napi::Error {
+    throw_code(
+        env,
+        "ERR_FDPASS_TOO_MANY_SOCKETS",
+        "fdpass: too many sockets on this thread (about a million): close sockets you no longer use",
+    )
+}
+
+/// The message of [`misuse`].
+pub const MISUSE: &str =
+    "fdpass: a native call got arguments the JavaScript layer never makes (a mismatched build?): reinstall fdpass";
+
 /// Throws an `Error` with `code` and `message`; whether it is pending.
 ///
 /// # Safety

@@ -16,7 +16,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr;
 
 use napi::bindgen_prelude::{Result, Unknown};
-use napi::{sys, Env, JsValue, Status};
+use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 
 struct Marks {
@@ -63,7 +63,7 @@ pub fn register_held_fds(env: Env, id: u32, marks: Unknown<'_>) -> Result<()> {
             || kind != sys::TypedarrayType::uint8_array
             || sys::napi_create_reference(raw, marks.raw(), 1, &mut reference) != sys::Status::napi_ok
         {
-            return Err(napi::Error::new(Status::InvalidArg, "expected a Uint8Array"));
+            return Err(crate::errors::misuse(&env));
         }
     }
     let id = id as usize;

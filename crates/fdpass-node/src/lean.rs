@@ -243,12 +243,6 @@ pub unsafe fn lean_call<const N: usize, R>(
 /// `env` is the env of a running lean callback.
 pub unsafe fn throw_misuse(env: sys::napi_env) -> sys::napi_value {
     // SAFETY: the caller's promise.
-    unsafe {
-        crate::errors::throw_raw(
-            env,
-            "ERR_FDPASS_INTERNAL",
-            "fdpass: a native call got arguments the JavaScript layer never makes (a mismatched build?): reinstall fdpass",
-        )
-    };
+    unsafe { crate::errors::throw_raw(env, "ERR_FDPASS_INTERNAL", crate::errors::MISUSE) };
     ptr::null_mut()
 }

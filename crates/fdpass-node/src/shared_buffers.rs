@@ -17,7 +17,9 @@ use std::os::fd::{IntoRawFd, OwnedFd};
 use std::ptr;
 
 use napi::bindgen_prelude::{Result, Unknown};
-use napi::{sys, Env, JsValue, Status};
+use napi::{sys, Env, JsValue};
+
+use crate::errors::{misuse, napi_failure};
 use napi_derive::napi;
 
 struct Region<T> {
@@ -62,7 +64,7 @@ fn with_buffers<R>(id: Option<usize>, f: impl FnOnce(&Buffers) -> R) -> Option<R
 ///
 /// # Safety
 /// `env` and `value` must be the live env and a value of the running call.
-unsafe fn region<T>(env: sys::napi_env, value: sys::napi_value) -> Result<Region<T>> {
+unsafe fn region<T>(env: sys::napi_env, value: sys::napi_value) -> Option<Region<T>> {
     let mut kind = 0;
     let mut length = 0;
     let mut data = ptr::null_mut();
@@ -83,9 +85,9 @@ unsafe fn region<T>(env: sys::napi_env, value: sys::napi_value) -> Result<Region
             && sys::napi_create_reference(env, value, 1, &mut reference) == sys::Status::napi_ok
     };
     if !ok {
-        return Err(napi::Error::new(Status::InvalidArg, "expected a typed array"));
+        return None;
     }
-    Ok(Region {
+    Some(Region {
         ptr: data.cast(),
         len: length,
         reference,
@@ -113,18 +115,19 @@ pub fn init_buffers(
     // function alive.
     let registered = unsafe {
         let mut make = || -> Result<Buffers> {
-            let scratch = region::<u8>(raw, scratch.raw())?;
+            let misuse = || misuse(&env);
+            let scratch = region::<u8>(raw, scratch.raw()).ok_or_else(misuse)?;
             made.push(scratch.reference);
-            let meta = region::<i32>(raw, meta.raw())?;
+            let meta = region::<i32>(raw, meta.raw()).ok_or_else(misuse)?;
             made.push(meta.reference);
-            let flags = region::<i32>(raw, flags.raw())?;
+            let flags = region::<i32>(raw, flags.raw()).ok_or_else(misuse)?;
             made.push(flags.reference);
             if flags.len < 2 {
-                return Err(napi::Error::new(Status::InvalidArg, "flags: expected two slots"));
+                return Err(misuse());
             }
             let mut settle_ref = ptr::null_mut();
             if sys::napi_create_reference(raw, settle.raw(), 1, &mut settle_ref) != sys::Status::napi_ok {
-                return Err(napi::Error::new(Status::InvalidArg, "expected a function"));
+                return Err(misuse());
             }
             made.push(settle_ref);
             let mut name = ptr::null_mut();
@@ -135,7 +138,7 @@ pub fn init_buffers(
                 || sys::napi_async_init(raw, ptr::null_mut(), name, &mut settle_context)
                     != sys::Status::napi_ok
             {
-                return Err(napi::Error::new(Status::GenericFailure, "napi_async_init failed"));
+                return Err(napi_failure(&env, "registering the shared buffers"));
             }
             Ok(Buffers {
                 scratch,

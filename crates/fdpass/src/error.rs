@@ -269,6 +269,12 @@ fn hint(errno: Errno, syscall: &str) -> &'static str {
         Errno::ENOTSOCK => "the fd is not a socket",
         Errno::ENOTCONN => "the socket is not connected",
         Errno::ECONNREFUSED => "nobody is listening on that path",
+        Errno::ENOENT if syscall == "bind" => {
+            "the directory of the socket path does not exist: create it first"
+        }
+        Errno::ENOTDIR if syscall == "bind" => {
+            "a component of the socket path's directory is not a directory: check the path"
+        }
         Errno::ENOENT => "no socket exists at that path",
         Errno::EADDRINUSE => "the address is already in use",
         Errno::ENAMETOOLONG => "the socket path is longer than sun_path allows",

@@ -31,7 +31,7 @@ use napi_derive::napi;
 
 pub use lean_calls::LEAN_FUNCTIONS;
 
-use crate::errors::{napi_failure, throw, throw_code};
+use crate::errors::{napi_failure, throw, too_many_sockets};
 use crate::uv::Poll;
 use crate::values::{borrow_fd, RawValue};
 
@@ -151,11 +151,7 @@ impl NativeSocket {
         }
         let Some(id) = SOCKETS.with_borrow_mut(|t| t.insert(raw_env, &shared)) else {
             close(&shared);
-            return Err(throw_code(
-                &env,
-                "ERR_FDPASS_TOO_MANY_SOCKETS",
-                "fdpass: too many sockets on this thread (about a million): close sockets you no longer use",
-            ));
+            return Err(too_many_sockets(&env));
         };
         Ok(NativeSocket { inner: shared, id })
     }
