@@ -14,7 +14,10 @@ const root = path.join(__dirname, '..')
 const read = (file: string): string => fs.readFileSync(path.join(root, file), 'utf8')
 const readme = read('README.md')
 const reference = read('docs/api.md')
-const sources = fs.readdirSync(path.join(root, 'src')).map((f) => read(`src/${f}`))
+const sources = fs
+  .readdirSync(path.join(root, 'src'), { recursive: true, encoding: 'utf8' })
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => read(`src/${f}`))
 const rust = ['crates/fdpass/src', 'crates/fdpass-node/src'].flatMap((dir) =>
   fs.readdirSync(path.join(root, dir)).filter((f) => f.endsWith('.rs')).map((f) => read(`${dir}/${f}`)),
 )

@@ -14,6 +14,7 @@ import { cancelStop, deferStop } from './deferred-stops'
 import { validateSocketType, type SocketType } from './raw'
 import { assertEventLoopSockets } from './runtime'
 import { emptyDataError, integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
+import { DEFAULT_SOCKET_MAX_BYTES as NATIVE_DEFAULT_SOCKET_MAX_BYTES, Ev } from './internal/native-constants'
 
 /** A message and the fds that came with it. The fds are yours to close. */
 export interface FdMessage {
@@ -96,16 +97,7 @@ export interface NativeSocketHandle {
   close(): void
 }
 
-/** Events from the native socket: must match socket.rs. */
-export const enum Ev {
-  Messages = 1,
-  End = 2,
-  Error = 3,
-  Written = 4,
-  WriteError = 5,
-  Accepted = 6,
-  Published = 7,
-}
+export { Ev }
 
 
 interface PendingSend {
@@ -129,7 +121,7 @@ export interface ResolvedOptions {
  * enough that a hostile peer cannot make one connection buffer more than
  * that; the memory held grows only with what has arrived.
  */
-export const DEFAULT_SOCKET_MAX_BYTES = 4 * 1024 * 1024
+export const DEFAULT_SOCKET_MAX_BYTES: number = NATIVE_DEFAULT_SOCKET_MAX_BYTES
 
 const DEFAULT_READ_AHEAD = 16
 const DEFAULT_RECEIVE_MANY = 64

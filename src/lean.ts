@@ -7,17 +7,20 @@
  * never leaves fdpass.
  */
 import { native } from './native'
+import {
+  SCRATCH_DATA_BYTES,
+  SCRATCH_FD_BYTES,
+  SCRATCH_FD_SLOTS,
+  SCRATCH_INT_SLOTS,
+  SCRATCH_INTS_AT,
+  SCRATCH_LEN,
+} from './internal/native-constants'
 
-/** Fd slots of the scratch (the count and up to 253 fds, plus room to spare). */
-export const SCRATCH_FD_SLOTS = 256
-const SCRATCH_FD_BYTES = SCRATCH_FD_SLOTS * 4
-/** Bytes of data the scratch holds. */
-export const SCRATCH_DATA_BYTES = 64 * 1024
-const SCRATCH_INT_SLOTS = 4
+export { SCRATCH_DATA_BYTES, SCRATCH_FD_SLOTS }
 
 export const lean = native.bindLean()
 const scratch = lean.scratch
-if (scratch.byteLength !== SCRATCH_FD_BYTES + SCRATCH_DATA_BYTES + SCRATCH_INT_SLOTS * 4) {
+if (scratch.byteLength !== SCRATCH_LEN) {
   throw new Error('fdpass: the native addon does not match this JavaScript build (scratch size)')
 }
 /** The fd slots: what a send sends and closeFds closes; where recvFds writes its fds. */
@@ -25,7 +28,7 @@ export const scratchFds = new Int32Array(scratch, 0, SCRATCH_FD_SLOTS)
 /** The data area: received bytes, or a small payload to send. */
 export const scratchData = new Uint8Array(scratch, SCRATCH_FD_BYTES, SCRATCH_DATA_BYTES)
 /** Integer arguments of a call; slot 0 holds its result afterwards. */
-export const scratchInts = new Int32Array(scratch, SCRATCH_FD_BYTES + SCRATCH_DATA_BYTES, SCRATCH_INT_SLOTS)
+export const scratchInts = new Int32Array(scratch, SCRATCH_INTS_AT, SCRATCH_INT_SLOTS)
 
 /**
  * Staging areas for the fds of one call, one per nesting depth. Reading the

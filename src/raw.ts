@@ -20,6 +20,7 @@ import {
   stagedToScratch,
 } from './lean'
 import { native } from './native'
+import { DEFAULT_MAX_BYTES as NATIVE_DEFAULT_MAX_BYTES } from './internal/native-constants'
 import { emptyDataError, integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd, validateFdList } from './validate'
 
 /** The kind of a Unix domain socket. `'seqpacket'` exists on Linux only. */
@@ -53,7 +54,7 @@ export interface RecvFdsResult {
 }
 
 /** Default of {@link RecvFdsOptions.maxBytes}. */
-export const DEFAULT_MAX_BYTES = 64 * 1024
+export const DEFAULT_MAX_BYTES: number = NATIVE_DEFAULT_MAX_BYTES
 
 const MAX_BYTES_LIMIT = 2 ** 31 - 1
 

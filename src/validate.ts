@@ -4,9 +4,9 @@
  */
 import { Buffer } from 'node:buffer'
 import { describe, makeError } from './errors'
+import { MAX_FDS_PER_MESSAGE } from './internal/native-constants'
 
-/** Linux's SCM_MAX_FD: the most fds one message can carry. */
-export const MAX_FDS_PER_MESSAGE = 253
+export { MAX_FDS_PER_MESSAGE }
 
 const MAX_FD = 2 ** 31 - 1
 

@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 /// bounded, and usually fits the binding's shared buffers. Frames the decoder
 /// already holds are still handed over (they cost no more memory, and no
 /// readiness event would come for them).
-pub const BATCH_BYTES: usize = 256 * 1024;
+pub const BATCH_BYTES: usize = crate::wire_constants::SHARED_SCRATCH_BYTES;
 
 /// Messages read in one go: the payloads back to back, `meta` =
 /// `[count, (length, fd count, fds...)...]`, and the fds, owned until the
