@@ -14,13 +14,13 @@ const root = path.join(__dirname, '..')
 const read = (file: string): string => fs.readFileSync(path.join(root, file), 'utf8')
 const readme = read('README.md')
 const reference = read('docs/api.md')
-const sources = fs
-  .readdirSync(path.join(root, 'src'), { recursive: true, encoding: 'utf8' })
-  .filter((f) => f.endsWith('.ts'))
-  .map((f) => read(`src/${f}`))
-const rust = ['crates/fdpass/src', 'crates/fdpass-node/src'].flatMap((dir) =>
-  fs.readdirSync(path.join(root, dir)).filter((f) => f.endsWith('.rs')).map((f) => read(`${dir}/${f}`)),
-)
+/** The files under `dir` (relative to the root), in every subfolder, whose names end in `ext`. */
+const filesUnder = (dir: string, ext: string): string[] =>
+  (fs.readdirSync(path.join(root, dir), { recursive: true }) as string[])
+    .filter((f) => f.endsWith(ext))
+    .map((f) => read(`${dir}/${f}`))
+const sources = filesUnder('src', '.ts')
+const rust = ['crates/fdpass/src', 'crates/fdpass-node/src'].flatMap((dir) => filesUnder(dir, '.rs'))
 const code = [...sources, ...rust, read('index.ts')].join('\n')
 
 test('docs/api.md is generated from the current code, and every export and member has TSDoc', (t) => {

@@ -21,6 +21,9 @@
  *   `maxBytes`; its fds were closed.
  * - `ERR_SOCKET_CLOSED`: the socket or server is closed (by `close()`, or by
  *   fdpass at the end of the stream or after an error it cannot survive).
+ * - `ERR_SOCKET_NOT_LISTENING`: `FdServer.from` was given a socket that
+ *   does not listen (a datagram socket, or on Linux any socket on which
+ *   `listen()` was not called); the fd was left open.
  * - `ERR_FDPASS_PROTOCOL`: a framed peer broke the wire format.
  * - `ABORT_ERR` (an `AbortError`): the `signal` of a receive or accept aborted.
  * - `ERR_ILLEGAL_CONSTRUCTOR`: `new FdSocket()`, `new SyncSocket()` or `new

@@ -14,10 +14,14 @@ import {
   type ReceiveOptions,
   type ResolvedOptions,
 } from './fd-socket'
+import { resolveOptions, type SocketOptions } from './fd-socket'
+import { listenerState } from './internal/listener-state'
 import { lean, scratchInts } from './lean'
 import { native } from './native'
 import { abortError, closedError, iterate, settle, wait, type Waiter } from './waiters'
 import type { SocketType } from './raw'
+import { assertEventLoopSockets } from './runtime'
+import { optionsObject, validateFd } from './validate'
 
 
 /** The socket file a server created, to remove it on close if it is still ours. */
@@ -33,6 +37,12 @@ export interface OwnedPath {
  * peer, and so does a throw.
  */
 export type PeerCheck = (credentials: PeerCredentials) => boolean
+
+/** Options of {@link FdServer.from}: those of the connections it accepts, and the peer check. */
+export interface ServerOptions extends SocketOptions {
+  /** Checks each connecting peer before it is handed out (as `listen()` does: see `ListenOptions.allowPeer`). */
+  allowPeer?: PeerCheck
+}
 
 const ACCEPT_BATCH = 64
 
@@ -56,6 +66,15 @@ export class FdServer implements AsyncIterable<FdSocket> {
   #closed = false
   #reading = false
   #lastError: FdpassError | undefined
+  /**
+   * Whether accepts may run whenever asked, in batches: only on a
+   * non-blocking listener. A blocking one (adopted by FdServer.from) is
+   * accepted from once per readiness event, one connection at a time, so
+   * that no accept can block the event loop.
+   */
+  readonly #eager: boolean
+  #whenClosed: Promise<void> | undefined
+  #resolveClosed: (() => void) | undefined
   // Held here: the native side keeps the callback only weakly while idle.
   readonly #callback: (kind: number, a: unknown, b: unknown) => void
 
@@ -68,9 +87,11 @@ export class FdServer implements AsyncIterable<FdSocket> {
     options: ResolvedOptions,
     owned: OwnedPath | undefined,
     allowPeer: PeerCheck | undefined,
+    eager = true,
   ) {
-    if (token !== kAdopt) throw makeError(TypeError, 'ERR_ILLEGAL_CONSTRUCTOR', 'Use listen()')
+    if (token !== kAdopt) throw makeError(TypeError, 'ERR_ILLEGAL_CONSTRUCTOR', 'Use listen() or FdServer.from()')
     this.path = path
+    this.#eager = eager
     this.#type = type
     this.#options = options
     this.#owned = owned
@@ -78,6 +99,61 @@ export class FdServer implements AsyncIterable<FdSocket> {
     this.#callback = (kind: number, a: unknown, b: unknown) => this.#onEvent(kind, a, b)
     this.#native = new native.NativeSocket(fd, type, true, false, 1, 0, this.#callback, -1) as NativeSocketHandle
     this.#id = this.#native.id
+  }
+
+  /**
+   * Adopts a listening `AF_UNIX` socket (`'stream'` or `'seqpacket'`) that
+   * this process holds as `fd`, e.g. one inherited from a service manager or
+   * handed over by the server it replaces, and takes ownership of it:
+   * `close()` closes it. The socket file, if any, is left in place on close
+   * (the server did not create it), and `path` is `''`.
+   *
+   * Its blocking mode is left as it is (other processes may hold it, and
+   * `O_NONBLOCK` is shared). A non-blocking listener, as Node's and fdpass's
+   * own are, is accepted from in batches; a blocking one once per readiness
+   * event, one connection at a time. Do not let another process accept on a
+   * blocking listener at the same time: a connection it takes between the
+   * event and fdpass's accept would leave that accept waiting.
+   *
+   * Arguments are checked before any syscall. Throws `EBADF`, `ENOTSOCK` or
+   * `ERR_NOT_UNIX_SOCKET` for an fd that is not an open `AF_UNIX` socket,
+   * and `ERR_SOCKET_NOT_LISTENING` for a datagram socket or, on Linux, a
+   * socket on which `listen()` was not called; the fd is then left open and
+   * still yours. (Elsewhere fdpass cannot see whether a socket listens: an
+   * accept on one that does not waits.)
+   *
+   * @example
+   * const server = FdServer.from(3)
+   * for await (const socket of server) handle(socket)
+   */
+  static from(fd: number, options?: ServerOptions): FdServer {
+    assertEventLoopSockets('FdServer.from')
+    validateFd(fd, 'fd')
+    const opts = optionsObject(options, 'options')
+    // Every option is checked before the first syscall; framing is decided once the type is known.
+    resolveOptions('stream', opts)
+    const allowPeer = opts.allowPeer
+    if (allowPeer !== undefined && typeof allowPeer !== 'function') {
+      throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "allowPeer" option must be a function')
+    }
+    const type = native.unixSocketType(fd) as SocketType
+    if (type === 'dgram') {
+      throw makeError(
+        Error,
+        'ERR_SOCKET_NOT_LISTENING',
+        `fd ${fd} is a datagram socket, which cannot listen: adopt it with FdSocket.from()`,
+      )
+    }
+    const state = listenerState(fd)
+    if (state.listening === false) {
+      throw makeError(
+        Error,
+        'ERR_SOCKET_NOT_LISTENING',
+        `fd ${fd} is a ${type} socket that does not listen: pass a socket on which listen() was called ` +
+          '(adopt a connected one with FdSocket.from())',
+      )
+    }
+    return new FdServer(kAdopt, fd, '', type, resolveOptions(type, opts), undefined, allowPeer, state.nonBlocking === true)
   }
 
   /** The listening socket's fd (owned by the server; can be passed to another process). */
@@ -120,6 +196,22 @@ export class FdServer implements AsyncIterable<FdSocket> {
     const error = closedError('the server was closed')
     for (const waiter of this.#waiters.splice(0)) settle(waiter, undefined, error)
     if (this.#owned) unlinkIfOwned(this.#owned)
+    this.#resolveClosed?.()
+  }
+
+  /**
+   * Resolves once the server is closed: its fd closed, connections nobody
+   * took closed, pending accepts rejected and its socket file removed. It
+   * never rejects. Resolves at once when the server is closed already.
+   * Connections handed out before stay open: each has its own
+   * {@link FdSocket.whenClosed}.
+   */
+  whenClosed(): Promise<void> {
+    if (this.#closed) return Promise.resolve()
+    this.#whenClosed ??= new Promise<void>((resolve) => {
+      this.#resolveClosed = resolve
+    })
+    return this.#whenClosed
   }
 
   /** Same as {@link FdServer.close}, for `await using` declarations. */
@@ -129,7 +221,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
 
   #next(iterating: boolean, signal: AbortSignal | undefined): Promise<FdSocket | undefined> {
     if (signal?.aborted) return Promise.reject(abortError(signal))
-    if (this.#sockets.length === 0 && !this.#closed && this.#waiters.length === 0) {
+    if (this.#eager && this.#sockets.length === 0 && !this.#closed && this.#waiters.length === 0) {
       this.#reading = true
       scratchInts[0] = this.#id
       scratchInts[1] = ACCEPT_BATCH
@@ -152,7 +244,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
 
   #updateReading(): void {
     if (this.#closed) return
-    const room = this.#waiters.length > 0 ? ACCEPT_BATCH : 0
+    const room = this.#waiters.length > 0 ? (this.#eager ? ACCEPT_BATCH : 1) : 0
     if (room !== this.#room) {
       this.#room = room
       this.#native.setReading(room, 0)

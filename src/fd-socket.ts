@@ -223,6 +223,8 @@ export class FdSocket implements AsyncIterable<FdMessage> {
   /** Whether receive() reads ahead (see #next). */
   #streaming = false
   #onClose: (() => void) | undefined
+  #whenClosed: Promise<void> | undefined
+  #resolveClosed: (() => void) | undefined
   // The native side holds the callback only weakly while the socket is idle
   // (so that an idle, unreachable socket can be collected): this field keeps
   // it alive for as long as the socket object is.
@@ -477,6 +479,26 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     for (const waiter of this.#waiters.splice(0)) settle(waiter, undefined, error)
     for (const pending of this.#sends.splice(0)) pending.reject(error)
     this.#onClose?.()
+    this.#resolveClosed?.()
+  }
+
+  /**
+   * Resolves once the socket is closed (`closed` turns true): by `close()`,
+   * or by fdpass at the end of the stream or after an error the connection
+   * cannot survive. By then its fd is closed and pending sends and waiting
+   * receives are settled. It never rejects, and resolves at once when the
+   * socket is closed already: await it instead of polling `closed`, as
+   * Node users wait for a `net.Socket`'s `'close'` event.
+   *
+   * @example
+   * await socket.whenClosed() // the peer hung up, or someone called close()
+   */
+  whenClosed(): Promise<void> {
+    if (this.closed) return Promise.resolve()
+    this.#whenClosed ??= new Promise<void>((resolve) => {
+      this.#resolveClosed = resolve
+    })
+    return this.#whenClosed
   }
 
   /** Same as {@link FdSocket.close}, for `using` declarations. */
@@ -693,6 +715,7 @@ export class FdSocket implements AsyncIterable<FdMessage> {
     this.#native.close()
     for (const w of this.#waiters.splice(0)) settle(w, undefined, closedError(`receive: ${reason}`))
     for (const pending of this.#sends.splice(0)) pending.reject(error)
+    this.#resolveClosed?.()
   }
 
   /** A receive error: per message on datagram types, fatal on a stream. */

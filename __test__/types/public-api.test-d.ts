@@ -35,6 +35,7 @@ import {
   type ReceiveOptions,
   type RecvFdsOptions,
   type RecvFdsResult,
+  type ServerOptions,
   type SocketOptions,
   type SocketType,
 } from 'fdpass'
@@ -108,6 +109,7 @@ export const checks = [
   expect<Equal<FdSocket['fd'] | FdSocket['writableLength'], number>>(),
   expect<Equal<FdSocket['closed'], boolean>>(),
   expect<Equal<FdSocket['type'], SocketType>>(),
+  expect<Equal<FdSocket['whenClosed'], () => Promise<void>>>(),
   expect<Equal<FdMessage, { data: Buffer; fds: number[] }>>(),
 
   // FdServer: close() and asyncDispose are asynchronous.
@@ -116,6 +118,9 @@ export const checks = [
   expect<Equal<FdServer[typeof Symbol.asyncDispose], () => Promise<void>>>(),
   expect<Equal<FdServer['path'], string>>(),
   expect<Equal<FdServer['fd'], number>>(),
+  expect<Equal<FdServer['whenClosed'], () => Promise<void>>>(),
+  expect<Equal<typeof FdServer.from, (fd: number, options?: ServerOptions) => FdServer>>(),
+  expect<Equal<ServerOptions['allowPeer'], PeerCheck | undefined>>(),
 
   // Named sockets.
   expect<Equal<typeof connect, (path: string, options?: ConnectOptions) => Promise<FdSocket>>>(),
@@ -142,6 +147,8 @@ export async function rejected(socket: FdSocket, server: FdServer): Promise<void
   socketPair('raw')
   // @ts-expect-error close() of a server is asynchronous: it returns a promise, not void
   const done: void = server.close()
+  // @ts-expect-error FdServer.from() adopts a listening socket as it is: no listen() options
+  FdServer.from(3, { backlog: 16 })
   // @ts-expect-error recvFds takes an options object
   recvFds(0, 1)
   void [known, sure, done]
