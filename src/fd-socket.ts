@@ -13,8 +13,8 @@ import { release } from './held-fds'
 import { cancelStop, deferStop } from './deferred-stops'
 import { validateSocketType, type SocketType } from './raw'
 import { assertEventLoopSockets } from './runtime'
-import { emptyDataError, integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd } from './validate'
-import { DEFAULT_SOCKET_MAX_BYTES as NATIVE_DEFAULT_SOCKET_MAX_BYTES, Ev } from './internal/native-constants'
+import { emptyDataError, integerOption, optionsObject, toBytes, validateFd } from './validate'
+import { DEFAULT_SOCKET_MAX_BYTES as NATIVE_DEFAULT_SOCKET_MAX_BYTES, Ev, MAX_FDS_PER_MESSAGE } from './internal/native-constants'
 
 /** A message and the fds that came with it. The fds are yours to close. */
 export interface FdMessage {

@@ -16,7 +16,6 @@ import {
   SCRATCH_LEN,
 } from './internal/native-constants'
 
-export { SCRATCH_DATA_BYTES, SCRATCH_FD_SLOTS }
 
 export const lean = native.bindLean()
 const scratch = lean.scratch

@@ -11,8 +11,6 @@ import {
   isFdNumber,
   lean,
   leaveStaging,
-  SCRATCH_DATA_BYTES,
-  SCRATCH_FD_SLOTS,
   scratchData,
   scratchFds,
   scratchInts,
@@ -20,8 +18,15 @@ import {
   stagedToScratch,
 } from './lean'
 import { native } from './native'
-import { DEFAULT_MAX_BYTES as NATIVE_DEFAULT_MAX_BYTES } from './internal/native-constants'
-import { emptyDataError, integerOption, MAX_FDS_PER_MESSAGE, optionsObject, toBytes, validateFd, validateFdList } from './validate'
+// Straight from the generated module, not re-exported through another:
+// a re-export compiles to a getter, on the per-message path.
+import {
+  DEFAULT_MAX_BYTES as NATIVE_DEFAULT_MAX_BYTES,
+  MAX_FDS_PER_MESSAGE,
+  SCRATCH_DATA_BYTES,
+  SCRATCH_FD_SLOTS,
+} from './internal/native-constants'
+import { emptyDataError, integerOption, optionsObject, toBytes, validateFd, validateFdList } from './validate'
 
 /** The kind of a Unix domain socket. `'seqpacket'` exists on Linux only. */
 export type SocketType = 'stream' | 'seqpacket' | 'dgram'

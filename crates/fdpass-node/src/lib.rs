@@ -4,8 +4,8 @@
 //! connection logic is the core's (`fdpass::conn`).
 //!
 //! Layers, each using only those above it (no module cycle):
-//! 1. `allocator`, `errors`, `values`, `uv`: the global allocator, error
-//!    objects, value conversions, the libuv poll handle.
+//! 1. `allocator`, `uv`, `errors`, then `values`: the global allocator, the
+//!    libuv poll handle, error objects, value conversions.
 //! 2. `lean`: the scratch buffer of the per-message calls.
 //! 3. `held_fds`, then `shared_buffers`: memory shared with JavaScript.
 //! 4. `raw`, `unix`, `memfd`: exported functions over the core.
