@@ -81,24 +81,6 @@ pub unsafe fn throw_raw(env: sys::napi_env, code: &str, message: &str) -> bool {
     }
 }
 
-/// The JavaScript class of an error, the one Node uses for the same code:
-/// `ERR_INVALID_ARG_VALUE` is a `TypeError` in Node (and in fdpass's
-/// TypeScript layer), a count over a limit a `RangeError`.
-#[derive(Debug, PartialEq, Eq)]
-enum ErrorClass {
-    Error,
-    TypeError,
-    RangeError,
-}
-
-fn class_of(err: &fdpass::Error) -> ErrorClass {
-    match err {
-        fdpass::Error::InvalidArgument { .. } => ErrorClass::TypeError,
-        fdpass::Error::TooManyFds { .. } => ErrorClass::RangeError,
-        _ => ErrorClass::Error,
-    }
-}
-
 /// Builds the `Error` object without throwing it (to reject a promise with).
 ///
 /// # Safety
@@ -110,10 +92,10 @@ pub unsafe fn build_error(env: sys::napi_env, err: &fdpass::Error, message: &str
         let code = string(env, err.code())?;
         let msg = string(env, message)?;
         let mut error = ptr::null_mut();
-        let status = match class_of(err) {
-            ErrorClass::TypeError => sys::napi_create_type_error(env, code, msg, &mut error),
-            ErrorClass::RangeError => sys::napi_create_range_error(env, code, msg, &mut error),
-            ErrorClass::Error => sys::napi_create_error(env, code, msg, &mut error),
+        let status = match err.class() {
+            fdpass::error::ErrorClass::TypeError => sys::napi_create_type_error(env, code, msg, &mut error),
+            fdpass::error::ErrorClass::RangeError => sys::napi_create_range_error(env, code, msg, &mut error),
+            fdpass::error::ErrorClass::Error => sys::napi_create_error(env, code, msg, &mut error),
         };
         if status != sys::Status::napi_ok {
             return None;
@@ -142,20 +124,4 @@ unsafe fn string(env: sys::napi_env, s: &str) -> Option<sys::napi_value> {
     let status =
         unsafe { sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut value) };
     (status == sys::Status::napi_ok).then_some(value)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn classes_match_the_typescript_layer_and_node() {
-        let invalid = fdpass::Error::InvalidArgument { reason: "x".into() };
-        assert_eq!(invalid.code(), "ERR_INVALID_ARG_VALUE");
-        assert_eq!(class_of(&invalid), ErrorClass::TypeError);
-        let too_many = fdpass::Error::TooManyFds { count: 300 };
-        assert_eq!(too_many.code(), "ERR_TOO_MANY_FDS");
-        assert_eq!(class_of(&too_many), ErrorClass::RangeError);
-        assert_eq!(class_of(&fdpass::Error::EmptyData), ErrorClass::Error);
-    }
 }

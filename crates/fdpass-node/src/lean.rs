@@ -38,6 +38,8 @@ pub use fdpass::wire_constants::{SCRATCH_DATA_BYTES, SCRATCH_FD_SLOTS};
 use fdpass::wire_constants::{SCRATCH_FD_BYTES, SCRATCH_INTS_AT, SCRATCH_INT_SLOTS, SCRATCH_LEN};
 use napi::sys;
 
+use crate::values::typed_array;
+
 /// What the lean callbacks of one environment share (their napi `data`).
 pub struct Lean {
     /// The scratch ArrayBuffer's bytes, SCRATCH_LEN of them, at least
@@ -158,29 +160,11 @@ impl Lean {
     /// as the call's [`Lean`] is borrowed (no JavaScript runs meanwhile, so
     /// nothing can detach or resize it).
     pub fn bytes_arg(&self, env: sys::napi_env, value: sys::napi_value) -> Option<&[u8]> {
-        let mut kind = 0;
-        let mut len = 0;
-        let mut bytes = ptr::null_mut();
-        let mut arraybuffer = ptr::null_mut();
-        let mut offset = 0;
         // SAFETY: `env` and `value` are those of the running lean call (the
-        // only place a `&Lean` is handed out, see `lean_call`); the
-        // out-pointers are locals, and the bytes stay valid while no
-        // JavaScript runs.
+        // only place a `&Lean` is handed out, see `lean_call`); a Uint8Array's
+        // bytes stay valid and unchanged while no JavaScript runs.
         unsafe {
-            if sys::napi_get_typedarray_info(
-                env,
-                value,
-                &mut kind,
-                &mut len,
-                &mut bytes,
-                &mut arraybuffer,
-                &mut offset,
-            ) != sys::Status::napi_ok
-                || kind != sys::TypedarrayType::uint8_array
-            {
-                return None;
-            }
+            let (bytes, len) = typed_array(env, value, sys::TypedarrayType::uint8_array)?;
             Some(if len == 0 || bytes.is_null() {
                 &[]
             } else {

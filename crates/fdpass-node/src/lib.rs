@@ -4,8 +4,8 @@
 //! connection logic is the core's (`fdpass::conn`).
 //!
 //! Layers, each using only those above it (no module cycle):
-//! 1. `allocator`, `uv`, `errors`, then `values`: the global allocator, the
-//!    libuv poll handle, error objects, value conversions.
+//! 1. `uv`, `errors`, then `values`: the libuv poll handle, error objects,
+//!    value conversions (the global allocator is the core's `fdpass::alloc`).
 //! 2. `lean`: the scratch buffer of the per-message calls.
 //! 3. `held_fds`, then `shared_buffers`: memory shared with JavaScript.
 //! 4. `raw`, `unix`, `memfd`: exported functions over the core.
@@ -17,7 +17,6 @@
 // build of this crate sees them as unused.
 #![cfg_attr(test, allow(dead_code))]
 
-mod allocator;
 mod errors;
 mod held_fds;
 mod lean;
@@ -31,4 +30,4 @@ mod uv;
 mod values;
 
 #[global_allocator]
-static ALLOCATOR: allocator::Allocator = allocator::Allocator;
+static ALLOCATOR: fdpass::alloc::Allocator = fdpass::alloc::Allocator;

@@ -20,6 +20,7 @@ use napi::bindgen_prelude::{Result, Unknown};
 use napi::{sys, Env, JsValue};
 
 use crate::errors::{misuse, napi_failure};
+use crate::values::{keep, typed_array};
 use napi_derive::napi;
 
 struct Region<T> {
@@ -64,34 +65,20 @@ fn with_buffers<R>(id: Option<usize>, f: impl FnOnce(&Buffers) -> R) -> Option<R
 ///
 /// # Safety
 /// `env` and `value` must be the live env and a value of the running call.
-unsafe fn region<T>(env: sys::napi_env, value: sys::napi_value) -> Option<Region<T>> {
-    let mut kind = 0;
-    let mut length = 0;
-    let mut data = ptr::null_mut();
-    let mut arraybuffer = ptr::null_mut();
-    let mut offset = 0;
-    let mut reference = ptr::null_mut();
-    // SAFETY: the caller's promise; the out-pointers are locals.
-    let ok = unsafe {
-        sys::napi_get_typedarray_info(
-            env,
-            value,
-            &mut kind,
-            &mut length,
-            &mut data,
-            &mut arraybuffer,
-            &mut offset,
-        ) == sys::Status::napi_ok
-            && sys::napi_create_reference(env, value, 1, &mut reference) == sys::Status::napi_ok
-    };
-    if !ok {
-        return None;
+unsafe fn region<T>(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    kind: sys::napi_typedarray_type,
+) -> Option<Region<T>> {
+    // SAFETY: the caller's promise.
+    unsafe {
+        let (data, len) = typed_array(env, value, kind)?;
+        Some(Region {
+            ptr: data.cast(),
+            len,
+            reference: keep(env, value)?,
+        })
     }
-    Some(Region {
-        ptr: data.cast(),
-        len: length,
-        reference,
-    })
 }
 
 /// Registers a set of shared buffers and the function that settles deferred
@@ -116,11 +103,13 @@ pub fn init_buffers(
     let registered = unsafe {
         let mut make = || -> Result<Buffers> {
             let misuse = || misuse(&env);
-            let scratch = region::<u8>(raw, scratch.raw()).ok_or_else(misuse)?;
+            let scratch =
+                region::<u8>(raw, scratch.raw(), sys::TypedarrayType::uint8_array).ok_or_else(misuse)?;
             made.push(scratch.reference);
-            let meta = region::<i32>(raw, meta.raw()).ok_or_else(misuse)?;
+            let meta = region::<i32>(raw, meta.raw(), sys::TypedarrayType::int32_array).ok_or_else(misuse)?;
             made.push(meta.reference);
-            let flags = region::<i32>(raw, flags.raw()).ok_or_else(misuse)?;
+            let flags =
+                region::<i32>(raw, flags.raw(), sys::TypedarrayType::int32_array).ok_or_else(misuse)?;
             made.push(flags.reference);
             if flags.len < 2 {
                 return Err(misuse());

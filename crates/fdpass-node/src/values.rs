@@ -33,6 +33,46 @@ pub fn borrow_fd(env: &Env, fd: RawFd) -> Result<BorrowedFd<'_>> {
     Ok(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
+/// The data and length (in elements) of `value`, a typed array of `kind`.
+///
+/// # Safety
+/// `env` and `value` must be the live env and a value of the running call.
+pub unsafe fn typed_array(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    kind: sys::napi_typedarray_type,
+) -> Option<(*mut std::ffi::c_void, usize)> {
+    let mut actual = 0;
+    let mut len = 0;
+    let mut data = std::ptr::null_mut();
+    let mut arraybuffer = std::ptr::null_mut();
+    let mut offset = 0;
+    // SAFETY: the caller's promise; the out-pointers are locals.
+    let status = unsafe {
+        sys::napi_get_typedarray_info(
+            env,
+            value,
+            &mut actual,
+            &mut len,
+            &mut data,
+            &mut arraybuffer,
+            &mut offset,
+        )
+    };
+    (status == sys::Status::napi_ok && actual == kind).then_some((data, len))
+}
+
+/// A reference (count 1) that keeps `value` alive until it is deleted.
+///
+/// # Safety
+/// As for [`typed_array`].
+pub unsafe fn keep(env: sys::napi_env, value: sys::napi_value) -> Option<sys::napi_ref> {
+    let mut reference = std::ptr::null_mut();
+    // SAFETY: the caller's promise; the out-pointer is a local.
+    let status = unsafe { sys::napi_create_reference(env, value, 1, &mut reference) };
+    (status == sys::Status::napi_ok).then_some(reference)
+}
+
 /// Builds a JavaScript array of fd numbers.
 ///
 /// # Safety

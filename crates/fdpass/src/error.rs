@@ -80,6 +80,19 @@ pub enum Error {
     },
 }
 
+/// The JavaScript class Node.js uses for an error's code, for bindings that
+/// raise these errors in JavaScript: `ERR_INVALID_ARG_VALUE` is a `TypeError`
+/// in Node, a count over a limit a `RangeError`, the rest an `Error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// `Error`.
+    Error,
+    /// `TypeError`.
+    TypeError,
+    /// `RangeError`.
+    RangeError,
+}
+
 /// Result alias of the fdpass core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -101,6 +114,15 @@ impl Error {
             Error::Protocol { .. } => "ERR_FDPASS_PROTOCOL",
             Error::PathTooLong { .. } => "ENAMETOOLONG",
             Error::InvalidArgument { .. } => "ERR_INVALID_ARG_VALUE",
+        }
+    }
+
+    /// The JavaScript class of the error (see [`ErrorClass`]).
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::InvalidArgument { .. } => ErrorClass::TypeError,
+            Error::TooManyFds { .. } => ErrorClass::RangeError,
+            _ => ErrorClass::Error,
         }
     }
 

@@ -14,6 +14,7 @@
 #[cfg(not(any(target_os = "linux", target_vendor = "apple")))]
 compile_error!("fdpass supports Linux and macOS");
 
+pub mod alloc;
 pub mod cmsg;
 pub mod conn;
 pub mod error;

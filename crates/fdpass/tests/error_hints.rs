@@ -29,3 +29,20 @@ fn placing_a_socket_in_a_missing_directory_fails_as_a_bind_that_says_what_to_do(
     let connect = Error::os(Errno::ENOENT, "connect").to_string();
     assert!(connect.contains("no socket exists"), "{connect}");
 }
+
+#[test]
+fn classes_are_those_node_uses_for_the_same_code() {
+    use fdpass::error::ErrorClass;
+    let invalid = Error::InvalidArgument { reason: "x".into() };
+    assert_eq!(
+        (invalid.code(), invalid.class()),
+        ("ERR_INVALID_ARG_VALUE", ErrorClass::TypeError)
+    );
+    let too_many = Error::TooManyFds { count: 300 };
+    assert_eq!(
+        (too_many.code(), too_many.class()),
+        ("ERR_TOO_MANY_FDS", ErrorClass::RangeError)
+    );
+    assert_eq!(Error::EmptyData.class(), ErrorClass::Error);
+    assert_eq!(Error::os(Errno::EPIPE, "sendmsg").class(), ErrorClass::Error);
+}
