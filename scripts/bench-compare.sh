@@ -9,6 +9,10 @@
 #
 #   scripts/bench-compare.sh [base-commit]      # default base: b552f1a
 #   ROUNDS=7 scripts/bench-compare.sh           # rounds per tree (default 5)
+#   INSTRUCTIONS=1 ROUNDS=0 scripts/bench-compare.sh
+#       user-space instructions per W1 stream round trip of each fdpass API
+#       (callgrind, as the full bench counts them: immune to the machine's
+#       load), instead of or beside the timed rounds
 #
 # The current tree is built with `npm run build`; the base worktree shares
 # its node_modules, and its Cargo build directory is kept under
@@ -19,6 +23,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 base=${1:-b552f1a}
 rounds=${ROUNDS:-5}
+instructions=${INSTRUCTIONS:-}
 
 base_rev=$(git rev-parse --short "$base^{commit}")
 head_rev=$(git rev-parse --short HEAD)
@@ -55,6 +60,31 @@ for round in $(seq 1 "$rounds"); do
     cp "$tree/.bench-out/quick.json" "$work/$side-$round.json"
   done
 done
+
+if [ -n "$instructions" ]; then
+  # (I(30000) - I(10000)) / 20000: start-up and JIT warm-up cancel out.
+  count() { # tree runner api n
+    FDPASS_BENCH_N=$4 FDBENCH_API=$3 valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
+      node "$1/bench/runners/$2" w1 stream 0 1 2>&1 >/dev/null | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+  }
+  echo
+  echo "User-space instructions per W1 stream round trip (callgrind; base $base_rev, head $head_rev):"
+  echo
+  echo "| implementation | base | head |"
+  echo "|---|---|---|"
+  for impl in "raw sync (SyncSocket):fdpass-raw.js:sync" "raw sync (fd numbers):fdpass-raw.js:numbers" \
+    "FdSocket:fdpass-async.js:async" "FdSocket (receiveMany):fdpass-async.js:many"; do
+    IFS=: read -r name runner api <<<"$impl"
+    row="| $name |"
+    for tree in "$work/tree" "$root"; do
+      a=$(count "$tree" "$runner" "$api" 10000)
+      b=$(count "$tree" "$runner" "$api" 30000)
+      row="$row $(((b - a) / 20000)) |"
+    done
+    echo "$row"
+  done
+fi
+[ "$rounds" -gt 0 ] || exit 0
 
 node - "$work" "$rounds" "$base_rev" "$head_rev" <<'JS'
 const fs = require('node:fs')

@@ -16,7 +16,6 @@ import {
   SCRATCH_LEN,
 } from './internal/native-constants'
 
-
 export const lean = native.bindLean()
 const scratch = lean.scratch
 if (scratch.byteLength !== SCRATCH_LEN) {
