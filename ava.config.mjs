@@ -1,13 +1,11 @@
-// ava configuration. The reliability, hostile-peer and soak suites exercise
+// ava configuration. The suites listed in __test__/linux-only.json exercise
 // Linux-only ground (/proc, eventfd, memfd, prlimit, strace, ETOOMANYREFS,
-// SO_PASSPIDFD, /proc/net/unix):
-// they run on Linux and are not collected elsewhere.
-const linuxOnly = [
-  '__test__/reliability.spec.ts',
-  '__test__/hostile.spec.ts',
-  '__test__/soak.spec.ts',
-  '__test__/threat-model.spec.ts',
-]
+// SO_PASSPIDFD, /proc/net/unix): they run on Linux and are not collected
+// elsewhere, where __test__/platform-skips.spec.ts reports each as skipped,
+// with the reason.
+import { readFileSync } from 'node:fs'
+
+const linuxOnly = Object.keys(JSON.parse(readFileSync(new URL('./__test__/linux-only.json', import.meta.url), 'utf8')))
 
 export default {
   extensions: { ts: 'commonjs' },

@@ -14,7 +14,7 @@
 export type { FdpassError } from './src/errors'
 export type { FdKind, RecvFdsOptions, RecvFdsResult, SocketType } from './src/raw'
 export { closeFds, DEFAULT_MAX_BYTES, fdKind, recvFds, sendFds, socketPair } from './src/raw'
-export { MAX_FDS_PER_MESSAGE } from './src/validate'
+export { MAX_FDS_PER_MESSAGE } from './src/raw'
 export { SyncSocket } from './src/sync-socket'
 export { MAX_MEMFD_NAME_BYTES, memfd } from './src/memfd'
 export type { FdLike } from './src/fd-like'

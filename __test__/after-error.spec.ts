@@ -22,6 +22,7 @@ test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }))
 /** What every destroyed socket shows, whatever destroyed it. */
 async function checkDestroyed(t: ExecutionContext, socket: Socket, cause: string): Promise<void> {
   t.true(socket.closed, `closed after ${cause}`)
+  await socket.whenClosed() // resolved, as for close()
   t.is(socket.fd, -1, `fd is -1 after ${cause}`)
   const send = await socket.send('more').catch((err: NodeJS.ErrnoException) => err)
   t.is((send as NodeJS.ErrnoException).code, 'ERR_SOCKET_CLOSED', `send after ${cause}`)
@@ -44,9 +45,12 @@ test.serial('EPIPE on a send destroys the socket; what the peer sent before it l
     const f = openTempFile(tmp, 'kept', 'r')
     sendFds(theirs, Buffer.from([5, 0, 0, 0, 1, 0, 0, 0, ...Buffer.from('reply')]), [f]) // one frame, one fd
     closeFds([theirs])
+    let closedSeen = false
+    void socket.whenClosed().then(() => (closedSeen = true))
     // A stream peer that left with nothing of ours unread: the send sees EPIPE.
     t.is(await codeOf(socket.send('request')), 'EPIPE')
     t.true(socket.closed)
+    t.true(closedSeen, 'whenClosed() resolved as the error closed the socket, before the send rejected')
     const reply = await socket.receive(timeout())
     t.is(reply.data.toString(), 'reply')
     t.is(readText(reply.fds[0]!, 0, 16), 'kept')
@@ -136,20 +140,23 @@ test.serial('a framing protocol error destroys the socket; messages before it ar
   })
 })
 
-test.serial('errors that concern one message leave the socket open: bad arguments, a datagram over maxBytes', async (t) => {
-  await withFdAudit(t, async () => {
-    const [a, b] = FdSocket.pair('dgram', { maxBytes: 4 })
-    t.is(await codeOf(a.send('', [0])), 'ERR_EMPTY_DATA')
-    t.is(await codeOf(a.send('x', ['no' as unknown as number])), 'ERR_INVALID_ARG_TYPE')
-    await a.send('too long')
-    await a.send('fine')
-    const long = await b.receive(timeout()).catch((e: NodeJS.ErrnoException) => e)
-    t.is((long as NodeJS.ErrnoException).code, 'ERR_MESSAGE_TRUNCATED')
-    t.regex((long as Error).message, /raise maxBytes .*\(on a dgram socket\)$/)
-    t.is((await b.receive(timeout())).data.toString(), 'fine')
-    t.false(a.closed)
-    t.false(b.closed)
-    a.close()
-    b.close()
-  })
-})
+test.serial(
+  'errors that concern one message leave the socket open: bad arguments, a datagram over maxBytes',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const [a, b] = FdSocket.pair('dgram', { maxBytes: 4 })
+      t.is(await codeOf(a.send('', [0])), 'ERR_EMPTY_DATA')
+      t.is(await codeOf(a.send('x', ['no' as unknown as number])), 'ERR_INVALID_ARG_TYPE')
+      await a.send('too long')
+      await a.send('fine')
+      const long = await b.receive(timeout()).catch((e: NodeJS.ErrnoException) => e)
+      t.is((long as NodeJS.ErrnoException).code, 'ERR_MESSAGE_TRUNCATED')
+      t.regex((long as Error).message, /raise maxBytes .*\(on a dgram socket\)$/)
+      t.is((await b.receive(timeout())).data.toString(), 'fine')
+      t.false(a.closed)
+      t.false(b.closed)
+      a.close()
+      b.close()
+    })
+  },
+)

@@ -39,8 +39,7 @@ fs.writeFileSync(path.join(work, 'package.json'), '{ "private": true }\n')
 test.after.always(() => fs.rmSync(work, { recursive: true, force: true }))
 
 const EXT = { commonjs: 'cjs', module: 'mjs', typescript: 'mts' } as const
-const fileOf = (b: DocBlock): string =>
-  path.join(work, `${b.file.replace(/[^\w]+/g, '_')}_${b.line}.${EXT[b.kind!]}`)
+const fileOf = (b: DocBlock): string => path.join(work, `${b.file.replace(/[^\w]+/g, '_')}_${b.line}.${EXT[b.kind!]}`)
 
 function run(
   file: string,
@@ -49,9 +48,14 @@ function run(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(file, args, { cwd, env, timeout: 30_000 * slowdown, encoding: 'utf8' }, (err: ExecFileException | null, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr })
-    })
+    execFile(
+      file,
+      args,
+      { cwd, env, timeout: 30_000 * slowdown, encoding: 'utf8' },
+      (err: ExecFileException | null, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr })
+      },
+    )
   })
 }
 
@@ -63,7 +67,9 @@ test('every code block of the docs is runnable or marked illustrative with a rea
     [],
     'give these a js, mjs or ts fence, or an <!-- illustrative: why --> comment before the fence',
   )
-  t.log(`${blocks.filter((b) => b.illustrative === undefined).length} blocks run, ${blocks.filter((b) => b.illustrative !== undefined).length} illustrative`)
+  t.log(
+    `${blocks.filter((b) => b.illustrative === undefined).length} blocks run, ${blocks.filter((b) => b.illustrative !== undefined).length} illustrative`,
+  )
 })
 
 const runnable = blocks.filter((b) => b.kind !== undefined && b.illustrative === undefined)
@@ -101,7 +107,8 @@ if (typescript.length > 0) {
 for (const b of runnable) {
   test.serial(`${b.file}:${b.line} runs as ${b.kind}`, async (t) => {
     // A TypeScript block runs as tsc compiled it (an .mjs), with no loader of its own in the process.
-    const file = b.kind === 'typescript' ? path.join(work, 'compiled', path.basename(fileOf(b), '.mts') + '.mjs') : fileOf(b)
+    const file =
+      b.kind === 'typescript' ? path.join(work, 'compiled', path.basename(fileOf(b), '.mts') + '.mjs') : fileOf(b)
     const args = ['--require', path.join(__dirname, 'helpers', 'block-fd-audit.cjs'), file]
     const { code, stdout, stderr } = await run(process.execPath, args, work)
     t.is(stderr, '', 'nothing on stderr')

@@ -87,7 +87,11 @@ test.serial('worker pool: each accepted TCP connection is served by a worker thr
     let total = 0
     for (const [i, pid] of pids.entries()) {
       // What the parent's clients saw agrees with what the worker says it did.
-      const [served] = match(t, stdout, new RegExp(`^\\[parent\\] worker ${i + 1} \\(pid ${pid}\\) served (\\d+)$`, 'm'))
+      const [served] = match(
+        t,
+        stdout,
+        new RegExp(`^\\[parent\\] worker ${i + 1} \\(pid ${pid}\\) served (\\d+)$`, 'm'),
+      )
       t.true(Number(served) > 0, `worker ${i + 1} served connections`)
       t.regex(stdout, new RegExp(`^\\[worker ${pid}\\] served ${served} connections$`, 'm'))
       t.regex(stdout, new RegExp(`^\\[worker ${pid}\\] fd audit: ok$`, 'm'))
@@ -116,22 +120,28 @@ function checkPrivsep(t: ExecutionContext, { code, stdout, stderr }: Run): void 
   t.is(code, 0, stdout)
 }
 
-test.serial('privsep: an unprivileged child cannot open the file, but reads it through the fd it is given', async (t) => {
-  await withFdAudit(t, async () => {
-    const run = await runExample('privsep.js')
-    checkPrivsep(t, run)
-    if (root) {
-      // The real thing: the child runs as nobody and the kernel refuses it the file.
-      const { uid, gid } = nobody()
-      t.regex(run.stdout, new RegExp(`^\\[parent\\] running as root; the child will run as nobody \\(uid ${uid}, gid ${gid}\\)$`, 'm'))
-      t.regex(run.stdout, new RegExp(`^\\[child\\] {2}running as uid ${uid}, gid ${gid}$`, 'm'))
-      t.regex(run.stdout, /^\[child\] {2}open\(\S+\/secret\.txt\) failed: EACCES$/m)
-    } else {
-      t.regex(run.stdout, /^\[parent\] not running as root \(uid \d+\): cannot drop privileges/m)
-      t.regex(run.stdout, /^\[child\] {2}open\(\S+\/secret\.txt\) succeeded$/m)
-    }
-  })
-})
+test.serial(
+  'privsep: an unprivileged child cannot open the file, but reads it through the fd it is given',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const run = await runExample('privsep.js')
+      checkPrivsep(t, run)
+      if (root) {
+        // The real thing: the child runs as nobody and the kernel refuses it the file.
+        const { uid, gid } = nobody()
+        t.regex(
+          run.stdout,
+          new RegExp(`^\\[parent\\] running as root; the child will run as nobody \\(uid ${uid}, gid ${gid}\\)$`, 'm'),
+        )
+        t.regex(run.stdout, new RegExp(`^\\[child\\] {2}running as uid ${uid}, gid ${gid}$`, 'm'))
+        t.regex(run.stdout, /^\[child\] {2}open\(\S+\/secret\.txt\) failed: EACCES$/m)
+      } else {
+        t.regex(run.stdout, /^\[parent\] not running as root \(uid \d+\): cannot drop privileges/m)
+        t.regex(run.stdout, /^\[child\] {2}open\(\S+\/secret\.txt\) succeeded$/m)
+      }
+    })
+  },
+)
 
 test.serial('privsep: without root, the example says so and still hands the fd over', async (t) => {
   await withFdAudit(t, async () => {

@@ -40,7 +40,13 @@ interface Side {
   receive(): Promise<FdMessage> | FdMessage
 }
 
-async function converse(t: import('ava').ExecutionContext, peer: BlockingPeer, side: Side, report: Promise<PeerReport>, what: string) {
+async function converse(
+  t: import('ava').ExecutionContext,
+  peer: BlockingPeer,
+  side: Side,
+  report: Promise<PeerReport>,
+  what: string,
+) {
   for (let r = 0; r < ROUNDS; r++) {
     const a = openTempFile(tmp, `node-${r}-a`)
     const b = openTempFile(tmp, `node-${r}-b`)
@@ -61,7 +67,11 @@ async function converse(t: import('ava').ExecutionContext, peer: BlockingPeer, s
     }
   }
   const done = await report
-  t.deepEqual(done.got, Array.from({ length: ROUNDS }, (_, r) => `msg-${r}`), what)
+  t.deepEqual(
+    done.got,
+    Array.from({ length: ROUNDS }, (_, r) => `msg-${r}`),
+    what,
+  )
   t.false(done.nonblock_seen, `${what}: the peer's socket never became non-blocking`)
   t.true(done.fd_audit_ok, `${what}: the peer's fd table came back`)
 }
@@ -102,7 +112,11 @@ for (const [type, framing] of PAIRS) {
           const modes: boolean[] = []
           await converse(t, peer, onFdSocket(mine, modes), report, `${peer.lang} ${kind}`)
           t.true(modes.length > 0, 'the mode was seen while the conversation went on')
-          t.deepEqual(modes, modes.map(() => false), 'our end is as blocking as it was made')
+          t.deepEqual(
+            modes,
+            modes.map(() => false),
+            'our end is as blocking as it was made',
+          )
         } finally {
           mine.close()
           await report.catch(() => {})
@@ -155,7 +169,13 @@ for (const type of ['stream', 'seqpacket', 'dgram'] as const) {
         try {
           // The peer answers each message before it waits for the next: a
           // blocking receive here waits for that answer only.
-          await converse(t, peer, { send: (d, fds) => void mine.send(d, fds), receive: () => mine.receive() }, report, `${peer.lang} SyncSocket ${type}`)
+          await converse(
+            t,
+            peer,
+            { send: (d, fds) => void mine.send(d, fds), receive: () => mine.receive() },
+            report,
+            `${peer.lang} SyncSocket ${type}`,
+          )
         } finally {
           mine.close()
           await report.catch(() => {})

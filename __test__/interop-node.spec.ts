@@ -111,29 +111,32 @@ test.serial('send accepts a connected net.Socket: the peer gets what is written 
   })
 })
 
-test.serial('send accepts a listening net.Server: the received fd keeps accepting after the original closes', async (t) => {
-  await withFdAudit(t, async () => {
-    const original = net.createServer()
-    const port = await listening(original)
-    const received = await passOne(t, original)
-    t.is(fdKind(received), 'socket')
-    await closed(original)
-    // The same listening socket, now served through the received fd (the server owns it).
-    const adopted = net.createServer((conn) => conn.end('accepted through the received fd'))
-    await new Promise<void>((resolve, reject) => adopted.once('error', reject).listen({ fd: received }, resolve))
-    try {
-      t.is((adopted.address() as net.AddressInfo).port, port)
-      const client = net.connect(port, '127.0.0.1')
-      let reply = ''
-      client.setEncoding('utf8').on('data', (chunk) => (reply += chunk))
-      await once(client, 'end')
-      client.destroy()
-      t.is(reply, 'accepted through the received fd')
-    } finally {
-      await closed(adopted)
-    }
-  })
-})
+test.serial(
+  'send accepts a listening net.Server: the received fd keeps accepting after the original closes',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const original = net.createServer()
+      const port = await listening(original)
+      const received = await passOne(t, original)
+      t.is(fdKind(received), 'socket')
+      await closed(original)
+      // The same listening socket, now served through the received fd (the server owns it).
+      const adopted = net.createServer((conn) => conn.end('accepted through the received fd'))
+      await new Promise<void>((resolve, reject) => adopted.once('error', reject).listen({ fd: received }, resolve))
+      try {
+        t.is((adopted.address() as net.AddressInfo).port, port)
+        const client = net.connect(port, '127.0.0.1')
+        let reply = ''
+        client.setEncoding('utf8').on('data', (chunk) => (reply += chunk))
+        await once(client, 'end')
+        client.destroy()
+        t.is(reply, 'accepted through the received fd')
+      } finally {
+        await closed(adopted)
+      }
+    })
+  },
+)
 
 test.serial('send accepts a bound dgram.Socket: the received fd reads datagrams sent to its port', async (t) => {
   await withFdAudit(t, async () => {

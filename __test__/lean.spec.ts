@@ -14,7 +14,6 @@ import { closeFds, recvFds, sendFds, socketPair } from 'fdpass'
 
 import { withFdAudit } from './helpers/fd-audit.js'
 
-
 function bytes(n: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(n)
   for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff
@@ -163,10 +162,12 @@ test.serial('worker threads each get their own scratch', async (t) => {
 // open when the worker exits (trackUnmanagedFds). So a worker closes such an
 // fd with fs.closeSync after sending it; closeFds would leave Node to close
 // the number again at exit, when it may be another thread's fd.
-test.serial('a worker sends an fd from fs.openSync, closes it with fs.closeSync, and exits: no fd of another thread is closed', async (t) => {
-  await withFdAudit(t, async () => {
-    const [a, b] = socketPair('seqpacket')
-    const script = `
+test.serial(
+  'a worker sends an fd from fs.openSync, closes it with fs.closeSync, and exits: no fd of another thread is closed',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const [a, b] = socketPair('seqpacket')
+      const script = `
       const { parentPort, workerData } = require('node:worker_threads')
       const fs = require('node:fs')
       const { sendFds } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
@@ -176,36 +177,37 @@ test.serial('a worker sends an fd from fs.openSync, closes it with fs.closeSync,
       parentPort.postMessage(f)
       parentPort.once('message', () => process.exit(0))
     `
-    const worker = new Worker(script, { eval: true, workerData: { socket: a } })
-    const exited = once(worker, 'exit')
-    const spare: number[] = []
-    let fds: number[] = []
-    try {
-      const [number] = (await once(worker, 'message')) as [number]
-      const got = recvFds(b)
-      fds = got.fds
-      t.is(got.data.toString(), 'file')
-      // This thread takes the number the worker closed: the received fd
-      // usually lands on it (the lowest free number), else an open does.
-      let mine = fds[0] === number ? number : -1
-      for (let i = 0; i < 64 && mine < 0; i++) {
-        const fd = fs.openSync(__filename, 'r')
-        if (fd === number) mine = fd
-        else spare.push(fd)
+      const worker = new Worker(script, { eval: true, workerData: { socket: a } })
+      const exited = once(worker, 'exit')
+      const spare: number[] = []
+      let fds: number[] = []
+      try {
+        const [number] = (await once(worker, 'message')) as [number]
+        const got = recvFds(b)
+        fds = got.fds
+        t.is(got.data.toString(), 'file')
+        // This thread takes the number the worker closed: the received fd
+        // usually lands on it (the lowest free number), else an open does.
+        let mine = fds[0] === number ? number : -1
+        for (let i = 0; i < 64 && mine < 0; i++) {
+          const fd = fs.openSync(__filename, 'r')
+          if (fd === number) mine = fd
+          else spare.push(fd)
+        }
+        t.is(mine, number, 'this thread holds the number the worker used')
+        worker.postMessage('exit')
+        await exited
+        t.notThrows(() => fs.fstatSync(number), 'still open after the worker exited')
+        if (mine !== fds[0]) fs.closeSync(mine)
+      } finally {
+        worker.postMessage('exit')
+        await exited
+        for (const fd of spare) fs.closeSync(fd)
+        closeFds([...fds, a, b])
       }
-      t.is(mine, number, 'this thread holds the number the worker used')
-      worker.postMessage('exit')
-      await exited
-      t.notThrows(() => fs.fstatSync(number), 'still open after the worker exited')
-      if (mine !== fds[0]) fs.closeSync(mine)
-    } finally {
-      worker.postMessage('exit')
-      await exited
-      for (const fd of spare) fs.closeSync(fd)
-      closeFds([...fds, a, b])
-    }
-  })
-})
+    })
+  },
+)
 
 test.serial('an fd number reused by a TCP socket is refused: no per-number cache of the AF_UNIX check', async (t) => {
   await withFdAudit(t, async () => {

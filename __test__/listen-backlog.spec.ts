@@ -27,7 +27,8 @@ const linux = process.platform === 'linux'
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-backlog-'))
 const DEFAULT_BACKLOG = 511
 const BACKLOGS: Array<number | undefined> = [undefined, 1, 128, 4096, 65535, 2 ** 31 - 1]
-const label = (backlog: number | undefined): string => (backlog === undefined ? `default (${DEFAULT_BACKLOG})` : String(backlog))
+const label = (backlog: number | undefined): string =>
+  backlog === undefined ? `default (${DEFAULT_BACKLOG})` : String(backlog)
 let counter = 0
 const socketPath = (): string => path.join(tmp, `b${counter++}.sock`)
 
@@ -63,43 +64,51 @@ if (linux) {
   const somaxconn = Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim())
   for (const backlog of BACKLOGS) {
     const expected = Math.min(backlog ?? DEFAULT_BACKLOG, somaxconn) + 1
-    test.serial(`listen() with backlog ${label(backlog)}: the kernel queues min(backlog, somaxconn ${somaxconn}) + 1 = ${expected} connections`, async (t) => {
-      await withFdAudit(t, async () => {
-        const where = socketPath()
-        const address = Buffer.from(where)
-        const server = await listen(where, backlog === undefined ? {} : { backlog })
-        const clients: number[] = []
-        try {
-          // Synchronous: the server's event loop cannot accept any of them meanwhile.
-          for (;;) {
-            const fd = binding.unixSocket('stream')
-            clients.push(fd)
-            if (!binding.connectUnix(fd, address)) break
-            if (clients.length > expected + 1) break
+    test.serial(
+      `listen() with backlog ${label(backlog)}: the kernel queues min(backlog, somaxconn ${somaxconn}) + 1 = ${expected} connections`,
+      async (t) => {
+        await withFdAudit(t, async () => {
+          const where = socketPath()
+          const address = Buffer.from(where)
+          const server = await listen(where, backlog === undefined ? {} : { backlog })
+          const clients: number[] = []
+          try {
+            // Synchronous: the server's event loop cannot accept any of them meanwhile.
+            for (;;) {
+              const fd = binding.unixSocket('stream')
+              clients.push(fd)
+              if (!binding.connectUnix(fd, address)) break
+              if (clients.length > expected + 1) break
+            }
+            t.is(clients.length - 1, expected, 'connections queued before the first EAGAIN')
+          } finally {
+            closeFds(clients)
+            await server.close()
           }
-          t.is(clients.length - 1, expected, 'connections queued before the first EAGAIN')
-        } finally {
-          closeFds(clients)
-          await server.close()
-        }
-      })
-    })
+        })
+      },
+    )
   }
 }
 
-test.serial('listen() refuses a backlog that is negative, not an integer or not a number, before any syscall', async (t) => {
-  await withFdAudit(t, async () => {
-    const where = socketPath()
-    for (const backlog of [-1, -511, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31]) {
-      const err = await t.throwsAsync(listen(where, { backlog }), { instanceOf: RangeError })
-      t.is((err as NodeJS.ErrnoException).code, 'ERR_OUT_OF_RANGE', `backlog ${backlog}`)
-      t.regex(err!.message, /"backlog" option must be an integer >= 0/)
-    }
-    for (const backlog of ['511', null, 10n, {}]) {
-      const err = await t.throwsAsync(listen(where, { backlog: backlog as unknown as number }), { instanceOf: TypeError })
-      t.is((err as NodeJS.ErrnoException).code, 'ERR_INVALID_ARG_TYPE', `backlog ${String(backlog)}`)
-    }
-    t.false(fs.existsSync(where), 'nothing was bound')
-    t.is(await codeOf(connect(where)), 'ENOENT')
-  })
-})
+test.serial(
+  'listen() refuses a backlog that is negative, not an integer or not a number, before any syscall',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const where = socketPath()
+      for (const backlog of [-1, -511, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31]) {
+        const err = await t.throwsAsync(listen(where, { backlog }), { instanceOf: RangeError })
+        t.is((err as NodeJS.ErrnoException).code, 'ERR_OUT_OF_RANGE', `backlog ${backlog}`)
+        t.regex(err!.message, /"backlog" option must be an integer >= 0/)
+      }
+      for (const backlog of ['511', null, 10n, {}]) {
+        const err = await t.throwsAsync(listen(where, { backlog: backlog as unknown as number }), {
+          instanceOf: TypeError,
+        })
+        t.is((err as NodeJS.ErrnoException).code, 'ERR_INVALID_ARG_TYPE', `backlog ${String(backlog)}`)
+      }
+      t.false(fs.existsSync(where), 'nothing was bound')
+      t.is(await codeOf(connect(where)), 'ENOENT')
+    })
+  },
+)

@@ -98,7 +98,7 @@ test('the package loads here (control for the cases below)', (t) => {
 
 test('the loader and the ERR_FDPASS_NO_BINARY message pick the same binary, that of the running C library', (t) => {
   const { NAPI_RS_NATIVE_LIBRARY_PATH: _override, ...withoutOverride } = process.env
-  // The loader decides musl from /usr/bin/ldd, src/no-binary.ts the same way;
+  // The loader decides musl from /usr/bin/ldd, src/internal/no-binary.ts the same way;
   // `key` above comes from the process itself (a glibc process reports its
   // version). A musl Node on this suite's run for musl must load the musl binary.
   const out = execFileSync(
@@ -106,7 +106,7 @@ test('the loader and the ERR_FDPASS_NO_BINARY message pick the same binary, that
     [
       '-e',
       `require(process.argv[1])
-       const { platformKey } = require(process.argv[1] + '/dist/src/no-binary.js')
+       const { platformKey } = require(process.argv[1] + '/dist/src/internal/no-binary.js')
        const loaded = Object.keys(require.cache).filter((f) => f.endsWith('.node')).map((f) => require('path').basename(f))
        console.log(JSON.stringify({ loaded, key: platformKey() }))`,
       root,
@@ -151,7 +151,7 @@ for (const esm of [false, true]) {
 
 if (process.platform === 'linux') {
   test('the message names the libc the loader chose from /usr/bin/ldd, even where the process has the other one', (t) => {
-    // A preload gives the loader (and src/no-binary.ts) an ldd of the other
+    // A preload gives the loader (and src/internal/no-binary.ts) an ldd of the other
     // C library than this process's: the loader then looks for that
     // package, and the message must name that package, not the process's.
     const other = key.endsWith('-gnu') ? 'musl' : 'gnu'
@@ -173,7 +173,9 @@ if (process.platform === 'linux') {
     t.false(r.loaded)
     t.is(r.code, 'ERR_FDPASS_NO_BINARY')
     t.true(
-      r.message?.startsWith(`fdpass could not load its native binary for ${otherKey}: the package fdpass-${otherKey} is not installed.`),
+      r.message?.startsWith(
+        `fdpass could not load its native binary for ${otherKey}: the package fdpass-${otherKey} is not installed.`,
+      ),
       r.message,
     )
   })
@@ -184,7 +186,10 @@ test('a Unix platform without a prebuilt binary is named, with the ones that exi
   const r = probe(root, { preload })
   t.false(r.loaded)
   t.is(r.code, 'ERR_FDPASS_NO_BINARY')
-  t.regex(r.message ?? '', /^fdpass has no prebuilt binary for (linux-riscv64-(gnu|musl)|darwin-riscv64)\. Prebuilt binaries exist for linux-x64-gnu, /)
+  t.regex(
+    r.message ?? '',
+    /^fdpass has no prebuilt binary for (linux-riscv64-(gnu|musl)|darwin-riscv64)\. Prebuilt binaries exist for linux-x64-gnu, /,
+  )
 })
 
 test('the binary loads from the platform package when the package has none of its own', (t) => {
@@ -199,7 +204,9 @@ test('a platform package whose binary does not load says so and what to reinstal
   t.false(r.loaded)
   t.is(r.code, 'ERR_FDPASS_NO_BINARY')
   t.true(
-    r.message?.startsWith(`fdpass could not load its native binary for ${key}: the binary is installed but failed to load (`),
+    r.message?.startsWith(
+      `fdpass could not load its native binary for ${key}: the binary is installed but failed to load (`,
+    ),
     r.message,
   )
   t.true(r.message?.includes(`Reinstall fdpass-${key}@${version}`), r.message)
@@ -212,7 +219,9 @@ test('a broken binary built into the package directory says to rebuild it', (t) 
   t.false(r.loaded)
   t.is(r.code, 'ERR_FDPASS_NO_BINARY')
   t.true(
-    r.message?.startsWith(`fdpass could not load its native binary for ${key}: fdpass.${key}.node, built in the package directory, failed to load (`),
+    r.message?.startsWith(
+      `fdpass could not load its native binary for ${key}: fdpass.${key}.node, built in the package directory, failed to load (`,
+    ),
     r.message,
   )
   t.true(r.message?.endsWith(`Rebuild it (npm run build) or delete it to use fdpass-${key}.`), r.message)

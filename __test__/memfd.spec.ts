@@ -105,14 +105,16 @@ test.serial('memfd: bad arguments throw before any syscall and open nothing', as
   })
 })
 
-test.serial('memfd: a full fd table is an OS error (EMFILE) with code, errno and syscall, and leaks nothing', async (t) => {
-  if (!linux) {
-    t.pass('prlimit is Linux-only: the error shape is checked on Linux')
-    return
-  }
-  await withFdAudit(t, () => {
-    // A child with a small fd limit fills its table, then asks for a memfd.
-    const child = `
+test.serial(
+  'memfd: a full fd table is an OS error (EMFILE) with code, errno and syscall, and leaks nothing',
+  async (t) => {
+    if (!linux) {
+      t.pass('prlimit is Linux-only: the error shape is checked on Linux')
+      return
+    }
+    await withFdAudit(t, () => {
+      // A child with a small fd limit fills its table, then asks for a memfd.
+      const child = `
       const fs = require('node:fs')
       const { memfd } = require(${JSON.stringify(require.resolve('fdpass'))})
       const before = fs.readdirSync('/proc/self/fd').length
@@ -124,10 +126,11 @@ test.serial('memfd: a full fd table is an OS error (EMFILE) with code, errno and
       result.leaked = fs.readdirSync('/proc/self/fd').length - before
       console.log(JSON.stringify(result))
     `
-    const out = spawnSync('prlimit', ['--nofile=64:64', process.execPath, '-e', child], { encoding: 'utf8' })
-    t.is(out.status, 0, out.stderr)
-    const result = JSON.parse(out.stdout) as Record<string, unknown>
-    t.like(result, { code: 'EMFILE', errno: -24, syscall: 'memfd_create', leaked: 0 })
-    t.regex(String(result.message), /too many open fds/)
-  })
-})
+      const out = spawnSync('prlimit', ['--nofile=64:64', process.execPath, '-e', child], { encoding: 'utf8' })
+      t.is(out.status, 0, out.stderr)
+      const result = JSON.parse(out.stdout) as Record<string, unknown>
+      t.like(result, { code: 'EMFILE', errno: -24, syscall: 'memfd_create', leaked: 0 })
+      t.regex(String(result.message), /too many open fds/)
+    })
+  },
+)

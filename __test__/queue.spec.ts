@@ -1,8 +1,8 @@
-// The read-ahead queue of FdSocket (src/queue.ts): first in, first out,
+// The read-ahead queue of FdSocket (src/internal/queue.ts): first in, first out,
 // across the points where it empties and starts over in fresh storage.
 import test from 'ava'
 
-import { Queue } from '../src/queue'
+import { Queue } from '../src/internal/queue'
 
 test('items come out in the order they went in, across refills', (t) => {
   const q = new Queue<number>()
@@ -16,7 +16,10 @@ test('items come out in the order they went in, across refills', (t) => {
   }
   while (q.length > 0) out.push(q.shift())
   const taken = out.filter((x) => x !== undefined)
-  t.deepEqual(taken, Array.from({ length: next }, (_, i) => i))
+  t.deepEqual(
+    taken,
+    Array.from({ length: next }, (_, i) => i),
+  )
   t.is(q.length, 0)
   t.is(q.shift(), undefined)
   t.is(q.peek(), undefined)

@@ -150,8 +150,14 @@ test.serial('empty data with fds -> ERR_EMPTY_DATA', async (t) => {
   await withFdAudit(t, () => {
     const [a, b] = socketPair()
     const f = fileWith('x')
-    t.is(codeOf(() => sendFds(a, '', [f])), 'ERR_EMPTY_DATA')
-    t.is(codeOf(() => sendFds(a, new Uint8Array(0), [f])), 'ERR_EMPTY_DATA')
+    t.is(
+      codeOf(() => sendFds(a, '', [f])),
+      'ERR_EMPTY_DATA',
+    )
+    t.is(
+      codeOf(() => sendFds(a, new Uint8Array(0), [f])),
+      'ERR_EMPTY_DATA',
+    )
     closeFds([f, a, b])
   })
 })
@@ -254,12 +260,30 @@ test.serial('bad arguments get TypeError/RangeError before any syscall', async (
         t.is((err as NodeJS.ErrnoException).code, code, `code for ${String(value)}`)
       }
     }
-    t.is(codeOf(() => sendFds(a, 42 as unknown as string)), 'ERR_INVALID_ARG_TYPE')
-    t.is(codeOf(() => sendFds(a, 'x', 'not an array' as unknown as number[])), 'ERR_INVALID_ARG_TYPE')
-    t.is(codeOf(() => recvFds(b, { maxFds: 254 })), 'ERR_OUT_OF_RANGE')
-    t.is(codeOf(() => recvFds(b, { maxBytes: 0 })), 'ERR_OUT_OF_RANGE')
-    t.is(codeOf(() => recvFds(b, { maxBytes: '1' as unknown as number })), 'ERR_INVALID_ARG_TYPE')
-    t.is(codeOf(() => socketPair('raw' as SocketType)), 'ERR_INVALID_ARG_VALUE')
+    t.is(
+      codeOf(() => sendFds(a, 42 as unknown as string)),
+      'ERR_INVALID_ARG_TYPE',
+    )
+    t.is(
+      codeOf(() => sendFds(a, 'x', 'not an array' as unknown as number[])),
+      'ERR_INVALID_ARG_TYPE',
+    )
+    t.is(
+      codeOf(() => recvFds(b, { maxFds: 254 })),
+      'ERR_OUT_OF_RANGE',
+    )
+    t.is(
+      codeOf(() => recvFds(b, { maxBytes: 0 })),
+      'ERR_OUT_OF_RANGE',
+    )
+    t.is(
+      codeOf(() => recvFds(b, { maxBytes: '1' as unknown as number })),
+      'ERR_INVALID_ARG_TYPE',
+    )
+    t.is(
+      codeOf(() => socketPair('raw' as SocketType)),
+      'ERR_INVALID_ARG_VALUE',
+    )
     closeFds([a, b])
   })
 })
@@ -272,14 +296,24 @@ test.serial('closed fds give EBADF', async (t) => {
     const sendErr = t.throws(() => sendFds(a, 'x', [f])) as NodeJS.ErrnoException
     t.is(sendErr.code, 'EBADF')
     t.is(sendErr.errno, -os.constants.errno.EBADF)
-    t.is(codeOf(() => fdKind(f)), 'EBADF')
+    t.is(
+      codeOf(() => fdKind(f)),
+      'EBADF',
+    )
     closeFds([b])
-    t.is(codeOf(() => recvFds(b)), 'EBADF')
+    t.is(
+      codeOf(() => recvFds(b)),
+      'EBADF',
+    )
     // closeFds closes every fd it can, then reports the first failure.
     const err = t.throws(() => closeFds([b, a])) as NodeJS.ErrnoException
     t.is(err.code, 'EBADF')
     t.is(err.syscall, 'close')
-    t.is(codeOf(() => fdKind(a)), 'EBADF', 'a was closed despite the earlier failure')
+    t.is(
+      codeOf(() => fdKind(a)),
+      'EBADF',
+      'a was closed despite the earlier failure',
+    )
   })
 })
 
@@ -384,20 +418,21 @@ if (!linux) {
 }
 
 // eventfd and O_PATH exist on Linux only.
-if (linux) test.serial('fdKind of an eventfd and an O_PATH symlink fd received from Python', async (t) => {
-  await withFdAudit(t, async () => {
-    const [mine, theirs] = socketPair('seqpacket')
-    const report = runPython('kinds', theirs)
-    closeFds([theirs])
-    const efd = recvFds(mine)
-    t.is(efd.data.toString(), 'eventfd')
-    t.is(fdKind(efd.fds[0]!), 'unknown')
-    const link = recvFds(mine)
-    t.is(link.data.toString(), 'symlink')
-    t.is(fdKind(link.fds[0]!), 'symlink')
-    closeFds([...efd.fds, ...link.fds])
-    sendFds(mine, 'k')
-    t.true((await report).fd_audit_ok)
-    closeFds([mine])
+if (linux)
+  test.serial('fdKind of an eventfd and an O_PATH symlink fd received from Python', async (t) => {
+    await withFdAudit(t, async () => {
+      const [mine, theirs] = socketPair('seqpacket')
+      const report = runPython('kinds', theirs)
+      closeFds([theirs])
+      const efd = recvFds(mine)
+      t.is(efd.data.toString(), 'eventfd')
+      t.is(fdKind(efd.fds[0]!), 'unknown')
+      const link = recvFds(mine)
+      t.is(link.data.toString(), 'symlink')
+      t.is(fdKind(link.fds[0]!), 'symlink')
+      closeFds([...efd.fds, ...link.fds])
+      sendFds(mine, 'k')
+      t.true((await report).fd_audit_ok)
+      closeFds([mine])
+    })
   })
-})

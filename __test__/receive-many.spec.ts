@@ -10,7 +10,7 @@ import * as path from 'node:path'
 import { closeFds, FdSocket, sendFds, socketPair, type FdMessage, type SocketType } from 'fdpass'
 
 import { withFdAudit } from './helpers/fd-audit.js'
-import { codeOf, timeout } from './helpers/outcomes.js'
+import { codeOf, loopTurns, timeout } from './helpers/outcomes.js'
 import { openTempFile, readText } from './helpers/files.js'
 
 const linux = process.platform === 'linux'
@@ -20,8 +20,15 @@ const read = (fd: number): string => readText(fd, 0, 64)
 
 // Socket kinds that keep message boundaries (an unframed stream does not).
 const TYPES: Array<[SocketType, boolean]> = linux
-  ? [['stream', true], ['seqpacket', false], ['dgram', false]]
-  : [['stream', true], ['dgram', false]]
+  ? [
+      ['stream', true],
+      ['seqpacket', false],
+      ['dgram', false],
+    ]
+  : [
+      ['stream', true],
+      ['dgram', false],
+    ]
 
 /** Checks message `i` of a run: payload `m<i>`, and `i % 3` fds reading `f<i>-<k>`. */
 function checkMessage(t: { is(a: unknown, b: unknown, m?: string): void }, message: FdMessage, i: number): void {
@@ -31,37 +38,40 @@ function checkMessage(t: { is(a: unknown, b: unknown, m?: string): void }, messa
 }
 
 for (const [type, framing] of TYPES) {
-  test.serial(`receiveMany ${type}${framing ? ' framed' : ''}: everything available, at most max, in order`, async (t) => {
-    await withFdAudit(t, async () => {
-      const [a, b] = FdSocket.pair(type, { framing })
-      const files: number[] = []
-      const total = 10
-      for (let i = 0; i < total; i++) {
-        const fds = Array.from({ length: i % 3 }, (_, k) => fileWith(`f${i}-${k}`))
-        files.push(...fds)
-        await a.send(`m${i}`, fds)
-      }
-      closeFds(files)
-      const sizes: number[] = []
-      let next = 0
-      try {
-        while (next < total) {
-          const batch = await b.receiveMany({ max: 4, ...timeout() })
-          t.true(batch.length >= 1 && batch.length <= 4, `batch of ${batch.length}`)
-          sizes.push(batch.length)
-          for (const message of batch) {
-            checkMessage(t, message, next++)
-            closeFds(message.fds)
-          }
+  test.serial(
+    `receiveMany ${type}${framing ? ' framed' : ''}: everything available, at most max, in order`,
+    async (t) => {
+      await withFdAudit(t, async () => {
+        const [a, b] = FdSocket.pair(type, { framing })
+        const files: number[] = []
+        const total = 10
+        for (let i = 0; i < total; i++) {
+          const fds = Array.from({ length: i % 3 }, (_, k) => fileWith(`f${i}-${k}`))
+          files.push(...fds)
+          await a.send(`m${i}`, fds)
         }
-        t.is(next, total)
-        t.true(sizes.length < total, `batched: ${sizes.join(', ')}`)
-      } finally {
-        a.close()
-        b.close()
-      }
-    })
-  })
+        closeFds(files)
+        const sizes: number[] = []
+        let next = 0
+        try {
+          while (next < total) {
+            const batch = await b.receiveMany({ max: 4, ...timeout() })
+            t.true(batch.length >= 1 && batch.length <= 4, `batch of ${batch.length}`)
+            sizes.push(batch.length)
+            for (const message of batch) {
+              checkMessage(t, message, next++)
+              closeFds(message.fds)
+            }
+          }
+          t.is(next, total)
+          t.true(sizes.length < total, `batched: ${sizes.join(', ')}`)
+        } finally {
+          a.close()
+          b.close()
+        }
+      })
+    },
+  )
 }
 
 test.serial('receiveMany waits while nothing is there, then takes what one wake-up brings', async (t) => {
@@ -70,7 +80,7 @@ test.serial('receiveMany waits while nothing is there, then takes what one wake-
     const f = fileWith('x')
     try {
       const pending = b.receiveMany(timeout())
-      await new Promise((resolve) => setTimeout(resolve, 20))
+      await loopTurns()
       // Three sends in one tick: the wait ends with at least the first.
       void a.send('m0', [f])
       void a.send('m1', [f])
@@ -94,46 +104,49 @@ test.serial('receiveMany waits while nothing is there, then takes what one wake-
   })
 })
 
-test.serial('receiveMany and receive() interleaved keep one order; 2,000 messages with fds while sending', async (t) => {
-  await withFdAudit(t, async () => {
-    const [a, b] = FdSocket.pair('stream', { readAhead: 8 })
-    const total = 2000
-    const sending = (async () => {
-      const files: number[] = []
-      for (let i = 0; i < total; i++) {
-        const fds = Array.from({ length: i % 3 }, (_, k) => fileWith(`f${i}-${k}`))
-        files.push(...fds)
-        await a.send(`m${i}`, fds)
-        if (i % 100 === 99) closeFds(files.splice(0))
-      }
-      closeFds(files)
-    })()
-    let next = 0
-    let biggest = 0
-    try {
-      while (next < total) {
-        if (next % 7 === 3) {
-          const message = await b.receive(timeout())
-          checkMessage(t, message, next++)
-          closeFds(message.fds)
-          continue
+test.serial(
+  'receiveMany and receive() interleaved keep one order; 2,000 messages with fds while sending',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const [a, b] = FdSocket.pair('stream', { readAhead: 8 })
+      const total = 2000
+      const sending = (async () => {
+        const files: number[] = []
+        for (let i = 0; i < total; i++) {
+          const fds = Array.from({ length: i % 3 }, (_, k) => fileWith(`f${i}-${k}`))
+          files.push(...fds)
+          await a.send(`m${i}`, fds)
+          if (i % 100 === 99) closeFds(files.splice(0))
         }
-        const batch = await b.receiveMany({ max: 16, ...timeout() })
-        biggest = Math.max(biggest, batch.length)
-        for (const message of batch) {
-          checkMessage(t, message, next++)
-          closeFds(message.fds)
+        closeFds(files)
+      })()
+      let next = 0
+      let biggest = 0
+      try {
+        while (next < total) {
+          if (next % 7 === 3) {
+            const message = await b.receive(timeout())
+            checkMessage(t, message, next++)
+            closeFds(message.fds)
+            continue
+          }
+          const batch = await b.receiveMany({ max: 16, ...timeout() })
+          biggest = Math.max(biggest, batch.length)
+          for (const message of batch) {
+            checkMessage(t, message, next++)
+            closeFds(message.fds)
+          }
         }
+        await sending
+        t.is(next, total)
+        t.true(biggest <= 16)
+      } finally {
+        a.close()
+        b.close()
       }
-      await sending
-      t.is(next, total)
-      t.true(biggest <= 16)
-    } finally {
-      a.close()
-      b.close()
-    }
-  })
-})
+    })
+  },
+)
 
 test.serial('a waiting receiveMany takes one run of messages, in order, before later receive() calls', async (t) => {
   await withFdAudit(t, async () => {
@@ -144,7 +157,7 @@ test.serial('a waiting receiveMany takes one run of messages, in order, before l
       // the receiveMany(), and the receive() made later waits for the next.
       const first = b.receive(timeout()).then(async (m) => [m, await b.receive(timeout())])
       const many = b.receiveMany(timeout())
-      await new Promise((resolve) => setTimeout(resolve, 10))
+      await loopTurns()
       for (let i = 0; i < 6; i++) void a.send(`m${i}`)
       const batch = await many
       t.deepEqual(
@@ -158,7 +171,7 @@ test.serial('a waiting receiveMany takes one run of messages, in order, before l
 
       // A waiting receiveMany stops at its max; the rest stays queued.
       const two = b.receiveMany({ max: 2, ...timeout() })
-      await new Promise((resolve) => setTimeout(resolve, 10))
+      await loopTurns()
       for (let i = 7; i < 10; i++) void a.send(`m${i}`)
       t.deepEqual(
         (await two).map((m) => m.data.toString()),
@@ -246,12 +259,14 @@ test.serial('receiveMany: bad options reject before reading; abort and close end
 
       const controller = new AbortController()
       const aborted = b.receiveMany({ signal: controller.signal })
-      setTimeout(() => controller.abort(), 10)
+      await loopTurns() // aborted while it waits on the event loop
+      controller.abort()
       t.is(await codeOf(aborted), 'ABORT_ERR')
       t.is(await codeOf(b.receiveMany({ signal: AbortSignal.abort() })), 'ABORT_ERR')
 
       const closing = b.receiveMany()
-      setTimeout(() => b.close(), 10)
+      await loopTurns() // closed while it waits on the event loop
+      b.close()
       t.is(await codeOf(closing), 'ERR_SOCKET_CLOSED')
     } finally {
       closeFds([f])

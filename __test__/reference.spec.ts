@@ -65,10 +65,21 @@ test('the reference check finds an undocumented export and an undocumented membe
 
 test('the doc block finder: runnable fences, illustrative marks with a reason, unmarked blocks', (t) => {
   const md = [
-    '```js', 'a()', '```', '',
-    '<!-- illustrative: output, not code -->', '', '```', 'out', '```',
-    '```sh', 'ls', '```',
-    '```ts', 'const x: number = 1', '```',
+    '```js',
+    'a()',
+    '```',
+    '',
+    '<!-- illustrative: output, not code -->',
+    '',
+    '```',
+    'out',
+    '```',
+    '```sh',
+    'ls',
+    '```',
+    '```ts',
+    'const x: number = 1',
+    '```',
   ].join('\n')
   const blocks = blocksOf('x.md', md)
   t.deepEqual(
@@ -96,12 +107,13 @@ test('every error code the code raises is in README and in the reference, and RE
     t.true(readme.includes(`\`${c}\``), `README documents ${c}`)
     t.true(reference.includes(`\`${c}\``), `docs/api.md documents ${c}`)
   }
-  for (const m of readme.matchAll(/`(ERR_[A-Z_]+|ABORT_ERR)`/g)) t.true(codes.has(m[1]!), `README's ${m[1]} exists in the code`)
+  for (const m of readme.matchAll(/`(ERR_[A-Z_]+|ABORT_ERR)`/g))
+    t.true(codes.has(m[1]!), `README's ${m[1]} exists in the code`)
 })
 
 /** Evaluates a default as the code writes it: a number, a constant, `64 * 1024`, `2 ** 20`. */
 function evaluate(expr: string): number {
-  const named = new RegExp(`(?:export )?const ${expr} = ([^\\n]+)`).exec(code)
+  const named = new RegExp(`(?:export )?const ${expr}(?:: number)? = ([^\\n]+)`).exec(code)
   const literal = named ? named[1]!.trim() : expr
   if (!/^[\d\s*+]+$/.test(literal)) throw new Error(`cannot evaluate ${expr}`)
   return Function(`return (${literal})`)() as number
@@ -120,10 +132,16 @@ const integerOptions = checkedOptions
   .map((o) => ({ name: o.name, fallback: evaluate(o.fallback) }))
 
 /** Text without spaces or comment stars, and with one spelling of ranges: "0 to 2^20", "0–253". */
-const squeeze = (text: string): string => text.replace(/[\s*]+/g, '').replace(/–/g, 'to').replace(/−/g, '-')
+const squeeze = (text: string): string =>
+  text
+    .replace(/[\s*]+/g, '')
+    .replace(/–/g, 'to')
+    .replace(/−/g, '-')
 /** The ways docs may write a bound: as the code does (2 ** 20 as 2^20), or its value. */
 function spellings(expr: string): string[] {
-  const named = /^[A-Z_]+$/.test(expr) ? new RegExp(`(?:export )?const ${expr} = ([^\\n]+)`).exec(code) : null
+  const named = /^[A-Z_]+$/.test(expr)
+    ? new RegExp(`(?:export )?const ${expr}(?:: number)? = ([^\\n]+)`).exec(code)
+    : null
   const literal = (named ? named[1]! : expr).trim()
   const forms = [literal.replace(/\*\*/g, '^')]
   if (/^[\d\s*+-]+$/.test(literal)) forms.push(String(Function(`return (${literal})`)() as number))
@@ -131,7 +149,7 @@ function spellings(expr: string): string[] {
 }
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
-test('every integer option\'s range is in README and in the doc comment of its declaration', (t) => {
+test("every integer option's range is in README and in the doc comment of its declaration", (t) => {
   t.true(checkedOptions.length >= 8)
   const ref = squeeze(reference)
   const guide = squeeze(readme)
@@ -139,9 +157,15 @@ test('every integer option\'s range is in README and in the doc comment of its d
     const ranges = spellings(min).flatMap((lo) => spellings(max).map((hi) => `${lo}to${hi}`))
     const any = `(?:${ranges.map(escape).join('|')})`
     // (t.true, not t.regex: a failure would print all of README.)
-    t.true(new RegExp(`${any}(?:(?!\\?:).)*?\\b${name}\\?:`).test(ref), `docs/api.md gives ${name}'s range (${ranges[0]})`)
+    t.true(
+      new RegExp(`${any}(?:(?!\\?:).)*?\\b${name}\\?:`).test(ref),
+      `docs/api.md gives ${name}'s range (${ranges[0]})`,
+    )
     // In README: after the option's name, within its table row or sentence.
-    t.true(new RegExp(`\`${name}[\`,](?:(?!\\|\\|).){0,160}?${any}`).test(guide), `README gives ${name}'s range (${ranges[0]})`)
+    t.true(
+      new RegExp(`\`${name}[\`,](?:(?!\\|\\|).){0,160}?${any}`).test(guide),
+      `README gives ${name}'s range (${ranges[0]})`,
+    )
   }
 })
 
@@ -150,11 +174,16 @@ test('every integer option and its default are in README and the reference', (t)
   for (const { name, fallback } of integerOptions) {
     // README: a table row or a sentence that names the option and its default.
     const lines = readme.split('\n').filter((l) => l.includes(`\`${name}\``) || l.includes(`${name}?`))
-    const said = lines.some((l) => new RegExp(`\\b${fallback}\\b`).test(l)) ||
+    const said =
+      lines.some((l) => new RegExp(`\\b${fallback}\\b`).test(l)) ||
       new RegExp(`\`${name}\`[^.]*default ${fallback}\\b`).test(readme.replace(/\n/g, ' '))
     t.true(said, `README gives ${name}'s default, ${fallback}`)
     // docs/api.md: the doc comment just above the option's declaration gives the default.
-    t.regex(reference, new RegExp(`default ${fallback}\\b(?:(?!\\?:)[\\s\\S])*?\\b${name}\\?:`), `docs/api.md gives ${name}'s default`)
+    t.regex(
+      reference,
+      new RegExp(`default ${fallback}\\b(?:(?!\\?:)[\\s\\S])*?\\b${name}\\?:`),
+      `docs/api.md gives ${name}'s default`,
+    )
     t.regex(reference, new RegExp(`\\b${name}\\?:`), `docs/api.md declares ${name}`)
   }
 })
@@ -167,10 +196,24 @@ const declaredOptions = new Set(
 )
 
 test("every option the code declares is in README, and README's option tables name no other", (t) => {
-  for (const name of ['framing', 'maxBytes', 'maxFds', 'readAhead', 'maxQueuedFds', 'backlog', 'mode', 'replaceStale', 'allowPeer', 'type', 'signal', 'max']) {
+  for (const name of [
+    'framing',
+    'maxBytes',
+    'maxFds',
+    'readAhead',
+    'maxQueuedFds',
+    'backlog',
+    'mode',
+    'replaceStale',
+    'allowPeer',
+    'type',
+    'signal',
+    'max',
+  ]) {
     t.true(declaredOptions.has(name), `the code declares ${name}`)
   }
-  for (const name of declaredOptions) t.true(readme.includes(`\`${name}\``) || readme.includes(`${name}?`), `README documents ${name}`)
+  for (const name of declaredOptions)
+    t.true(readme.includes(`\`${name}\``) || readme.includes(`${name}?`), `README documents ${name}`)
   // The options table of SocketOptions: each row is an option of the code.
   const table = readme.slice(readme.indexOf('| option | default | meaning |'))
   const rows = table.slice(0, table.indexOf('\n\n')).split('\n').slice(2)

@@ -1,11 +1,13 @@
 /**
- * Reliability cases of issue 5 not covered by raw.spec.ts / fd-socket.spec.ts:
- * A (every kind of fd, shared open file description across processes, in-flight
- * cycles, sender closes right after sending x1000), C (receiver's fd table full,
- * ETOOMANYREFS as nobody), D (dropped sockets and GC, error paths close fds),
- * E (no MSG_PEEK, MSG_CMSG_CLOEXEC, by strace), F (peer credentials of a nobody
- * peer), G (ECONNRESET, receiver exits with fds in flight, signal during a
- * blocking recvFds). Linux only: they read /proc and use Linux-only fd kinds.
+ * Reliability cases not covered by raw.spec.ts / fd-socket.spec.ts: fds
+ * across processes (every kind of fd, the shared open file description,
+ * in-flight cycles, a sender that closes right after sending, 1000 times),
+ * limits (the receiver's fd table full, ETOOMANYREFS as nobody), cleanup
+ * (dropped sockets and GC, error paths close fds), syscalls (no MSG_PEEK,
+ * MSG_CMSG_CLOEXEC, by strace; the poll kept between messages), peer
+ * credentials of a nobody peer, and peers that go away (ECONNRESET, a
+ * receiver that exits with fds in flight, a signal during a blocking
+ * recvFds). Linux only: they read /proc and use Linux-only fd kinds.
  *
  * Every test audits the fds of this process (withFdAudit, hence serial) and
  * every child prints its own audit.
@@ -44,9 +46,9 @@ function fdinfo(fd: number): { flags: number; pos: number } {
   }
 }
 
-// ---------------------------------------------------------------- A
+// ---------------------------------------------------------------- fds across processes
 
-test.serial('A: every kind of fd from a Python peer is usable here, and the same open file when sent back', async (t) => {
+test.serial('every kind of fd from a Python peer is usable here, and the same open file when sent back', async (t) => {
   await withFdAudit(t, async () => {
     const [mine, theirs] = socketPair('seqpacket')
     const py = runPython(PY_PEER, ['kinds'], { socket: theirs, timeoutMs: 30_000 })
@@ -113,7 +115,7 @@ test.serial('A: every kind of fd from a Python peer is usable here, and the same
   })
 })
 
-test.serial('A: the open file description is shared across processes: offset and O_NONBLOCK both ways', async (t) => {
+test.serial('the open file description is shared across processes: offset and O_NONBLOCK both ways', async (t) => {
   await withFdAudit(t, async () => {
     const [mine, theirs] = socketPair('seqpacket')
     const py = runPython(PY_PEER, ['shared'], { socket: theirs, timeoutMs: 30_000 })
@@ -156,7 +158,7 @@ async function waitGone(inodes: number[], ms: number): Promise<number[]> {
 }
 
 for (const type of ['stream', 'seqpacket', 'dgram'] as SocketType[]) {
-  test.serial(`A: ${type} in-flight cycles (self, cross, triangle, a listener inside) are reclaimed`, async (t) => {
+  test.serial(`${type} in-flight cycles (self, cross, triangle, a listener inside) are reclaimed`, async (t) => {
     await withFdAudit(t, async () => {
       const [a, b] = socketPair(type)
       // Each end over itself and over the other.
@@ -180,7 +182,7 @@ for (const type of ['stream', 'seqpacket', 'dgram'] as SocketType[]) {
   })
 }
 
-test.serial('A: the sender closes its copy right after sending, 1000 times, from another process', async (t) => {
+test.serial('the sender closes its copy right after sending, 1000 times, from another process', async (t) => {
   await withFdAudit(t, async () => {
     const [mine, theirs] = socketPair()
     const peer = runNode(['send-close', '1000'], { socket: theirs })
@@ -202,7 +204,7 @@ test.serial('A: the sender closes its copy right after sending, 1000 times, from
   })
 })
 
-// ---------------------------------------------------------------- C
+// ---------------------------------------------------------------- limits: a full fd table, ETOOMANYREFS
 
 /** Sends 'first' + 10 fds then 'second' + 2 fds to a child whose fd table has 3 free slots. */
 async function fdTableFull(framed: boolean): Promise<Record<string, unknown>> {
@@ -224,47 +226,56 @@ async function fdTableFull(framed: boolean): Promise<Record<string, unknown>> {
   return report
 }
 
-test.serial('C: the receiver fd table is full (raw recvFds): ERR_FDS_TRUNCATED, nothing leaked, the socket still works', async (t) => {
-  await withFdAudit(t, async () => {
-    // The raw child reads frames as plain recvmsg bytes: what matters are the fds.
-    const report = await fdTableFull(false)
-    t.is(report.firstError, 'ERR_FDS_TRUNCATED', JSON.stringify(report))
-    t.deepEqual(report.leakedByError, [], 'the fds that did arrive were closed')
-    t.is((report.second as { fds: number }).fds, 2, 'the next message arrives whole')
-    t.true(report.secondFdsWork)
-    t.true(report.fdAuditOk, JSON.stringify(report))
-    t.log(`raw: ${report.firstMessage}`)
-  })
-})
+test.serial(
+  'the receiver fd table is full (raw recvFds): ERR_FDS_TRUNCATED, nothing leaked, the socket still works',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      // The raw child reads frames as plain recvmsg bytes: what matters are the fds.
+      const report = await fdTableFull(false)
+      t.is(report.firstError, 'ERR_FDS_TRUNCATED', JSON.stringify(report))
+      t.deepEqual(report.leakedByError, [], 'the fds that did arrive were closed')
+      t.is((report.second as { fds: number }).fds, 2, 'the next message arrives whole')
+      t.true(report.secondFdsWork)
+      t.true(report.fdAuditOk, JSON.stringify(report))
+      t.log(`raw: ${report.firstMessage}`)
+    })
+  },
+)
 
-test.serial('C: the receiver fd table is full (framed FdSocket): the stream closes with an error, nothing leaked', async (t) => {
-  await withFdAudit(t, async () => {
-    const report = await fdTableFull(true)
-    t.true(['ERR_FDS_TRUNCATED', 'ERR_FDPASS_PROTOCOL'].includes(report.firstError as string), JSON.stringify(report))
-    t.deepEqual(report.leakedByError, [], 'the fds that did arrive were closed')
-    t.is(report.secondError, 'ERR_SOCKET_CLOSED', 'the stream was closed after the error')
-    t.true(report.fdAuditOk, JSON.stringify(report))
-    t.log(`framed: ${report.firstError}: ${report.firstMessage}`)
-  })
-})
+test.serial(
+  'the receiver fd table is full (framed FdSocket): the stream closes with an error, nothing leaked',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const report = await fdTableFull(true)
+      t.true(['ERR_FDS_TRUNCATED', 'ERR_FDPASS_PROTOCOL'].includes(report.firstError as string), JSON.stringify(report))
+      t.deepEqual(report.leakedByError, [], 'the fds that did arrive were closed')
+      t.is(report.secondError, 'ERR_SOCKET_CLOSED', 'the stream was closed after the error')
+      t.true(report.fdAuditOk, JSON.stringify(report))
+      t.log(`framed: ${report.firstError}: ${report.firstMessage}`)
+    })
+  },
+)
 
-test.serial('C: ETOOMANYREFS as nobody (RLIMIT_NOFILE 64); the socket works again once the receiver drains', async (t) => {
+test.serial('ETOOMANYREFS as nobody (RLIMIT_NOFILE 64); the socket works again once the receiver drains', async (t) => {
   await withFdAudit(t, async () => {
     const peer = runNode(['toomanyrefs'], { uid: NOBODY, gid: NOBODY, nofile: 64 })
     const report = await peer.report
     t.is(report.uid, NOBODY)
     t.is(report.code, 'ETOOMANYREFS', JSON.stringify(report))
     t.is(report.syscall, 'sendmsg')
-    t.true((report.sentBeforeError as number) >= 64 && (report.sentBeforeError as number) <= 66, `sent ${report.sentBeforeError}`)
+    t.true(
+      (report.sentBeforeError as number) >= 64 && (report.sentBeforeError as number) <= 66,
+      `sent ${report.sentBeforeError}`,
+    )
     t.is(report.drained, report.sentBeforeError, 'every message sent before the error arrives with its fd')
     t.deepEqual(report.afterDrain, { data: 'after', fds: 1 })
     t.true(report.fdAuditOk, JSON.stringify(report))
   })
 })
 
-// ---------------------------------------------------------------- D
+// ---------------------------------------------------------------- cleanup: GC and error paths
 
-test.serial('D: idle FdSockets dropped without close() have their fds closed by the finalizer', async (t) => {
+test.serial('idle FdSockets dropped without close() have their fds closed by the finalizer', async (t) => {
   await withFdAudit(t, async () => {
     const report = await runNode(['gc'], { nodeArgs: ['--expose-gc'] }).report
     t.is(report.withSockets, 100, '50 pairs open')
@@ -273,7 +284,7 @@ test.serial('D: idle FdSockets dropped without close() have their fds closed by 
   })
 })
 
-test.serial('D: a dropped FdSocket holding a read-ahead message closes that message\'s fds too', async (t) => {
+test.serial("a dropped FdSocket holding a read-ahead message closes that message's fds too", async (t) => {
   await withFdAudit(t, async () => {
     const report = await runNode(['gc-readahead'], { nodeArgs: ['--expose-gc'] }).report
     // a, b and the two fds of the message 'two' that b read ahead.
@@ -283,7 +294,7 @@ test.serial('D: a dropped FdSocket holding a read-ahead message closes that mess
   })
 })
 
-test.serial('D: error paths close every fd (send errors immediate and queued, bad fds, closed sockets)', async (t) => {
+test.serial('error paths close every fd (send errors immediate and queued, bad fds, closed sockets)', async (t) => {
   await withFdAudit(t, async () => {
     const [a, b] = FdSocket.pair('stream', { maxBytes: 1 << 20 })
     const f = fileWith('x')
@@ -302,7 +313,8 @@ test.serial('D: error paths close every fd (send errors immediate and queued, ba
     const results = await Promise.allSettled(queued)
     t.true(results.some((r) => r.status === 'rejected'))
     for (const r of results) {
-      if (r.status === 'rejected') t.true(['EPIPE', 'ECONNRESET'].includes((r.reason as NodeJS.ErrnoException).code!), String(r.reason))
+      if (r.status === 'rejected')
+        t.true(['EPIPE', 'ECONNRESET'].includes((r.reason as NodeJS.ErrnoException).code!), String(r.reason))
     }
     t.is(a.writableLength, 0)
     a.close()
@@ -311,9 +323,9 @@ test.serial('D: error paths close every fd (send errors immediate and queued, ba
   })
 })
 
-// ---------------------------------------------------------------- E
+// ---------------------------------------------------------------- syscalls: strace
 
-test.serial('E: no MSG_PEEK ever, and every recvmsg carries MSG_CMSG_CLOEXEC (strace)', async (t) => {
+test.serial('no MSG_PEEK ever, and every recvmsg carries MSG_CMSG_CLOEXEC (strace)', async (t) => {
   await withFdAudit(t, async () => {
     const trace = path.join(tmp, 'strace.txt')
     const peer = runNode(['exercise'], {
@@ -327,71 +339,93 @@ test.serial('E: no MSG_PEEK ever, and every recvmsg carries MSG_CMSG_CLOEXEC (st
     fs.unlinkSync(trace)
     const recvmsg = lines.filter((l) => /\brecvmsg\(/.test(l))
     t.true(recvmsg.length >= 10, `${recvmsg.length} recvmsg calls traced`)
-    t.deepEqual(lines.filter((l) => l.includes('MSG_PEEK')), [], 'no MSG_PEEK')
+    t.deepEqual(
+      lines.filter((l) => l.includes('MSG_PEEK')),
+      [],
+      'no MSG_PEEK',
+    )
     // strace prints the flags after the msghdr; resumed lines carry them too.
     const calls = recvmsg.filter((l) => !l.includes('<unfinished'))
-    t.deepEqual(calls.filter((l) => !l.includes('MSG_CMSG_CLOEXEC')), [], 'MSG_CMSG_CLOEXEC on every recvmsg')
-    t.true(recvmsg.some((l) => l.includes('SCM_RIGHTS')), 'fds were received under the trace')
+    t.deepEqual(
+      calls.filter((l) => !l.includes('MSG_CMSG_CLOEXEC')),
+      [],
+      'MSG_CMSG_CLOEXEC on every recvmsg',
+    )
+    t.true(
+      recvmsg.some((l) => l.includes('SCM_RIGHTS')),
+      'fds were received under the trace',
+    )
   })
 })
 
-test.serial('E: a request-reply loop keeps watching its socket between messages (strace: epoll_ctl does not grow with them)', async (t) => {
-  await withFdAudit(t, async () => {
-    const f = fileWith('ping')
-    const epollCtl: Record<number, number> = {}
-    for (const n of [20, 200]) {
-      const trace = path.join(tmp, `epoll-${n}.txt`)
+test.serial(
+  'a request-reply loop keeps watching its socket between messages (strace: epoll_ctl does not grow with them)',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const f = fileWith('ping')
+      const epollCtl: Record<number, number> = {}
+      for (const n of [20, 200]) {
+        const trace = path.join(tmp, `epoll-${n}.txt`)
+        const [mine, theirs] = socketPair()
+        const peer = runNode(['ping-loop', String(n)], {
+          socket: theirs,
+          wrapper: ['strace', '-f', '-qq', '--seccomp-bpf', '-e', 'trace=epoll_ctl', '-o', trace],
+          timeoutMs: 60_000,
+        })
+        closeFds([theirs])
+        const sock = FdSocket.from(mine)
+        // Each 'y' says the peer waits for the next message on its event loop.
+        t.is((await sock.receive()).data.toString(), 'y')
+        for (let i = 0; i < n; i++) {
+          await sock.send('x', [f])
+          t.is((await sock.receive()).data.toString(), 'y')
+        }
+        const report = await peer.report
+        sock.close()
+        t.is(report.received, n)
+        t.is(report.fdsReceived, n)
+        t.true(report.fdAuditOk, JSON.stringify(report))
+        epollCtl[n] = fs
+          .readFileSync(trace, 'utf8')
+          .split('\n')
+          .filter((l) => /\bepoll_ctl\(/.test(l)).length
+        fs.unlinkSync(trace)
+      }
+      // Stopping and restarting the poll per message would add two per message.
+      t.true(
+        epollCtl[200]! - epollCtl[20]! < 20,
+        `epoll_ctl: ${epollCtl[20]} for 20 round trips, ${epollCtl[200]} for 200`,
+      )
+      closeFds([f])
+    })
+  },
+)
+
+test.serial(
+  'once nobody receives, a socket whose last message came from the event loop lets the process exit',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const f = fileWith('last')
       const [mine, theirs] = socketPair()
-      const peer = runNode(['ping-loop', String(n)], {
-        socket: theirs,
-        wrapper: ['strace', '-f', '-qq', '--seccomp-bpf', '-e', 'trace=epoll_ctl', '-o', trace],
-        timeoutMs: 60_000,
-      })
+      const peer = runNode(['receive-then-idle'], { socket: theirs, timeoutMs: 30_000 })
       closeFds([theirs])
       const sock = FdSocket.from(mine)
-      for (let i = 0; i < n; i++) {
-        // Sent once the peer waits on its event loop: it has replied, and
-        // asked for the next message, a moment ago.
-        await sleep(1)
-        await sock.send('x', [f])
-        t.is((await sock.receive()).data.toString(), 'y')
-      }
-      const report = await peer.report
-      sock.close()
-      t.is(report.received, n)
-      t.is(report.fdsReceived, n)
+      await within(peer.ready, 15_000, 'the peer waits on its event loop')
+      await sock.send('last', [f])
+      // This end stays open: the peer must stop watching its socket by itself.
+      const report = await within(peer.report, 10_000, 'the idle peer exits by itself')
+      t.is(report.got, 'last')
+      t.is(report.fdsReceived, 1)
       t.true(report.fdAuditOk, JSON.stringify(report))
-      epollCtl[n] = fs.readFileSync(trace, 'utf8').split('\n').filter((l) => /\bepoll_ctl\(/.test(l)).length
-      fs.unlinkSync(trace)
-    }
-    // Stopping and restarting the poll per message would add two per message.
-    t.true(epollCtl[200]! - epollCtl[20]! < 20, `epoll_ctl: ${epollCtl[20]} for 20 round trips, ${epollCtl[200]} for 200`)
-    closeFds([f])
-  })
-})
+      sock.close()
+      closeFds([f])
+    })
+  },
+)
 
-test.serial('E: once nobody receives, a socket whose last message came from the event loop lets the process exit', async (t) => {
-  await withFdAudit(t, async () => {
-    const f = fileWith('last')
-    const [mine, theirs] = socketPair()
-    const peer = runNode(['receive-then-idle'], { socket: theirs, timeoutMs: 30_000 })
-    closeFds([theirs])
-    const sock = FdSocket.from(mine)
-    await sleep(300) // the peer waits on its event loop by now
-    await sock.send('last', [f])
-    // This end stays open: the peer must stop watching its socket by itself.
-    const report = await within(peer.report, 10_000, 'the idle peer exits by itself')
-    t.is(report.got, 'last')
-    t.is(report.fdsReceived, 1)
-    t.true(report.fdAuditOk, JSON.stringify(report))
-    sock.close()
-    closeFds([f])
-  })
-})
+// ---------------------------------------------------------------- peer credentials
 
-// ---------------------------------------------------------------- F
-
-test.serial('F: peerCredentials() of a peer running as nobody is its pid, uid and gid', async (t) => {
+test.serial('peerCredentials() of a peer running as nobody is its pid, uid and gid', async (t) => {
   await withFdAudit(t, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-nobody-'))
     fs.chmodSync(dir, 0o777)
@@ -429,9 +463,9 @@ test.serial('F: peerCredentials() of a peer running as nobody is its pid, uid an
   })
 })
 
-// ---------------------------------------------------------------- G
+// ---------------------------------------------------------------- peers that go away
 
-test.serial('G: the peer closes with our data unread: receive() reports ECONNRESET or the end, never EBADF', async (t) => {
+test.serial('the peer closes with our data unread: receive() reports ECONNRESET or the end, never EBADF', async (t) => {
   await withFdAudit(t, async () => {
     const [mine, theirs] = socketPair()
     const sock = FdSocket.from(mine)
@@ -464,35 +498,41 @@ test.serial('G: the peer closes with our data unread: receive() reports ECONNRES
   })
 })
 
-test.serial('G: the receiver exits with fds in flight: the sender is stable, the send gets EPIPE and destroys the socket, its fds unaffected', async (t) => {
-  await withFdAudit(t, async () => {
-    const [mine, theirs] = socketPair()
-    const receiver = runPython('-c', ['import json, time; time.sleep(0.3); print(json.dumps({"exiting": True}))'], {
-      socket: theirs,
+test.serial(
+  'the receiver exits with fds in flight: the sender is stable, the send gets EPIPE and destroys the socket, its fds unaffected',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const [mine, theirs] = socketPair()
+      // It exits without reading once its stdin ends: after the sends below.
+      const receiver = runPython('-c', ['import json, sys; sys.stdin.read(); print(json.dumps({"exiting": True}))'], {
+        socket: theirs,
+        stdin: true,
+      })
+      closeFds([theirs])
+      const sock = FdSocket.from(mine)
+      const f = fileWith('still mine')
+      for (let i = 0; i < 100; i++) await sock.send(`m${i}`, [f, f, f])
+      receiver.child.stdin!.end()
+      await receiver.report
+      t.is(receiver.child.exitCode, 0, 'the receiver exited without reading')
+      const code = await codeOf(sock.send('after', [f]))
+      t.is(code, 'EPIPE')
+      // EPIPE destroyed the socket, as it destroys a net.Socket.
+      t.true(sock.closed)
+      t.is(sock.fd, -1)
+      t.is(await codeOf(sock.send('again')), 'ERR_SOCKET_CLOSED', 'a later send is refused, no crash')
+      t.is(readAt(f), 'still mine')
+      t.is(fdKind(f), 'file')
+      sock.close()
+      closeFds([f])
     })
-    closeFds([theirs])
-    const sock = FdSocket.from(mine)
-    const f = fileWith('still mine')
-    for (let i = 0; i < 100; i++) await sock.send(`m${i}`, [f, f, f])
-    await receiver.report
-    t.is(receiver.child.exitCode, 0, 'the receiver exited without reading')
-    const code = await codeOf(sock.send('after', [f]))
-    t.is(code, 'EPIPE')
-    // EPIPE destroyed the socket, as it destroys a net.Socket.
-    t.true(sock.closed)
-    t.is(sock.fd, -1)
-    t.is(await codeOf(sock.send('again')), 'ERR_SOCKET_CLOSED', 'a later send is refused, no crash')
-    t.is(readAt(f), 'still mine')
-    t.is(fdKind(f), 'file')
-    sock.close()
-    closeFds([f])
-  })
-})
+  },
+)
 
 const RECVMSG_NR: Record<string, number> = { x64: 47, arm64: 212 }
 
 serialUnlessEmulated(
-  'G: a signal during a blocking raw recvFds: retried, the message arrives, the handler runs after',
+  'a signal during a blocking raw recvFds: retried, the message arrives, the handler runs after',
   "it watches the child's syscall in /proc/PID/syscall, where the kernel shows the emulator's",
   async (t) => {
     await withFdAudit(t, async () => {
@@ -513,7 +553,8 @@ serialUnlessEmulated(
       peer.child.kill('SIGUSR1')
       await sleep(200)
       t.is(peer.child.exitCode, null, 'the child survived the signal')
-      if (nr !== undefined) t.true(fs.readFileSync(`/proc/${pid}/syscall`, 'utf8').startsWith(`${nr} `), 'still in recvmsg')
+      if (nr !== undefined)
+        t.true(fs.readFileSync(`/proc/${pid}/syscall`, 'utf8').startsWith(`${nr} `), 'still in recvmsg')
       const f = fileWith('after the signal')
       sendFds(mine, 'msg', [f])
       closeFds([f])

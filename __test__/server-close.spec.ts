@@ -39,29 +39,32 @@ async function outcomes(socks: FdSocket[], served: FdSocket[]): Promise<string[]
   )
 }
 
-test.serial('allowPeer closing the server: no connection of its batch is handed out, each is closed, accept() rejects', async (t) => {
-  await withFdAudit(t, async () => {
-    const socketPath = path.join(tmp, 'closing.sock')
-    let calls = 0
-    const server = await listen(socketPath, {
-      allowPeer: () => {
-        calls++
-        void server.close()
-        return true
-      },
+test.serial(
+  'allowPeer closing the server: no connection of its batch is handed out, each is closed, accept() rejects',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const socketPath = path.join(tmp, 'closing.sock')
+      let calls = 0
+      const server = await listen(socketPath, {
+        allowPeer: () => {
+          calls++
+          void server.close()
+          return true
+        },
+      })
+      const socks = await clients(socketPath, 3)
+      // One accept takes the whole backlog in one batch; the first check
+      // closes the server.
+      t.is(await codeOf(server.accept(timeout(5000))), 'ERR_SOCKET_CLOSED')
+      t.is(await codeOf(server.accept()), 'ERR_SOCKET_CLOSED', 'accept() after close()')
+      t.is(calls, 1, 'allowPeer runs no more once the server is closed')
+      // Every client sees its connection end: none is left open by the server.
+      t.deepEqual(await outcomes(socks, []), ['ERR_SOCKET_CLOSED', 'ERR_SOCKET_CLOSED', 'ERR_SOCKET_CLOSED'])
+      t.false(fs.existsSync(socketPath))
+      for (const c of socks) c.close()
     })
-    const socks = await clients(socketPath, 3)
-    // One accept takes the whole backlog in one batch; the first check
-    // closes the server.
-    t.is(await codeOf(server.accept(timeout(5000))), 'ERR_SOCKET_CLOSED')
-    t.is(await codeOf(server.accept()), 'ERR_SOCKET_CLOSED', 'accept() after close()')
-    t.is(calls, 1, 'allowPeer runs no more once the server is closed')
-    // Every client sees its connection end: none is left open by the server.
-    t.deepEqual(await outcomes(socks, []), ['ERR_SOCKET_CLOSED', 'ERR_SOCKET_CLOSED', 'ERR_SOCKET_CLOSED'])
-    t.false(fs.existsSync(socketPath))
-    for (const c of socks) c.close()
-  })
-})
+  },
+)
 
 test.serial('allowPeer closing the server while an accept() waits on the event loop', async (t) => {
   await withFdAudit(t, async () => {

@@ -145,13 +145,31 @@ test.serial('FdServer.from checks its arguments before any syscall', async (t) =
   await withFdAudit(t, async () => {
     const file = fileWith('not a socket')
     const code = (fn: () => unknown) => (t.throws(fn) as NodeJS.ErrnoException).code
-    t.is(code(() => FdServer.from('3' as unknown as number)), 'ERR_INVALID_ARG_TYPE')
-    t.is(code(() => FdServer.from(-1)), 'ERR_OUT_OF_RANGE')
+    t.is(
+      code(() => FdServer.from('3' as unknown as number)),
+      'ERR_INVALID_ARG_TYPE',
+    )
+    t.is(
+      code(() => FdServer.from(-1)),
+      'ERR_OUT_OF_RANGE',
+    )
     // Each of these would be ENOTSOCK had the fd been looked at first.
-    t.is(code(() => FdServer.from(file, { maxFds: 999 })), 'ERR_OUT_OF_RANGE')
-    t.is(code(() => FdServer.from(file, { framing: 'yes' as unknown as boolean })), 'ERR_INVALID_ARG_TYPE')
-    t.is(code(() => FdServer.from(file, { allowPeer: 1 as unknown as () => boolean })), 'ERR_INVALID_ARG_TYPE')
-    t.is(code(() => FdServer.from(file, null as unknown as undefined)), 'ERR_INVALID_ARG_TYPE')
+    t.is(
+      code(() => FdServer.from(file, { maxFds: 999 })),
+      'ERR_OUT_OF_RANGE',
+    )
+    t.is(
+      code(() => FdServer.from(file, { framing: 'yes' as unknown as boolean })),
+      'ERR_INVALID_ARG_TYPE',
+    )
+    t.is(
+      code(() => FdServer.from(file, { allowPeer: 1 as unknown as () => boolean })),
+      'ERR_INVALID_ARG_TYPE',
+    )
+    t.is(
+      code(() => FdServer.from(file, null as unknown as undefined)),
+      'ERR_INVALID_ARG_TYPE',
+    )
     t.is(fdKind(file), 'file')
     closeFds([file])
   })

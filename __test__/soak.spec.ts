@@ -1,5 +1,5 @@
 /**
- * The short form of the soak (issue 5, case J): scripts/soak.mjs with 50,000
+ * The short form of the soak: scripts/soak.mjs with 50,000
  * messages of 1 fd each across two processes. Zero lost messages, every fd
  * valid, both processes' fd counts within a small band and back where they
  * started, RSS growth under 5 MB after warm-up. The full run (1,000,000

@@ -58,57 +58,66 @@ function racer(): Racer {
   }
 }
 
-test.serial('replaceStale: 2 to 4 processes race for one stale socket file, 50 times: exactly one wins each time, the others get EADDRINUSE', async (t) => {
-  await withFdAudit(t, async () => {
-    const racers = [racer(), racer(), racer(), racer()]
-    for (const r of racers) t.true((await r.next()).ready as boolean)
-    const p = path.join(tmp, 'race.sock')
-    const winnersPerRun: number[] = []
-    const losers: string[] = []
-    const byN: Record<number, number> = { 2: 0, 3: 0, 4: 0 }
-    for (let run = 0; run < 50; run++) {
-      const n = 2 + (run % 3)
-      byN[n]!++
-      staleSocket(p)
-      const at = Date.now() + 40
-      const these = racers.slice(0, n)
-      for (const r of these) r.send(`race ${p} ${at}`)
-      const results = await Promise.all(these.map((r) => r.next()))
-      const winners = results.filter((r) => r.won === true)
-      winnersPerRun.push(winners.length)
-      losers.push(...results.filter((r) => r.won !== true).map((r) => String(r.code)))
-      for (const loser of results.filter((r) => r.won !== true)) {
-        t.is(loser.code, 'EADDRINUSE', String(loser.message))
-        t.regex(String(loser.message), /another server listens on it/)
+test.serial(
+  'replaceStale: 2 to 4 processes race for one stale socket file, 50 times: exactly one wins each time, the others get EADDRINUSE',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const racers = [racer(), racer(), racer(), racer()]
+      for (const r of racers) t.true((await r.next()).ready as boolean)
+      const p = path.join(tmp, 'race.sock')
+      const winnersPerRun: number[] = []
+      const losers: string[] = []
+      const byN: Record<number, number> = { 2: 0, 3: 0, 4: 0 }
+      for (let run = 0; run < 50; run++) {
+        const n = 2 + (run % 3)
+        byN[n]!++
+        staleSocket(p)
+        const at = Date.now() + 40
+        const these = racers.slice(0, n)
+        for (const r of these) r.send(`race ${p} ${at}`)
+        const results = await Promise.all(these.map((r) => r.next()))
+        const winners = results.filter((r) => r.won === true)
+        winnersPerRun.push(winners.length)
+        losers.push(...results.filter((r) => r.won !== true).map((r) => String(r.code)))
+        for (const loser of results.filter((r) => r.won !== true)) {
+          t.is(loser.code, 'EADDRINUSE', String(loser.message))
+          t.regex(String(loser.message), /another server listens on it/)
+        }
+        if (winners.length === 1) {
+          // The winner's socket is the one at the path: a client reaches it.
+          const client = await connect(p)
+          t.is(client.peerCredentials().pid, winners[0]!.pid as number, `run ${run}: the winner answers`)
+          client.close()
+        }
+        for (const r of these) r.send('release')
+        for (const r of these) t.true((await r.next()).released as boolean)
+        t.false(fs.existsSync(p), 'the winner removed its socket file')
+        t.false(fs.existsSync(`${p}.lock`), 'no lock file is left')
       }
-      if (winners.length === 1) {
-        // The winner's socket is the one at the path: a client reaches it.
-        const client = await connect(p)
-        t.is(client.peerCredentials().pid, winners[0]!.pid as number, `run ${run}: the winner answers`)
-        client.close()
+      const codes = [...new Set(losers)].map((c) => `${c} ×${losers.filter((l) => l === c).length}`).join(', ')
+      t.log(
+        `50 runs (2 racers: ${byN[2]}, 3: ${byN[3]}, 4: ${byN[4]}), winners per run: ${winnersPerRun.join(' ')}; losers: ${codes}`,
+      )
+      t.deepEqual(winnersPerRun, Array(50).fill(1), `winners per run: ${winnersPerRun.join(' ')}`)
+      for (const r of racers) r.send('exit')
+      for (const r of racers) {
+        const audit = await r.next()
+        t.true(audit.fdAuditOk as boolean, JSON.stringify(audit))
       }
-      for (const r of these) r.send('release')
-      for (const r of these) t.true((await r.next()).released as boolean)
-      t.false(fs.existsSync(p), 'the winner removed its socket file')
-      t.false(fs.existsSync(`${p}.lock`), 'no lock file is left')
-    }
-    const codes = [...new Set(losers)].map((c) => `${c} ×${losers.filter((l) => l === c).length}`).join(', ')
-    t.log(`50 runs (2 racers: ${byN[2]}, 3: ${byN[3]}, 4: ${byN[4]}), winners per run: ${winnersPerRun.join(' ')}; losers: ${codes}`)
-    t.deepEqual(winnersPerRun, Array(50).fill(1), `winners per run: ${winnersPerRun.join(' ')}`)
-    for (const r of racers) r.send('exit')
-    for (const r of racers) {
-      const audit = await r.next()
-      t.true(audit.fdAuditOk as boolean, JSON.stringify(audit))
-    }
-    await Promise.all(racers.map((r) => (r.child.exitCode === null ? once(r.child, 'exit') : undefined)))
-  })
-})
+      await Promise.all(racers.map((r) => (r.child.exitCode === null ? once(r.child, 'exit') : undefined)))
+    })
+  },
+)
 
 /** Whether an unprivileged process may connect to `p`: 'ok' or the errno name. */
 function connectAsNobody(p: string): string {
   const r = spawnSync(
     'python3',
-    ['-c', 'import socket,sys,errno\ntry:\n socket.socket(socket.AF_UNIX).connect(sys.argv[1]); print("ok")\nexcept OSError as e: print(errno.errorcode[e.errno])', p],
+    [
+      '-c',
+      'import socket,sys,errno\ntry:\n socket.socket(socket.AF_UNIX).connect(sys.argv[1]); print("ok")\nexcept OSError as e: print(errno.errorcode[e.errno])',
+      p,
+    ],
     { uid: NOBODY, gid: NOBODY, encoding: 'utf8' },
   )
   return r.stdout.trim() || String(r.stderr)
@@ -120,34 +129,41 @@ function pathOfLength(len: number, tag: string): string {
   return prefix + 'x'.repeat(len - prefix.length)
 }
 
-test.serial('mode works on the longest path that binds without it (107 bytes on Linux), for listen and bind, with nothing else left in the directory', async (t) => {
-  await withFdAudit(t, async () => {
-    // A short name in a long directory: no room for a longer temporary name.
-    const dir = path.join(tmp, 'd'.repeat(MAX_PATH - 2 - tmp.length - 1))
-    fs.mkdirSync(dir, { mode: 0o755 })
-    const longest = path.join(dir, 's')
-    t.is(Buffer.byteLength(longest), MAX_PATH)
-    for (const mode of [0o600, 0o666]) {
-      const server = await listen(longest, { mode })
-      t.is(fs.statSync(longest).mode & 0o777, mode, `mode ${mode.toString(8)} (with the umask at ${process.umask().toString(8)})`)
-      t.deepEqual(fs.readdirSync(dir), [path.basename(longest)], 'no temporary name, no lock file')
-      // Checked as an unprivileged client where this test runs as root (as
-      // .ci/run does); otherwise the mode itself is what it can check.
-      if (root) t.is(connectAsNobody(longest), mode === 0o600 ? 'EACCES' : 'ok')
-      const client = await connect(longest)
-      const served = await server.accept()
-      client.close()
-      served.close()
-      await server.close()
-      const dgram = await bind(longest, { mode })
-      t.is(fs.statSync(longest).mode & 0o777, mode)
-      dgram.close()
-    }
-    t.deepEqual(fs.readdirSync(dir), [])
-  })
-})
+test.serial(
+  'mode works on the longest path that binds without it (107 bytes on Linux), for listen and bind, with nothing else left in the directory',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      // A short name in a long directory: no room for a longer temporary name.
+      const dir = path.join(tmp, 'd'.repeat(MAX_PATH - 2 - tmp.length - 1))
+      fs.mkdirSync(dir, { mode: 0o755 })
+      const longest = path.join(dir, 's')
+      t.is(Buffer.byteLength(longest), MAX_PATH)
+      for (const mode of [0o600, 0o666]) {
+        const server = await listen(longest, { mode })
+        t.is(
+          fs.statSync(longest).mode & 0o777,
+          mode,
+          `mode ${mode.toString(8)} (with the umask at ${process.umask().toString(8)})`,
+        )
+        t.deepEqual(fs.readdirSync(dir), [path.basename(longest)], 'no temporary name, no lock file')
+        // Checked as an unprivileged client where this test runs as root (as
+        // .ci/run does); otherwise the mode itself is what it can check.
+        if (root) t.is(connectAsNobody(longest), mode === 0o600 ? 'EACCES' : 'ok')
+        const client = await connect(longest)
+        const served = await server.accept()
+        client.close()
+        served.close()
+        await server.close()
+        const dgram = await bind(longest, { mode })
+        t.is(fs.statSync(longest).mode & 0o777, mode)
+        dgram.close()
+      }
+      t.deepEqual(fs.readdirSync(dir), [])
+    })
+  },
+)
 
-test.serial('errors name the caller\'s path, with and without mode', async (t) => {
+test.serial("errors name the caller's path, with and without mode", async (t) => {
   await withFdAudit(t, async () => {
     const tooLong = pathOfLength(MAX_PATH + 1, 'long')
     for (const options of [{}, { mode: 0o600 }]) {
@@ -155,7 +171,9 @@ test.serial('errors name the caller\'s path, with and without mode', async (t) =
       t.is((err as NodeJS.ErrnoException).code, 'ENAMETOOLONG')
       t.true((err as Error).message.includes(tooLong), (err as Error).message)
       const missing = path.join(tmp, 'no-such-dir', 'x.sock')
-      const e2 = (await listen(missing, options).catch((e: unknown) => e)) as NodeJS.ErrnoException & { address?: string }
+      const e2 = (await listen(missing, options).catch((e: unknown) => e)) as NodeJS.ErrnoException & {
+        address?: string
+      }
       t.is(e2.code, 'ENOENT')
       t.true(e2.message.includes(missing), e2.message)
       t.is(e2.address, missing)
@@ -189,30 +207,37 @@ test.serial('a FIFO or a symbolic link planted at <path>.lock neither hangs list
   })
 })
 
-test.serial('a process that holds <path>.lock and never lets go: listen gives up after 5 s with EADDRINUSE naming the lock file', async (t) => {
-  await withFdAudit(t, async () => {
-    const p = path.join(tmp, 'held.sock')
-    const holder = spawn(
-      'python3',
-      ['-c', 'import fcntl,sys,time\nf=open(sys.argv[1],"w")\nfcntl.flock(f,fcntl.LOCK_EX)\nprint("held",flush=True)\ntime.sleep(60)', `${p}.lock`],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    )
-    try {
-      await once(holder.stdout!, 'data')
-      const started = Date.now()
-      const err = (await listen(p, { replaceStale: true }).catch((e: unknown) => e)) as NodeJS.ErrnoException
-      const waited = Date.now() - started
-      t.is(err.code, 'EADDRINUSE')
-      t.true(err.message.includes(`${p}.lock`), err.message)
-      t.true(waited >= 4900 && waited < 8000, `gave up after ${waited} ms`)
-      t.false(fs.existsSync(p), 'nothing was bound')
-    } finally {
-      holder.kill('SIGKILL')
-      await once(holder, 'exit')
-      fs.rmSync(`${p}.lock`, { force: true })
-    }
-  })
-})
+test.serial(
+  'a process that holds <path>.lock and never lets go: listen gives up after 5 s with EADDRINUSE naming the lock file',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const p = path.join(tmp, 'held.sock')
+      const holder = spawn(
+        'python3',
+        [
+          '-c',
+          'import fcntl,sys,time\nf=open(sys.argv[1],"w")\nfcntl.flock(f,fcntl.LOCK_EX)\nprint("held",flush=True)\ntime.sleep(60)',
+          `${p}.lock`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      )
+      try {
+        await once(holder.stdout!, 'data')
+        const started = Date.now()
+        const err = (await listen(p, { replaceStale: true }).catch((e: unknown) => e)) as NodeJS.ErrnoException
+        const waited = Date.now() - started
+        t.is(err.code, 'EADDRINUSE')
+        t.true(err.message.includes(`${p}.lock`), err.message)
+        t.true(waited >= 4900 && waited < 8000, `gave up after ${waited} ms`)
+        t.false(fs.existsSync(p), 'nothing was bound')
+      } finally {
+        holder.kill('SIGKILL')
+        await once(holder, 'exit')
+        fs.rmSync(`${p}.lock`, { force: true })
+      }
+    })
+  },
+)
 
 test.serial('a live server, a non-socket file and a stale file at the path', async (t) => {
   await withFdAudit(t, async () => {

@@ -121,7 +121,7 @@ test.serial('from() refuses what is not a Unix socket and leaves the fd open', a
   })
 })
 
-test.serial('errors are the fd-number functions\' errors, and nothing leaks on them', async (t) => {
+test.serial("errors are the fd-number functions' errors, and nothing leaks on them", async (t) => {
   await withFdAudit(t, () => {
     const [a, b] = SyncSocket.pair()
     const f = fileWith('x')
@@ -233,7 +233,16 @@ if (linux) {
     const end = path.join(tmp, 'no-such-file-end')
     const r = spawnSync(
       'strace',
-      ['-f', '-qq', '-e', 'trace=?open,openat,getsockopt,sendmsg,recvmsg', '-o', out, process.execPath, '-e', `
+      [
+        '-f',
+        '-qq',
+        '-e',
+        'trace=?open,openat,getsockopt,sendmsg,recvmsg',
+        '-o',
+        out,
+        process.execPath,
+        '-e',
+        `
         const fs = require('fs')
         const { SyncSocket, sendFds, recvFds, closeFds } = require(${JSON.stringify(root)})
         const mark = (name) => { try { fs.openSync(name, 'r') } catch {} }
@@ -246,7 +255,8 @@ if (linux) {
         mark(${JSON.stringify(end)})
         const after = open()
         if (after !== before) { console.error('fd audit failed: ' + before + ' -> ' + after); process.exit(3) }
-      `],
+      `,
+      ],
       { encoding: 'utf8' },
     )
     if (r.status !== 0) throw new Error(`strace run failed: ${r.stderr}`)

@@ -93,6 +93,10 @@ test.serial('50 workers terminated at random points leave exactly the fds there 
     }
     t.log(`${userHeld} of 50 terminations came while the worker's code held a message`)
     const extra = [...after].filter(([fd, what]) => before.get(fd) !== what).map(([fd, what]) => `${fd} -> ${what}`)
-    t.is(after.size, before.size - 1, `exactly the fds there were (less the file closed here); new: ${extra.join(', ')}`)
+    t.is(
+      after.size,
+      before.size - 1,
+      `exactly the fds there were (less the file closed here); new: ${extra.join(', ')}`,
+    )
   })
 })

@@ -44,11 +44,17 @@ function renderSvg(report) {
       const w = Math.max(1, x(r.ratio) - left)
       const bad = !r.correct
       parts.push(`<text x="${left - 6}" y="${y + barH - 3}" text-anchor="end">${esc(impl.name)}</text>`)
-      parts.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${COLORS[impl.id] || '#999'}"${bad ? ' fill-opacity="0.45"' : ''}/>`)
+      parts.push(
+        `<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${COLORS[impl.id] || '#999'}"${bad ? ' fill-opacity="0.45"' : ''}/>`,
+      )
       const minX = x(r.min / (r.median / r.ratio))
       const maxX = x(r.max / (r.median / r.ratio))
-      parts.push(`<line x1="${minX.toFixed(1)}" x2="${maxX.toFixed(1)}" y1="${y + barH / 2}" y2="${y + barH / 2}" stroke="#000" stroke-width="1"/>`)
-      parts.push(`<text x="${(Math.max(x(r.ratio), maxX) + 5).toFixed(1)}" y="${y + barH - 3}">${r.ratio.toFixed(2)}×${bad ? ' ⚠ fds lost or leaked' : ''}</text>`)
+      parts.push(
+        `<line x1="${minX.toFixed(1)}" x2="${maxX.toFixed(1)}" y1="${y + barH / 2}" y2="${y + barH / 2}" stroke="#000" stroke-width="1"/>`,
+      )
+      parts.push(
+        `<text x="${(Math.max(x(r.ratio), maxX) + 5).toFixed(1)}" y="${y + barH - 3}">${r.ratio.toFixed(2)}×${bad ? ' ⚠ fds lost or leaked' : ''}</text>`,
+      )
       y += barH + gap
     }
     y += groupGap
@@ -58,7 +64,9 @@ function renderSvg(report) {
   const grid = []
   for (let t = 0; t <= maxRatio + 1e-9; t += 0.25) {
     const gx = x(t)
-    grid.push(`<line x1="${gx.toFixed(1)}" x2="${gx.toFixed(1)}" y1="${top - 6}" y2="${y - groupGap}" stroke="${t === 1 ? '#000' : '#ddd'}" stroke-dasharray="${t === 1 ? '4 3' : ''}"/>`)
+    grid.push(
+      `<line x1="${gx.toFixed(1)}" x2="${gx.toFixed(1)}" y1="${top - 6}" y2="${y - groupGap}" stroke="${t === 1 ? '#000' : '#ddd'}" stroke-dasharray="${t === 1 ? '4 3' : ''}"/>`,
+    )
     grid.push(`<text x="${gx.toFixed(1)}" y="${top - 10}" text-anchor="middle" fill="#666">${t.toFixed(2)}×</text>`)
   }
   const m = report.meta

@@ -24,7 +24,9 @@ const BUILD = path.join(ROOT, '.bench-out')
 const say = (...a) => console.log(...a)
 
 if (process.platform !== 'linux') {
-  say(`bench: skipped: the suite measures Linux (perf, /proc, MSG_CMSG_CLOEXEC, seqpacket); this is ${process.platform}`)
+  say(
+    `bench: skipped: the suite measures Linux (perf, /proc, MSG_CMSG_CLOEXEC, seqpacket); this is ${process.platform}`,
+  )
   process.exit(0)
 }
 
@@ -76,24 +78,37 @@ try {
 /** Installs usocket into bench/.deps (full runs only); returns why not, or null. */
 function ensureUsocket() {
   const dir = path.join(__dirname, '.deps')
-  const probe = () => run(process.execPath, ['-e', `require(${JSON.stringify(path.join(dir, 'node_modules', 'usocket'))})`])
+  const probe = () =>
+    run(process.execPath, ['-e', `require(${JSON.stringify(path.join(dir, 'node_modules', 'usocket'))})`])
   if (probe().status === 0) return null
   if (quick) return 'not installed (a full run installs it into bench/.deps)'
   say('bench: installing usocket into bench/.deps (npm + node-gyp) ...')
   fs.mkdirSync(dir, { recursive: true })
-  const npm = run('npm', ['install', '--prefix', dir, '--no-save', '--no-audit', '--no-fund', '--ignore-scripts', 'usocket@1.1.0'])
+  const npm = run('npm', [
+    'install',
+    '--prefix',
+    dir,
+    '--no-save',
+    '--no-audit',
+    '--no-fund',
+    '--ignore-scripts',
+    'usocket@1.1.0',
+  ])
   if (npm.status !== 0) return `npm install failed: ${(npm.stderr || '').trim().split('\n').slice(-2).join(' ')}`
   // node-gyp needs Node's headers; nodejs.org may be unreachable, so point it
   // at the headers installed with this Node.
   const prefix = path.dirname(path.dirname(fs.realpathSync(process.execPath)))
-  const nodedir = [prefix, '/usr', '/usr/local'].find((d) => fs.existsSync(path.join(d, 'include', 'node', 'node_api.h')))
+  const nodedir = [prefix, '/usr', '/usr/local'].find((d) =>
+    fs.existsSync(path.join(d, 'include', 'node', 'node_api.h')),
+  )
   if (!nodedir) return 'node-gyp needs Node headers (include/node) and none were found next to this Node'
   const gypBin = path.join(dir, 'node_modules', '.bin', 'node-gyp')
   const gyp = fs.existsSync(gypBin) ? [gypBin] : ['npx', '--yes', 'node-gyp']
   const build = run(gyp[0], [...gyp.slice(1), 'rebuild', `--nodedir=${nodedir}`], {
     cwd: path.join(dir, 'node_modules', 'usocket'),
   })
-  if (build.status !== 0) return `node-gyp rebuild failed: ${(build.stderr || '').trim().split('\n').slice(-2).join(' ')}`
+  if (build.status !== 0)
+    return `node-gyp rebuild failed: ${(build.stderr || '').trim().split('\n').slice(-2).join(' ')}`
   return probe().status === 0 ? null : `built but does not load: ${probe().stderr.trim().split('\n')[0]}`
 }
 const usocketProblem = ensureUsocket()
@@ -112,7 +127,12 @@ const IMPLS = [
     strict: true,
     quick: false,
   },
-  { id: 'fdpass-raw', name: 'fdpass raw sync (SyncSocket)', cmd: [process.execPath, runner('fdpass-raw.js')], strict: true },
+  {
+    id: 'fdpass-raw',
+    name: 'fdpass raw sync (SyncSocket)',
+    cmd: [process.execPath, runner('fdpass-raw.js')],
+    strict: true,
+  },
   {
     id: 'fdpass-numbers',
     name: 'fdpass raw sync (fd numbers)',
@@ -146,7 +166,9 @@ function invoke(impl, wl, { reps, seconds, warmup }, env = {}) {
   try {
     return JSON.parse(line)
   } catch {
-    return { error: `exit ${r.status}${r.signal ? ` (${r.signal})` : ''}: ${(r.stderr || r.error || line || '').toString().trim().split('\n').slice(-3).join(' | ')}` }
+    return {
+      error: `exit ${r.status}${r.signal ? ` (${r.signal})` : ''}: ${(r.stderr || r.error || line || '').toString().trim().split('\n').slice(-3).join(' | ')}`,
+    }
   }
 }
 
@@ -160,7 +182,9 @@ const results = {} // workload id -> impl id -> row
 for (const wl of WORKLOADS) {
   results[wl.id] = {}
   for (const impl of IMPLS) {
-    results[wl.id][impl.id] = impl.skip ? { status: 'skip', reason: impl.skip } : { status: 'ok', ops: [], p50us: [], p99us: [], fdsBad: 0, fdsExpected: 0, leakedFds: 0, childExit: [] }
+    results[wl.id][impl.id] = impl.skip
+      ? { status: 'skip', reason: impl.skip }
+      : { status: 'ok', ops: [], p50us: [], p99us: [], fdsBad: 0, fdsExpected: 0, leakedFds: 0, childExit: [] }
   }
 }
 
@@ -175,7 +199,9 @@ for (let round = 0; round < settings.rounds; round++) {
       if (row.status !== 'ok') continue
       const out = invoke(impl, wl, settings)
       if (out.skip || out.error) {
-        results[wl.id][impl.id] = out.skip ? { status: 'skip', reason: out.skip } : { status: 'error', reason: out.error }
+        results[wl.id][impl.id] = out.skip
+          ? { status: 'skip', reason: out.skip }
+          : { status: 'error', reason: out.error }
         continue
       }
       row.unit = out.unit
@@ -245,7 +271,10 @@ function syscallCounts(impl, wl, n) {
 function instructions(impl, wl, n) {
   const file = path.join(BUILD, `callgrind-${impl.id}-${n}.out`)
   const cmd = ['valgrind', '--tool=callgrind', `--callgrind-out-file=${file}`, ...impl.cmd, wl.w, wl.variant, '0', '1']
-  const r = run(cmd[0], cmd.slice(1), { env: { ...process.env, ...impl.env, FDPASS_BENCH_N: String(n) }, timeout: 900_000 })
+  const r = run(cmd[0], cmd.slice(1), {
+    env: { ...process.env, ...impl.env, FDPASS_BENCH_N: String(n) },
+    timeout: 900_000,
+  })
   const m = /Collected : (\d+)/.exec(r.stderr || '')
   return r.status === 0 && m ? { instructions: Number(m[1]) } : null
 }
@@ -309,7 +338,13 @@ const meta = {
     usocket: fs.existsSync(usocketPkg) ? JSON.parse(fs.readFileSync(usocketPkg, 'utf8')).version : null,
   },
 }
-const report = { meta, implementations: IMPLS.map(({ id, name }) => ({ id, name })), workloads: WORKLOADS.map(({ id, label, pin }) => ({ id, label, pinned: !!pin })), results, extras }
+const report = {
+  meta,
+  implementations: IMPLS.map(({ id, name }) => ({ id, name })),
+  workloads: WORKLOADS.map(({ id, label, pin }) => ({ id, label, pinned: !!pin })),
+  results,
+  extras,
+}
 
 const fmtRate = (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0))
 function cell(row) {
@@ -326,19 +361,28 @@ function cell(row) {
 function markdown() {
   const lines = []
   lines.push(`# fdpass benchmark (${meta.mode} run)`, '')
-  lines.push(`${meta.date} · ${meta.machine.cpus} × ${meta.machine.cpu} · load ${meta.machine.loadAverage.start}→${meta.machine.loadAverage.end} · ${meta.machine.kernel} · fdpass ${meta.versions.fdpass} · Node ${meta.versions.node} · ${meta.versions.python} · ${meta.versions.gcc}${meta.versions.usocket ? ` · usocket ${meta.versions.usocket}` : ''}`, '')
-  lines.push(`Ratio to the C reference of the same run (higher is faster), then the median rate. Median of ${settings.rounds * settings.reps} repetitions (${settings.rounds} interleaved rounds × ${settings.reps}) after warm-up.`, '')
+  lines.push(
+    `${meta.date} · ${meta.machine.cpus} × ${meta.machine.cpu} · load ${meta.machine.loadAverage.start}→${meta.machine.loadAverage.end} · ${meta.machine.kernel} · fdpass ${meta.versions.fdpass} · Node ${meta.versions.node} · ${meta.versions.python} · ${meta.versions.gcc}${meta.versions.usocket ? ` · usocket ${meta.versions.usocket}` : ''}`,
+    '',
+  )
+  lines.push(
+    `Ratio to the C reference of the same run (higher is faster), then the median rate. Median of ${settings.rounds * settings.reps} repetitions (${settings.rounds} interleaved rounds × ${settings.reps}) after warm-up.`,
+    '',
+  )
   lines.push(`| workload | ${IMPLS.map((i) => i.name).join(' | ')} |`)
   lines.push(`|---|${IMPLS.map(() => '---').join('|')}|`)
-  for (const wl of WORKLOADS) lines.push(`| ${wl.label} | ${IMPLS.map((i) => cell(results[wl.id][i.id])).join(' | ')} |`)
+  for (const wl of WORKLOADS)
+    lines.push(`| ${wl.label} | ${IMPLS.map((i) => cell(results[wl.id][i.id])).join(' | ')} |`)
   lines.push('', '### Spread (min – median – max, per second)', '')
   lines.push(`| workload | ${IMPLS.map((i) => i.name).join(' | ')} |`)
   lines.push(`|---|${IMPLS.map(() => '---').join('|')}|`)
   for (const wl of WORKLOADS) {
-    lines.push(`| ${wl.label} | ${IMPLS.map((i) => {
-      const r = results[wl.id][i.id]
-      return r.status === 'ok' ? `${fmtRate(r.min)} – ${fmtRate(r.median)} – ${fmtRate(r.max)}` : r.status
-    }).join(' | ')} |`)
+    lines.push(
+      `| ${wl.label} | ${IMPLS.map((i) => {
+        const r = results[wl.id][i.id]
+        return r.status === 'ok' ? `${fmtRate(r.min)} – ${fmtRate(r.median)} – ${fmtRate(r.max)}` : r.status
+      }).join(' | ')} |`,
+    )
   }
   const w3 = WORKLOADS.filter((w) => w.w === 'w3')
   if (w3.length) {
@@ -346,17 +390,24 @@ function markdown() {
     lines.push(`| workload | ${IMPLS.map((i) => i.name).join(' | ')} |`)
     lines.push(`|---|${IMPLS.map(() => '---').join('|')}|`)
     for (const wl of w3) {
-      lines.push(`| ${wl.label} | ${IMPLS.map((i) => {
-        const r = results[wl.id][i.id]
-        return r.status === 'ok' && r.p50usMedian !== undefined ? `${r.p50usMedian.toFixed(1)} / ${r.p99usMedian.toFixed(1)}` : r.status === 'ok' ? '–' : r.status
-      }).join(' | ')} |`)
+      lines.push(
+        `| ${wl.label} | ${IMPLS.map((i) => {
+          const r = results[wl.id][i.id]
+          return r.status === 'ok' && r.p50usMedian !== undefined
+            ? `${r.p50usMedian.toFixed(1)} / ${r.p99usMedian.toFixed(1)}`
+            : r.status === 'ok'
+              ? '–'
+              : r.status
+        }).join(' | ')} |`,
+      )
     }
   }
   const notes = []
   for (const wl of WORKLOADS) {
     for (const i of IMPLS) {
       const r = results[wl.id][i.id]
-      if (r.status !== 'ok' && r.reason && !notes.some((n) => n.includes(`${i.name}: ${r.reason}`))) notes.push(`- ${i.name}: ${r.reason}${r.status === 'error' ? ` (${wl.label})` : ''}`)
+      if (r.status !== 'ok' && r.reason && !notes.some((n) => n.includes(`${i.name}: ${r.reason}`)))
+        notes.push(`- ${i.name}: ${r.reason}${r.status === 'error' ? ` (${wl.label})` : ''}`)
     }
   }
   if (extras.syscallsPerRoundTrip || extras.instructionsPerRoundTrip) {
@@ -367,11 +418,19 @@ function markdown() {
       const s = extras.syscallsPerRoundTrip?.[i.id]
       const ins = extras.instructionsPerRoundTrip?.[i.id]
       if (s === undefined && ins === undefined) continue
-      const sys = s ? Object.entries(s).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ') : '–'
+      const sys = s
+        ? Object.entries(s)
+            .sort((a, b) => b[1] - a[1])
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')
+        : '–'
       lines.push(`| ${i.name} | ${sys} | ${typeof ins === 'number' ? Math.round(ins).toLocaleString('en-US') : '–'} |`)
     }
   }
-  lines.push('', `Loading fdpass adds ${extras.rssAddedMB ?? '?'} MB RSS; the addon ${extras.nodeBinary ? `${extras.nodeBinary.file} is ${(extras.nodeBinary.bytes / 1024).toFixed(0)} KiB` : 'was not found'}.`)
+  lines.push(
+    '',
+    `Loading fdpass adds ${extras.rssAddedMB ?? '?'} MB RSS; the addon ${extras.nodeBinary ? `${extras.nodeBinary.file} is ${(extras.nodeBinary.bytes / 1024).toFixed(0)} KiB` : 'was not found'}.`,
+  )
   if (notes.length) lines.push('', 'Skipped or failed rows:', '', ...notes)
   return lines.join('\n') + '\n'
 }
@@ -392,7 +451,9 @@ if (quick) {
   for (const wl of WORKLOADS) {
     const parts = IMPLS.map((i) => {
       const r = results[wl.id][i.id]
-      return r.status === 'ok' ? `${i.id} ${r.ratio !== undefined ? r.ratio.toFixed(2) + '×' : '?'}${r.correct ? '' : ' ⚠'}` : `${i.id} ${r.status}`
+      return r.status === 'ok'
+        ? `${i.id} ${r.ratio !== undefined ? r.ratio.toFixed(2) + '×' : '?'}${r.correct ? '' : ' ⚠'}`
+        : `${i.id} ${r.status}`
     })
     say(`  ${wl.label.padEnd(32)} ${parts.join('  ')}`)
   }

@@ -27,7 +27,7 @@ try {
 } catch {}
 const chunks = []
 const buf = Buffer.alloc(64 * 1024)
-for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) chunks.push(Buffer.from(buf.subarray(0, n)))
+for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) chunks.push(Buffer.from(buf.subarray(0, n)))
 closeFds([fd])
 log(`read on from ${position}, where the parent stopped:`)
 for (const line of Buffer.concat(chunks).toString().replace(/\n$/, '').split('\n')) console.log(`[child]  | ${line}`)

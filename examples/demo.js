@@ -14,9 +14,10 @@ const { auditFds, openFds } = require('./fd-audit')
 // A file named on the command line is found from where the command was run:
 // `npm run demo -- other.txt` runs this script in the package's directory,
 // and npm passes the directory it was started from as INIT_CWD.
-const file = process.argv[2] === undefined
-  ? path.join(__dirname, 'hello.txt')
-  : path.resolve(process.env.INIT_CWD ?? process.cwd(), process.argv[2])
+const file =
+  process.argv[2] === undefined
+    ? path.join(__dirname, 'hello.txt')
+    : path.resolve(process.env.INIT_CWD ?? process.cwd(), process.argv[2])
 const log = (line) => console.log(`[parent] ${line}`)
 
 const fd = fs.openSync(file, 'r')

@@ -29,7 +29,8 @@ async function auditFds(before, gone, log) {
   for (let i = 0; i < 50; i++) {
     const after = openFds()
     diff = []
-    for (const [fd, what] of after) if (before.get(fd) !== what || gone.includes(fd)) diff.push(`fd ${fd} -> ${what} left open`)
+    for (const [fd, what] of after)
+      if (before.get(fd) !== what || gone.includes(fd)) diff.push(`fd ${fd} -> ${what} left open`)
     for (const [fd, what] of before) if (!after.has(fd) && !gone.includes(fd)) diff.push(`fd ${fd} -> ${what} lost`)
     if (diff.length === 0) return true
     await new Promise((resolve) => setTimeout(resolve, 20))

@@ -8,19 +8,22 @@ const { auditFds, openFds } = require('./fd-audit')
 const { FdSocket, fdKind } = require('fdpass')
 
 const log = (line) => console.log(`[B] ${line}`)
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
 
 async function main() {
   // Warm up what Node opens lazily and keeps (libuv's spare /dev/null fd for
   // EMFILE on accept), then snapshot.
-  await new Promise((resolve) => net.createServer().listen(0, '127.0.0.1', function () { this.close(resolve) }))
+  await new Promise((resolve) =>
+    net.createServer().listen(0, '127.0.0.1', function () {
+      this.close(resolve)
+    }),
+  )
   const before = openFds()
 
   const sock = FdSocket.from(3) // adopt the socketpair end A gave us
   try {
     const { data, fds } = await sock.receive()
-    if (data.toString() !== 'listener' || fds.length !== 1) throw new Error(`unexpected message ${JSON.stringify(data.toString())} with ${fds.length} fds`)
+    if (data.toString() !== 'listener' || fds.length !== 1)
+      throw new Error(`unexpected message ${JSON.stringify(data.toString())} with ${fds.length} fds`)
     const [fd] = fds
     log(`pid ${process.pid} received the listening socket as fd ${fd} (${fdKind(fd)})`)
 

@@ -22,7 +22,6 @@ const CONCURRENCY = 4 // requests in flight at once
 const MAX_REQUESTS = 50_000 // a bound, whatever the timings
 let child // B
 
-
 /** Sends GET requests (no keep-alive) until stop() is called; counts who served them. */
 function startLoad(port, pidOfB) {
   const stats = { total: 0, failed: 0, A: 0, B: 0, firstError: undefined }
@@ -40,7 +39,8 @@ function startLoad(port, pidOfB) {
         res.on('end', () => {
           const match = /^hello from ([AB]) \(pid (\d+)\)\n$/.exec(body)
           const pid = match && (match[1] === 'A' ? process.pid : pidOfB())
-          if (res.statusCode !== 200 || !match || Number(match[2]) !== pid) fail(`bad response ${res.statusCode} ${JSON.stringify(body)}`)
+          if (res.statusCode !== 200 || !match || Number(match[2]) !== pid)
+            fail(`bad response ${res.statusCode} ${JSON.stringify(body)}`)
           else stats[match[1]]++
           resolve()
         })
@@ -69,7 +69,11 @@ async function main() {
   // Warm up what Node opens lazily and keeps (the child-process signal pipe,
   // libuv's spare /dev/null fd for EMFILE on accept), then snapshot.
   spawnSync(process.execPath, ['-e', ''])
-  await new Promise((resolve) => net.createServer().listen(0, '127.0.0.1', function () { this.close(resolve) }))
+  await new Promise((resolve) =>
+    net.createServer().listen(0, '127.0.0.1', function () {
+      this.close(resolve)
+    }),
+  )
   const before = openFds()
 
   const server = http.createServer((req, res) => res.end(`hello from A (pid ${process.pid})\n`))

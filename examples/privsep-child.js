@@ -9,8 +9,6 @@ const { FdSocket, fdKind } = require('fdpass')
 
 const [file, expected] = process.argv.slice(2)
 const log = (line) => console.log(`[child]  ${line}`)
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
 
 async function main() {
   // Warm up what Node opens lazily and keeps (libuv's spare /dev/null fd that

@@ -14,9 +14,7 @@ const { auditFds, openFds } = require('./fd-audit')
 const { FdSocket } = require('fdpass')
 
 const log = (line) => console.log(`[parent] ${line}`)
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 let child
-
 
 /** The uid and gid of `nobody`. */
 function nobody() {
@@ -39,7 +37,10 @@ async function main() {
   const root = process.getuid() === 0
   const drop = root ? nobody() : undefined
   if (root) log(`running as root; the child will run as nobody (uid ${drop.uid}, gid ${drop.gid})`)
-  else log(`not running as root (uid ${process.getuid()}): cannot drop privileges, so the child runs as this same user and could open the file itself; the fd is handed over all the same`)
+  else
+    log(
+      `not running as root (uid ${process.getuid()}): cannot drop privileges, so the child runs as this same user and could open the file itself; the fd is handed over all the same`,
+    )
 
   // A secret only we may read: mode 0600 in a mode 0700 directory.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-privsep-'))
@@ -69,7 +70,11 @@ async function main() {
     // The child sends back what it read through the fd.
     const { data } = await mine.receive()
     const matches = data.toString() === secret
-    log(matches ? 'the child read the secret through the fd: it matches' : `the child read something else: ${JSON.stringify(data.toString())}`)
+    log(
+      matches
+        ? 'the child read the secret through the fd: it matches'
+        : `the child read something else: ${JSON.stringify(data.toString())}`,
+    )
     mine.close()
     const status = await exited
     log(`child exited with ${typeof status === 'string' ? status : `code ${status}`}`)

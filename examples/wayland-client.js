@@ -30,7 +30,10 @@ function pattern(width, height) {
   const pixels = Buffer.alloc(width * height * 4)
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      pixels.writeUInt32LE((0xff000000 | ((x & 255) << 16) | ((y & 255) << 8) | ((x ^ y) & 255)) >>> 0, (y * width + x) * 4)
+      pixels.writeUInt32LE(
+        (0xff000000 | ((x & 255) << 16) | ((y & 255) << 8) | ((x ^ y) & 255)) >>> 0,
+        (y * width + x) * 4,
+      )
     }
   }
   return pixels
@@ -106,7 +109,13 @@ async function main() {
       wl.request(shm, 0).uint(pool).fd(fd).int(bytes) // create_pool(id, fd, size)
       buffer = wl.object('wl_buffer')
       // create_buffer(id, offset, width, height, stride, format)
-      wl.request(pool, 0).uint(buffer).int(0).int(width).int(height).int(badStride ? 4 : stride).uint(WL_SHM_FORMAT_XRGB8888)
+      wl.request(pool, 0)
+        .uint(buffer)
+        .int(0)
+        .int(width)
+        .int(height)
+        .int(badStride ? 4 : stride)
+        .uint(WL_SHM_FORMAT_XRGB8888)
       wl.request(pool, 1) // destroy: the buffer keeps the memory mapped
       await wl.flush()
     } finally {

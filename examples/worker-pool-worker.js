@@ -8,8 +8,6 @@ const { auditFds, openFds } = require('./fd-audit')
 const { FdSocket, fdKind } = require('fdpass')
 
 const log = (line) => console.log(`[worker ${process.pid}] ${line}`)
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
 
 /** Answers one line on a connection, then closes it. */
 function serve(fd) {
@@ -31,7 +29,11 @@ function serve(fd) {
 async function main() {
   // Warm up what Node opens lazily and keeps (libuv's spare /dev/null fd),
   // then snapshot.
-  await new Promise((resolve) => net.createServer().listen(0, '127.0.0.1', function () { this.close(resolve) }))
+  await new Promise((resolve) =>
+    net.createServer().listen(0, '127.0.0.1', function () {
+      this.close(resolve)
+    }),
+  )
   const before = openFds()
 
   const sock = FdSocket.from(3)

@@ -14,9 +14,7 @@ const { FdSocket } = require('fdpass')
 const WORKERS = 2
 const CLIENTS = 10
 const log = (line) => console.log(`[parent] ${line}`)
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const workers = []
-
 
 /** One client: sends a line, returns the reply line. */
 function ask(port, line) {
@@ -36,7 +34,11 @@ async function main() {
   // Warm up what Node opens lazily and keeps (the child-process signal pipe,
   // libuv's spare /dev/null fd for EMFILE on accept), then snapshot.
   spawnSync(process.execPath, ['-e', ''])
-  await new Promise((resolve) => net.createServer().listen(0, '127.0.0.1', function () { this.close(resolve) }))
+  await new Promise((resolve) =>
+    net.createServer().listen(0, '127.0.0.1', function () {
+      this.close(resolve)
+    }),
+  )
   const before = openFds()
 
   // Each worker gets one end of a socketpair as its fd 3.
@@ -89,7 +91,9 @@ async function main() {
   await new Promise((resolve) => server.close(resolve))
   for (const w of workers) w.sock.close()
   const statuses = await Promise.all(workers.map((w) => w.exited))
-  statuses.forEach((status, i) => log(`worker ${i + 1} exited with ${typeof status === 'string' ? status : `code ${status}`}`))
+  statuses.forEach((status, i) =>
+    log(`worker ${i + 1} exited with ${typeof status === 'string' ? status : `code ${status}`}`),
+  )
 
   const clean = await auditFds(before, [], log)
   log(`fd audit: ${clean ? 'ok' : 'FAILED'}`)

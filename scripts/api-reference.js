@@ -23,7 +23,10 @@ const isInternal = (node) => docOf(node).some((d) => (d.tags ?? []).some((tag) =
 /** The reference text, and the exports or members that lack documentation. */
 function generate(entryFile = entry) {
   if (!fs.existsSync(entryFile)) throw new Error(`${entryFile} is missing: run npm run build:ts first`)
-  const program = ts.createProgram([entryFile], { types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')] })
+  const program = ts.createProgram([entryFile], {
+    types: ['node'],
+    typeRoots: [path.join(root, 'node_modules', '@types')],
+  })
   const checker = program.getTypeChecker()
   const index = program.getSourceFile(entryFile)
   const exports = checker.getExportsOfModule(checker.getSymbolAtLocation(index))
@@ -46,12 +49,21 @@ function generate(entryFile = entry) {
       const dropped = []
       for (const member of members) {
         const memberText = file.text.slice(member.getFullStart(), member.getEnd())
-        const memberName = member.name ? member.name.getText(file) : member.kind === ts.SyntaxKind.Constructor ? 'constructor' : '?'
+        const memberName = member.name
+          ? member.name.getText(file)
+          : member.kind === ts.SyntaxKind.Constructor
+            ? 'constructor'
+            : '?'
         if (memberName.startsWith('#') || isInternal(member)) dropped.push(memberText)
         else if (docOf(member).length === 0) undocumented.push(`${name}.${memberName}`)
       }
       for (const d of dropped) text = text.replace(d, '')
-      parts.push(text.replace(/^\n+/, '').replace(/\bdeclare /g, '').replace(/^    /gm, '  '))
+      parts.push(
+        text
+          .replace(/^\n+/, '')
+          .replace(/\bdeclare /g, '')
+          .replace(/^    /gm, '  '),
+      )
     }
     sections.push(`## ${name}\n\n\`\`\`ts\n${parts.join('\n').trimEnd()}\n\`\`\`\n`)
   }

@@ -5,7 +5,9 @@ import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
 const cjs = require('../dist/index.js')
-const names = Object.keys(cjs).filter((name) => name !== 'default' && name !== '__esModule').sort()
+const names = Object.keys(cjs)
+  .filter((name) => name !== 'default' && name !== '__esModule')
+  .sort()
 
 writeFileSync(
   new URL('../dist/index.mjs', import.meta.url),
@@ -16,6 +18,6 @@ writeFileSync(
 )
 writeFileSync(new URL('../dist/index.d.mts', import.meta.url), `export * from './index.js'\n`)
 
-// dist/src/native.d.ts refers to the generated loader's types as '../binding':
+// dist/src/internal/native.d.ts refers to the generated loader's types as '../../binding':
 // give it a copy beside the compiled files, so every shipped .d.ts resolves.
 copyFileSync(new URL('../binding.d.ts', import.meta.url), new URL('../dist/binding.d.ts', import.meta.url))

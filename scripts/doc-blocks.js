@@ -83,7 +83,12 @@ module.exports = { blocksOf, docBlocks, docFiles }
 
 if (require.main === module) {
   for (const b of docBlocks()) {
-    const how = b.illustrative !== undefined ? `illustrative: ${b.illustrative}` : b.kind ? `runs as ${b.kind}` : 'NOT RUN, NOT MARKED'
+    const how =
+      b.illustrative !== undefined
+        ? `illustrative: ${b.illustrative}`
+        : b.kind
+          ? `runs as ${b.kind}`
+          : 'NOT RUN, NOT MARKED'
     console.log(`${b.file}:${b.line} \`\`\`${b.lang}  ${how}`)
   }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Soak test (issue 5, case J): N messages (default 1,000,000), each carrying
+// Soak test: N messages (default 1,000,000), each carrying
 // one fd, from one process to another over a framed FdSocket.
 //
 //   node scripts/soak.mjs [--messages N] [--json]
@@ -172,7 +172,8 @@ async function receiver(n, json) {
           // the sender exited early: counted as lost messages below
         }
       }
-      if (received % Math.floor(n / 10) === 0 && received >= warmAt) rssTrail.push(Number(((await settledRss()) / MB).toFixed(1)))
+      if (received % Math.floor(n / 10) === 0 && received >= warmAt)
+        rssTrail.push(Number(((await settledRss()) / MB).toFixed(1)))
       if (received === warmAt) {
         rssWarm = await settledRss()
         memWarm = process.memoryUsage()
@@ -256,13 +257,23 @@ async function receiver(n, json) {
   summary.ok = failures.length === 0
   summary.failures = failures
 
-  console.log(`fdpass soak: ${n} messages with 1 fd each, ${elapsed.toFixed(1)} s (${summary.messagesPerSecond} msg/s after warm-up)`)
+  console.log(
+    `fdpass soak: ${n} messages with 1 fd each, ${elapsed.toFixed(1)} s (${summary.messagesPerSecond} msg/s after warm-up)`,
+  )
   console.log(`  received ${received}, lost ${summary.lost}, out of order ${outOfOrder}, bad fds ${badFds}`)
-  console.log(`  receiver fds: ${fdsAtStart} at start, ${rMin}..${rMax} sampled (${summary.samples} samples), ${fdsAtEnd} at end`)
-  console.log(`  sender   fds: ${senderReport.fdsAtStart} at start, ${sMin}..${sMax} sampled, ${senderReport.fdsAtEnd} at end`)
-  console.log(`  receiver RSS: ${summary.receiver.rssWarmMB} MB after warm-up, ${summary.receiver.rssEndMB} MB at end (${summary.receiver.rssGrowthMB} MB; V8 heap used ${summary.receiver.heapUsedGrowthMB} MB, heap total ${summary.receiver.heapTotalGrowthMB} MB, external ${summary.receiver.externalGrowthMB} MB)`)
+  console.log(
+    `  receiver fds: ${fdsAtStart} at start, ${rMin}..${rMax} sampled (${summary.samples} samples), ${fdsAtEnd} at end`,
+  )
+  console.log(
+    `  sender   fds: ${senderReport.fdsAtStart} at start, ${sMin}..${sMax} sampled, ${senderReport.fdsAtEnd} at end`,
+  )
+  console.log(
+    `  receiver RSS: ${summary.receiver.rssWarmMB} MB after warm-up, ${summary.receiver.rssEndMB} MB at end (${summary.receiver.rssGrowthMB} MB; V8 heap used ${summary.receiver.heapUsedGrowthMB} MB, heap total ${summary.receiver.heapTotalGrowthMB} MB, external ${summary.receiver.externalGrowthMB} MB)`,
+  )
   console.log(`  receiver RSS after each tenth: ${rssTrail.join(', ')} MB`)
-  console.log(`  sender   RSS: ${summary.sender.rssWarmMB} MB after warm-up, ${summary.sender.rssEndMB} MB at end (${summary.sender.rssGrowthMB} MB)`)
+  console.log(
+    `  sender   RSS: ${summary.sender.rssWarmMB} MB after warm-up, ${summary.sender.rssEndMB} MB at end (${summary.sender.rssGrowthMB} MB)`,
+  )
   console.log(summary.ok ? '  PASS' : `  FAIL: ${failures.join('; ')}`)
   if (json) console.log(JSON.stringify(summary))
   process.exitCode = summary.ok ? 0 : 1

@@ -5,13 +5,16 @@
 import { Buffer } from 'node:buffer'
 
 import { describe, makeError } from './errors'
-import { FdServer, unlinkIfOwned, type OwnedPath, type PeerCheck } from './fd-server'
-import { FdSocket, kAdopt, resolveOptions, type SocketOptions } from './fd-socket'
-import { native } from './native'
-import { validateSocketType, type SocketType } from './raw'
-import { assertEventLoopSockets } from './runtime'
-import { placeSocket } from './socket-file'
-import { integerOption, optionsObject } from './validate'
+import { FdServer, type PeerCheck } from './fd-server'
+import { FdSocket } from './fd-socket'
+import { native } from './internal/native'
+import { assertEventLoopSockets } from './internal/runtime'
+import { placeSocket, unlinkIfOwned, type OwnedPath } from './internal/socket-file'
+import { resolveOptions } from './internal/socket-options'
+import { kAdopt } from './internal/symbols'
+import { integerOption, optionsObject, validateSocketType } from './internal/validate'
+import type { SocketType } from './raw'
+import type { SocketOptions } from './socket-types'
 
 /** Options of {@link connect}. */
 export interface ConnectOptions extends SocketOptions {
@@ -66,7 +69,11 @@ export interface BindOptions extends SocketOptions {
 
 function validatePath(value: unknown): Buffer {
   if (typeof value !== 'string') {
-    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "path" argument must be of type string. Received ${describe(value)}`)
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `The "path" argument must be of type string. Received ${describe(value)}`,
+    )
   }
   if (value.length === 0) throw makeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'The "path" argument must not be empty')
   return Buffer.from(value, 'utf8')
@@ -110,7 +117,11 @@ export async function listen(path: string, options?: ListenOptions): Promise<FdS
   const opts = optionsObject(options, 'options')
   const type = validateSocketType(opts.type)
   if (type === 'dgram') {
-    throw makeError(TypeError, 'ERR_INVALID_ARG_VALUE', "listen() takes 'stream' or 'seqpacket'; use bind() for 'dgram'")
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_VALUE',
+      "listen() takes 'stream' or 'seqpacket'; use bind() for 'dgram'",
+    )
   }
   const resolved = resolveOptions(type, opts)
   const backlog = integerOption(opts.backlog, 'backlog', 0, 2 ** 31 - 1, 511)

@@ -2,34 +2,21 @@
  * `FdServer`: a listening Unix domain socket on Node's event loop whose
  * connections are `FdSocket`s.
  */
-import * as fs from 'node:fs'
-
 import { makeError, type FdpassError } from './errors'
-import {
-  Ev,
-  FdSocket,
-  kAdopt,
-  type NativeSocketHandle,
-  type PeerCredentials,
-  type ReceiveOptions,
-  type ResolvedOptions,
-} from './fd-socket'
-import { resolveOptions, type SocketOptions } from './fd-socket'
+import { FdSocket } from './fd-socket'
+import { Ev } from './internal/native-constants'
 import { listenerState } from './internal/listener-state'
-import { lean, scratchInts } from './lean'
-import { native } from './native'
-import { abortError, closedError, iterate, settle, wait, type Waiter } from './waiters'
+import { lean, scratchInts } from './internal/lean'
+import { native } from './internal/native'
+import { openNativeSocket, type NativeSocketHandle } from './internal/native-socket'
+import { assertEventLoopSockets } from './internal/runtime'
+import { unlinkIfOwned, type OwnedPath } from './internal/socket-file'
+import { resolveOptions, type ResolvedOptions } from './internal/socket-options'
+import { kAdopt } from './internal/symbols'
+import { optionsObject, validateFd } from './internal/validate'
+import { abortError, closedError, iterate, settle, wait, type Waiter } from './internal/waiters'
 import type { SocketType } from './raw'
-import { assertEventLoopSockets } from './runtime'
-import { optionsObject, validateFd } from './validate'
-
-
-/** The socket file a server created, to remove it on close if it is still ours. */
-export interface OwnedPath {
-  path: string
-  dev: number
-  ino: number
-}
+import type { PeerCredentials, ReceiveOptions, SocketOptions } from './socket-types'
 
 /**
  * Decides whether a connecting peer may be served: synchronously, with
@@ -47,14 +34,15 @@ export interface ServerOptions extends SocketOptions {
 const ACCEPT_BATCH = 64
 
 /**
- * A listening socket made by `listen()`. Accept connections with
- * {@link FdServer.accept} or `for await (const socket of server)`.
+ * A listening socket made by `listen()`, or adopted by {@link FdServer.from}.
+ * Accept connections with {@link FdServer.accept} or
+ * `for await (const socket of server)`.
  */
 export class FdServer implements AsyncIterable<FdSocket> {
   /** The path it listens on (a leading `'\0'` for a Linux abstract name). */
   readonly path: string
   readonly #native: NativeSocketHandle
-  /** The native socket's id, which the lean per-message calls take (see src/lean.ts). */
+  /** The native socket's id, which the lean per-message calls take (see internal/lean.ts). */
   readonly #id: number
   readonly #type: SocketType
   readonly #options: ResolvedOptions
@@ -78,7 +66,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
   // Held here: the native side keeps the callback only weakly while idle.
   readonly #callback: (kind: number, a: unknown, b: unknown) => void
 
-  /** @internal Made by `listen()`. */
+  /** @internal Made by `listen()` and {@link FdServer.from}. */
   constructor(
     token: typeof kAdopt,
     fd: number,
@@ -97,7 +85,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
     this.#owned = owned
     this.#allowPeer = allowPeer
     this.#callback = (kind: number, a: unknown, b: unknown) => this.#onEvent(kind, a, b)
-    this.#native = new native.NativeSocket(fd, type, true, false, 1, 0, this.#callback, -1) as NativeSocketHandle
+    this.#native = openNativeSocket(fd, type, undefined, this.#callback, -1)
     this.#id = this.#native.id
   }
 
@@ -153,7 +141,16 @@ export class FdServer implements AsyncIterable<FdSocket> {
           '(adopt a connected one with FdSocket.from())',
       )
     }
-    return new FdServer(kAdopt, fd, '', type, resolveOptions(type, opts), undefined, allowPeer, state.nonBlocking === true)
+    return new FdServer(
+      kAdopt,
+      fd,
+      '',
+      type,
+      resolveOptions(type, opts),
+      undefined,
+      allowPeer,
+      state.nonBlocking === true,
+    )
   }
 
   /** The listening socket's fd (owned by the server; can be passed to another process). */
@@ -300,22 +297,11 @@ export class FdServer implements AsyncIterable<FdSocket> {
   }
 }
 
-
 /** Closes an accepted connection that no socket object owns. */
 function closeAccepted(fd: number): void {
   try {
     native.closeFds([fd])
   } catch {
     // Nothing more to release.
-  }
-}
-
-/** Removes a socket file if it is still the one we created. */
-export function unlinkIfOwned(owned: OwnedPath): void {
-  try {
-    const st = fs.lstatSync(owned.path)
-    if (st.isSocket() && st.dev === owned.dev && st.ino === owned.ino) fs.unlinkSync(owned.path)
-  } catch {
-    // Already gone.
   }
 }

@@ -5,7 +5,7 @@
  */
 import { Buffer } from 'node:buffer'
 import { describe, makeError } from './errors'
-import { native } from './native'
+import { native } from './internal/native'
 
 /** The longest `name` {@link memfd} accepts, in UTF-8 bytes (Linux's `MFD_NAME_MAX_LEN`). */
 export const MAX_MEMFD_NAME_BYTES = 249
@@ -41,7 +41,11 @@ export const MAX_MEMFD_NAME_BYTES = 249
  */
 export function memfd(name: string, size: number): number {
   if (typeof name !== 'string') {
-    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "name" argument must be of type string. Received ${describe(name)}`)
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `The "name" argument must be of type string. Received ${describe(name)}`,
+    )
   }
   if (name.includes('\0')) {
     throw makeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'The "name" argument must not contain a NUL byte')
@@ -55,7 +59,11 @@ export function memfd(name: string, size: number): number {
     )
   }
   if (typeof size !== 'number') {
-    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "size" argument must be of type number. Received ${describe(size)}`)
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `The "size" argument must be of type number. Received ${describe(size)}`,
+    )
   }
   if (!Number.isSafeInteger(size) || size < 0) {
     throw makeError(

@@ -3,44 +3,24 @@
  * recvmsg per call, in the spirit of Python's `socket.send_fds` /
  * `socket.recv_fds`.
  */
-import { Buffer } from 'node:buffer'
+import type { Buffer } from 'node:buffer'
+
 import { describe, makeError } from './errors'
-import {
-  copyToScratch,
-  enterStaging,
-  isFdNumber,
-  lean,
-  leaveStaging,
-  scratchData,
-  scratchFds,
-  scratchInts,
-  SMALL_COPY,
-  stagedToScratch,
-} from './lean'
-import { native } from './native'
-// Straight from the generated module, not re-exported through another:
-// a re-export compiles to a getter, on the per-message path.
-import {
-  DEFAULT_MAX_BYTES as NATIVE_DEFAULT_MAX_BYTES,
-  MAX_FDS_PER_MESSAGE,
-  SCRATCH_DATA_BYTES,
-  SCRATCH_FD_SLOTS,
-} from './internal/native-constants'
-import { emptyDataError, integerOption, optionsObject, toBytes, validateFd, validateFdList } from './validate'
+// Straight from the generated module: a re-export compiles to a getter.
+import { DEFAULT_MAX_BYTES, MAX_FDS_PER_MESSAGE, SCRATCH_FD_SLOTS } from './internal/native-constants'
+import { enterStaging, isFdNumber, lean, leaveStaging, scratchInts, stagedToScratch } from './internal/lean'
+import { native } from './internal/native'
+import { receiveOn, sendOn } from './internal/raw-io'
+import { validateFd, validateSocketType } from './internal/validate'
+
+export { DEFAULT_MAX_BYTES, MAX_FDS_PER_MESSAGE }
 
 /** The kind of a Unix domain socket. `'seqpacket'` exists on Linux only. */
 export type SocketType = 'stream' | 'seqpacket' | 'dgram'
 
 /** What an fd refers to, as reported by `fstat`. */
 export type FdKind =
-  | 'file'
-  | 'directory'
-  | 'socket'
-  | 'fifo'
-  | 'character-device'
-  | 'block-device'
-  | 'symlink'
-  | 'unknown'
+  'file' | 'directory' | 'socket' | 'fifo' | 'character-device' | 'block-device' | 'symlink' | 'unknown'
 
 /** Options of {@link recvFds}. */
 export interface RecvFdsOptions {
@@ -56,22 +36,6 @@ export interface RecvFdsResult {
   data: Buffer
   /** The fds received, in the order they were sent. They are yours to close ({@link closeFds}). */
   fds: number[]
-}
-
-/** Default of {@link RecvFdsOptions.maxBytes}. */
-export const DEFAULT_MAX_BYTES: number = NATIVE_DEFAULT_MAX_BYTES
-
-const MAX_BYTES_LIMIT = 2 ** 31 - 1
-
-/** Checks a socket type argument; `'stream'` when absent. */
-export function validateSocketType(type: unknown, name = 'type'): SocketType {
-  if (type === undefined) return 'stream'
-  if (type === 'stream' || type === 'seqpacket' || type === 'dgram') return type
-  throw makeError(
-    TypeError,
-    'ERR_INVALID_ARG_VALUE',
-    `The "${name}" argument must be 'stream', 'seqpacket' or 'dgram'. Received ${describe(type)}`,
-  )
 }
 
 /**
@@ -109,52 +73,6 @@ export function sendFds(socket: number, data: Uint8Array | string, fds?: readonl
 }
 
 /**
- * `sendFds` on a checked socket number. `checkUnix` false skips the per-send
- * `AF_UNIX` check, for a socket `SyncSocket` checked when it took ownership.
- */
-export function sendOn(
-  socket: number,
-  data: Uint8Array | string,
-  fds: readonly number[] | undefined,
-  checkUnix: boolean,
-  type?: SocketType,
-): number {
-  const bytes = toBytes(data, 'data')
-  let count = 0
-  if (fds !== undefined) {
-    if (!Array.isArray(fds)) validateFdList(fds, 'fds') // throws the usual TypeError
-    count = fds.length // read once: a Proxy could answer differently each time
-    if (count > MAX_FDS_PER_MESSAGE) validateFdList(fds, 'fds') // throws ERR_TOO_MANY_FDS
-    // Each element is read once, validated and staged (see enterStaging).
-    const staged = enterStaging()
-    try {
-      for (let i = 0; i < count; i++) {
-        const fd: unknown = fds[i]
-        // The element's name is built only for the error message.
-        if (!isFdNumber(fd)) validateFd(fd, `fds[${i}]`)
-        staged[i] = fd as number
-      }
-      stagedToScratch(staged, count)
-    } finally {
-      leaveStaging()
-    }
-  }
-  if (count > 0 && bytes.length === 0) throw emptyDataError(type)
-  scratchInts[0] = socket
-  if (bytes.length > SMALL_COPY) {
-    scratchInts[1] = count
-    if (checkUnix) lean.sendFds(bytes)
-    else lean.sendOwned(bytes)
-  } else {
-    scratchInts[1] = copyToScratch(bytes)
-    scratchInts[2] = count
-    if (checkUnix) lean.sendScratch()
-    else lean.sendOwnedScratch()
-  }
-  return scratchInts[0]!
-}
-
-/**
  * Receives one message (one `recvmsg`) and the fds that came with it. Blocks
  * on a blocking socket; on a non-blocking one with nothing queued, throws
  * `EAGAIN`. Interrupted calls (EINTR) are retried.
@@ -173,31 +91,6 @@ export function recvFds(socket: number, options?: RecvFdsOptions): RecvFdsResult
   return receiveOn(socket, options)
 }
 
-/** `recvFds` on a checked socket number. */
-export function receiveOn(socket: number, options: RecvFdsOptions | undefined): RecvFdsResult {
-  let maxBytes = DEFAULT_MAX_BYTES
-  let maxFds = MAX_FDS_PER_MESSAGE
-  if (options !== undefined) {
-    const opts = optionsObject(options, 'options')
-    maxBytes = integerOption(opts.maxBytes, 'maxBytes', 1, MAX_BYTES_LIMIT, DEFAULT_MAX_BYTES)
-    maxFds = integerOption(opts.maxFds, 'maxFds', 0, MAX_FDS_PER_MESSAGE, MAX_FDS_PER_MESSAGE)
-  }
-  if (maxBytes > SCRATCH_DATA_BYTES) return native.recvFds(socket, maxBytes, maxFds)
-  scratchInts[0] = socket
-  scratchInts[1] = maxBytes
-  scratchInts[2] = maxFds
-  lean.recvFds()
-  const len = scratchInts[0]!
-  // The fds are ours from here: nothing below can throw.
-  const count = scratchFds[0]!
-  const received: number[] = new Array(count)
-  for (let i = 0; i < count; i++) received[i] = scratchFds[i + 1]!
-  const bytes = Buffer.allocUnsafe(len)
-  if (len <= SMALL_COPY) for (let i = 0; i < len; i++) bytes[i] = scratchData[i]!
-  else bytes.set(scratchData.subarray(0, len))
-  return { data: bytes, fds: received }
-}
-
 /**
  * Closes fds in one native call. Every fd is closed even when one fails; the
  * first failure (e.g. `EBADF` for an fd that was not open) is then thrown.
@@ -205,7 +98,11 @@ export function receiveOn(socket: number, options: RecvFdsOptions | undefined): 
  */
 export function closeFds(fds: readonly number[]): void {
   if (!Array.isArray(fds)) {
-    throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "fds" argument must be an array of fds. Received ${describe(fds)}`)
+    throw makeError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `The "fds" argument must be an array of fds. Received ${describe(fds)}`,
+    )
   }
   const count = fds.length // read once: a Proxy could answer differently each time
   if (count > SCRATCH_FD_SLOTS) {

@@ -3,12 +3,12 @@
  * spirit of a Python `socket` object with `send_fds` / `recv_fds`.
  */
 import { makeError } from './errors'
-import { native } from './native'
-import { receiveOn, sendOn, validateSocketType, type RecvFdsOptions, type RecvFdsResult, type SocketType } from './raw'
-import { validateFd } from './validate'
-import { closedError } from './waiters'
-
-const kAdopt = Symbol('fdpass.adoptSync')
+import { native } from './internal/native'
+import { receiveOn, sendOn } from './internal/raw-io'
+import { kAdopt } from './internal/symbols'
+import { validateFd, validateSocketType } from './internal/validate'
+import { closedError } from './internal/waiters'
+import type { RecvFdsOptions, RecvFdsResult, SocketType } from './raw'
 
 /**
  * Closes the fd of a socket garbage-collected without close(), as Node does

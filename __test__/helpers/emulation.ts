@@ -44,7 +44,11 @@ export const slowdown = emulation === undefined ? 1 : 6
  * Registers `fn` as a serial test, or, under user-mode emulation, as a
  * skipped one whose title says why.
  */
-export function serialUnlessEmulated(title: string, why: string, fn: (t: ExecutionContext) => void | Promise<void>): void {
+export function serialUnlessEmulated(
+  title: string,
+  why: string,
+  fn: (t: ExecutionContext) => void | Promise<void>,
+): void {
   if (emulation === undefined) test.serial(title, fn)
   else test.serial.skip(`${title} [skipped: ${why}; ${emulation}]`, fn)
 }

@@ -95,4 +95,3 @@ export function isCloexec(fd: number): boolean {
   // O_CLOEXEC is 02000000 (octal) in the flags field.
   return (parseInt(match[1] as string, 8) & 0o2000000) !== 0
 }
-

@@ -68,7 +68,9 @@ export async function startWeston(): Promise<Weston> {
   let output = ''
   child.stdout!.setEncoding('utf8').on('data', (s: string) => (output += s))
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (output += s))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))))
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))),
+  )
   let running = true
   void exited.then(() => (running = false))
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()))
@@ -117,7 +119,9 @@ interface Connection {
 }
 // The example's wire module (plain JavaScript), typed here for the test.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const wire = require('../../examples/wayland/wire.js') as { Connection: { open(socketPath: string): Promise<Connection> } }
+const wire = require('../../examples/wayland/wire.js') as {
+  Connection: { open(socketPath: string): Promise<Connection> }
+}
 
 /** A screenshot: `pixels` holds 0xAARRGGBB words (little-endian), `width` per row. */
 export interface Screenshot {
@@ -172,7 +176,13 @@ export async function screenshot(socketPath: string): Promise<Screenshot> {
     const pool = wl.object('wl_shm_pool')
     wl.request(shm, 0).uint(pool).fd(fd).int(bytes)
     const buffer = wl.object('wl_buffer')
-    wl.request(pool, 0).uint(buffer).int(0).int(width).int(height).int(width * 4).uint(0) // ARGB8888
+    wl.request(pool, 0)
+      .uint(buffer)
+      .int(0)
+      .int(width)
+      .int(height)
+      .int(width * 4)
+      .uint(0) // ARGB8888
     wl.request(shooter, 0).uint(output).uint(buffer) // shoot
     await wl.until(() => shot)
     const pixels = Buffer.alloc(bytes)

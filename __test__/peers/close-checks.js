@@ -27,12 +27,21 @@ function closedAtOnce(what, fd, close) {
   return { what, closed: target(fd) !== before }
 }
 
-const settled = (p) => p.then(() => 'resolved', (e) => e.code || e.name)
+const settled = (p) =>
+  p.then(
+    () => 'resolved',
+    (e) => e.code || e.name,
+  )
 
 async function runChecks() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-close-'))
   const results = []
-  for (const [type, framing] of [['stream', true], ['stream', false], ['seqpacket', false], ['dgram', false]]) {
+  for (const [type, framing] of [
+    ['stream', true],
+    ['stream', false],
+    ['seqpacket', false],
+    ['dgram', false],
+  ]) {
     const kind = `${type}${framing ? ' framed' : ''}`
     const [a, b] = FdSocket.pair(type, { framing })
     const waiting = settled(b.receive())
@@ -90,7 +99,9 @@ async function runChecks() {
     const accepting = settled(server.accept())
     await new Promise((resolve) => setImmediate(resolve))
     let closing
-    results.push(closedAtOnce(`listen() ${type}, an accept waiting: server.close()`, server.fd, () => (closing = server.close())))
+    results.push(
+      closedAtOnce(`listen() ${type}, an accept waiting: server.close()`, server.fd, () => (closing = server.close())),
+    )
     await closing
     results.push({ what: `listen() ${type}: the waiting accept`, outcome: await accepting })
   }

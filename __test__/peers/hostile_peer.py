@@ -1,4 +1,4 @@
-"""A hostile peer for fdpass's framed stream (issue 5, case H).
+"""A hostile peer for fdpass's framed stream.
 
 Usage: hostile_peer.py MODE [fd3|PATH] [N]
 

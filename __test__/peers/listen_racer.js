@@ -47,7 +47,11 @@ lines.on('line', async (line) => {
         return `${fd}=?`
       }
     }
-    print({ fdAuditOk: JSON.stringify(after) === JSON.stringify(before), before: before.map(what), after: after.map(what) })
+    print({
+      fdAuditOk: JSON.stringify(after) === JSON.stringify(before),
+      before: before.map(what),
+      after: after.map(what),
+    })
     process.exit(0)
   }
 })

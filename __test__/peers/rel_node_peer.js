@@ -1,4 +1,4 @@
-// A Node peer for the reliability and hostile-peer tests (issue 5), run as a
+// A Node peer for the reliability and hostile-peer tests, run as a
 // child process, its socket (when it has one) on fd 3. Modes:
 //   send-close N         sends N framed messages, each with a freshly opened fd
 //                        of a temp file whose offset it moved to i % 100, and
@@ -13,11 +13,14 @@
 //   gc-readahead         (--expose-gc) drops a socket holding a read-ahead
 //                        message with fds, without close()
 //   exercise             receives with every API (for the strace test)
-//   ping-loop N          N times: receives a message (waiting on the event
-//                        loop), closes its fds, replies 'y'
-//   receive-then-idle    receives one message (waiting on the event loop),
-//                        closes its fds, reports, and leaves the socket open
-//                        with nothing pending: the process must exit by itself
+//   ping-loop N          asks for a message and says so ('y'); then N times:
+//                        takes the message (delivered by the event loop),
+//                        closes its fds, asks for the next, and replies 'y'
+//                        (so each 'y' says it waits for the next message)
+//   receive-then-idle    asks for one message and prints "ready" (it waits on
+//                        the event loop), closes its fds, reports, and leaves
+//                        the socket open with nothing pending: the process
+//                        must exit by itself
 //   signal               blocks in raw recvFds with a SIGUSR1 handler installed
 //   flood-reader MAXFDS READAHEAD [FRAMING MAXQUEUEDFDS COUNT]  (--expose-gc)
 //                        reads a flood slowly (FRAMING 'unframed' turns
@@ -251,10 +254,15 @@ async function main() {
     const n = Number(arg)
     const sock = FdSocket.from(3)
     let fds = 0
+    let next = sock.receive()
+    await sock.send('y')
     for (let i = 0; i < n; i++) {
-      const m = await sock.receive()
+      const m = await next
       fds += m.fds.length
       closeFds(m.fds)
+      // Asked again by the code that handles the message, as a loop over
+      // receive() does; the reply then tells the parent that it waits.
+      if (i + 1 < n) next = sock.receive()
       await sock.send('y')
     }
     report.received = n
@@ -264,7 +272,9 @@ async function main() {
     // Left open on purpose: fd 3 stays in the table.
     usesFd3 = false
     const sock = FdSocket.from(3)
-    const m = await sock.receive()
+    const pending = sock.receive()
+    console.log(JSON.stringify({ ready: true }))
+    const m = await pending
     closeFds(m.fds)
     report.got = m.data.toString()
     report.fdsReceived = m.fds.length

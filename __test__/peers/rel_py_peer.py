@@ -1,4 +1,4 @@
-"""A Python peer for the reliability tests (issue 5, case A), socket on fd 3.
+"""A Python peer for the reliability tests, socket on fd 3.
 
 Usage: rel_py_peer.py kinds|shared
 

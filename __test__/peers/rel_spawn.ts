@@ -35,10 +35,12 @@ export interface RunOptions {
   timeoutMs?: number
   /** Wrap the command, e.g. ['strace', '-f', ...]. */
   wrapper?: string[]
+  /** Give the child a pipe as its stdin (`child.stdin`), e.g. to tell it when to go on. */
+  stdin?: boolean
 }
 
 export function run(command: string, args: string[], options: RunOptions = {}): Child {
-  const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe']
+  const stdio: Array<'ignore' | 'pipe' | number> = [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe']
   if (options.socket !== undefined) stdio.push(options.socket)
   let argv = [command, ...args]
   if (options.nofile !== undefined) argv = ['prlimit', `--nofile=${options.nofile}:${options.nofile}`, ...argv]

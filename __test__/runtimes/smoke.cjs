@@ -40,7 +40,8 @@ function fileWith(text) {
 const target = (fd) => fs.readlinkSync(`/proc/self/fd/${fd}`)
 
 /** Whether close-on-exec is set, from /proc/self/fdinfo. */
-const cloexec = (fd) => (parseInt(/^flags:\s+(\d+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))[1], 8) & 0o2000000) !== 0
+const cloexec = (fd) =>
+  (parseInt(/^flags:\s+(\d+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))[1], 8) & 0o2000000) !== 0
 
 check('raw API: sendFds/recvFds carry a node:fs fd and a memfd; received fds are close-on-exec', () => {
   const [a, b] = socketPair()
@@ -69,25 +70,28 @@ check('raw API: bad input throws a TypeError/RangeError with a code, before any 
   closeFds([a])
 })
 
-check('node:fs on a received fd: works on Node and Bun; Deno refuses it (EBADF) and its /proc/self/fd path works', () => {
-  const [a, b] = socketPair()
-  const file = fileWith('through node:fs')
-  sendFds(a, 'x', [file])
-  const { fds } = recvFds(b)
-  const buf = Buffer.alloc(64)
-  if (runtime.name === 'deno') {
-    // Deno's node:fs has its own table of the fds it opened: any other
-    // number is EBADF (documented in README, "Runtimes"). Not a crash, and
-    // the workaround reaches the same file.
-    assert.throws(() => fs.readSync(fds[0], buf, 0, 64, 0), { code: 'EBADF' })
-    assert.equal(fs.readFileSync(`/proc/self/fd/${fds[0]}`, 'utf8'), 'through node:fs')
-  } else {
-    assert.equal(buf.subarray(0, fs.readSync(fds[0], buf, 0, 64, 0)).toString(), 'through node:fs')
-  }
-  // The fd is an OS fd all the same: fdpass closes it on every runtime.
-  closeFds([...fds, a, b])
-  fs.closeSync(file)
-})
+check(
+  'node:fs on a received fd: works on Node and Bun; Deno refuses it (EBADF) and its /proc/self/fd path works',
+  () => {
+    const [a, b] = socketPair()
+    const file = fileWith('through node:fs')
+    sendFds(a, 'x', [file])
+    const { fds } = recvFds(b)
+    const buf = Buffer.alloc(64)
+    if (runtime.name === 'deno') {
+      // Deno's node:fs has its own table of the fds it opened: any other
+      // number is EBADF (documented in README, "Runtimes"). Not a crash, and
+      // the workaround reaches the same file.
+      assert.throws(() => fs.readSync(fds[0], buf, 0, 64, 0), { code: 'EBADF' })
+      assert.equal(fs.readFileSync(`/proc/self/fd/${fds[0]}`, 'utf8'), 'through node:fs')
+    } else {
+      assert.equal(buf.subarray(0, fs.readSync(fds[0], buf, 0, 64, 0)).toString(), 'through node:fs')
+    }
+    // The fd is an OS fd all the same: fdpass closes it on every runtime.
+    closeFds([...fds, a, b])
+    fs.closeSync(file)
+  },
+)
 
 check('SyncSocket: a pair carries an fd each way', () => {
   const [a, b] = SyncSocket.pair()
@@ -128,32 +132,38 @@ checkEventLoop('FdSocket.pair: framed messages with fds both ways, on the event 
   b.close()
 })
 
-checkEventLoop('listen/connect: an accepted connection carries fds both ways; close() removes the socket file', async () => {
-  const where = path.join(tmp, 'server.sock')
-  const server = await listen(where, { mode: 0o600 })
-  const client = await connect(where)
-  const peer = await server.accept()
-  const one = memfd('to-server', 16)
-  const two = fileWith('to client')
-  await client.send('c', [one])
-  await peer.send('s', [two])
-  const atServer = await peer.receive()
-  const atClient = await client.receive()
-  assert.equal(target(atServer.fds[0]), target(one))
-  assert.equal(readReceived(atClient.fds[0]), 'to client')
-  assert.deepEqual(client.peerCredentials().uid, process.getuid())
-  closeFds([...atServer.fds, ...atClient.fds, one])
-  fs.closeSync(two)
-  client.close()
-  peer.close()
-  server.close()
-  assert.equal(fs.existsSync(where), false)
-})
+checkEventLoop(
+  'listen/connect: an accepted connection carries fds both ways; close() removes the socket file',
+  async () => {
+    const where = path.join(tmp, 'server.sock')
+    const server = await listen(where, { mode: 0o600 })
+    const client = await connect(where)
+    const peer = await server.accept()
+    const one = memfd('to-server', 16)
+    const two = fileWith('to client')
+    await client.send('c', [one])
+    await peer.send('s', [two])
+    const atServer = await peer.receive()
+    const atClient = await client.receive()
+    assert.equal(target(atServer.fds[0]), target(one))
+    assert.equal(readReceived(atClient.fds[0]), 'to client')
+    assert.deepEqual(client.peerCredentials().uid, process.getuid())
+    closeFds([...atServer.fds, ...atClient.fds, one])
+    fs.closeSync(two)
+    client.close()
+    peer.close()
+    server.close()
+    assert.equal(fs.existsSync(where), false)
+  },
+)
 
 checkEventLoop('a child process (same runtime) connects, receives an fd, reads it, and sends one back', async () => {
   const where = path.join(tmp, 'parent.sock')
   const server = await listen(where)
-  const args = runtime.name === 'deno' ? ['run', '-A', path.join(__dirname, 'child-connect.cjs'), where] : [path.join(__dirname, 'child-connect.cjs'), where]
+  const args =
+    runtime.name === 'deno'
+      ? ['run', '-A', path.join(__dirname, 'child-connect.cjs'), where]
+      : [path.join(__dirname, 'child-connect.cjs'), where]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
@@ -179,72 +189,82 @@ checkEventLoop('a child process (same runtime) connects, receives an fd, reads i
   assert.match(out, /^child fd audit: ok$/m, out + err)
 })
 
-check('a child process (same runtime) gets a socket as its fd 3, receives an fd on it (SyncSocket), and sends one back', async () => {
-  const [mine, theirs] = SyncSocket.pair()
-  const script = path.join(__dirname, 'child-fd3.cjs')
-  const args = runtime.name === 'deno' ? ['run', '-A', script] : [script]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', theirs.fd] })
-  theirs.close() // the child has its own copy
-  let out = ''
-  let err = ''
-  child.stdout.on('data', (s) => (out += s))
-  child.stderr.on('data', (s) => (err += s))
-  const exited = new Promise((resolve) => child.on('close', resolve))
-  const file = fileWith('for the child')
-  mine.send('file', [file])
-  fs.closeSync(file)
-  const reply = mine.receive() // blocks until the child answers
-  mine.close()
-  assert.equal(reply.data.toString(), 'read: for the child')
-  assert.equal(reply.fds.length, 1)
-  assert.equal(readReceived(reply.fds[0]), 'from the child')
-  closeFds(reply.fds)
-  const code = await exited
-  assert.equal(code, 0, `child exited with ${code}: ${err}`)
-  assert.match(out, /^child fd audit: ok$/m, out + err)
-})
+check(
+  'a child process (same runtime) gets a socket as its fd 3, receives an fd on it (SyncSocket), and sends one back',
+  async () => {
+    const [mine, theirs] = SyncSocket.pair()
+    const script = path.join(__dirname, 'child-fd3.cjs')
+    const args = runtime.name === 'deno' ? ['run', '-A', script] : [script]
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', theirs.fd] })
+    theirs.close() // the child has its own copy
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (s) => (out += s))
+    child.stderr.on('data', (s) => (err += s))
+    const exited = new Promise((resolve) => child.on('close', resolve))
+    const file = fileWith('for the child')
+    mine.send('file', [file])
+    fs.closeSync(file)
+    const reply = mine.receive() // blocks until the child answers
+    mine.close()
+    assert.equal(reply.data.toString(), 'read: for the child')
+    assert.equal(reply.fds.length, 1)
+    assert.equal(readReceived(reply.fds[0]), 'from the child')
+    closeFds(reply.fds)
+    const code = await exited
+    assert.equal(code, 0, `child exited with ${code}: ${err}`)
+    assert.match(out, /^child fd audit: ok$/m, out + err)
+  },
+)
 
 // Deno keeps fds of every worker it has run (an eventfd, an epoll fd and a
 // socket pair, with or without fdpass: checked with an empty worker), so
 // there this case audits the fds it made itself by what they point at.
 const workerAudit = runtime.name === 'deno' ? 'own' : 'all'
-check('a worker thread blocks in SyncSocket#receive while the main thread stays free (the way to wait without the event-loop sockets)', async () => {
-  const { Worker } = require('node:worker_threads')
-  const [a, b] = socketPair()
-  const ours = [target(a), target(b)]
-  const worker = new Worker(path.join(__dirname, 'worker.cjs'), { workerData: b })
-  const got = new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject))
-  const exited = new Promise((resolve) => worker.once('exit', resolve))
-  // The main thread's timers run while the worker waits for the message.
-  await new Promise((resolve) => setTimeout(resolve, 100))
-  const file = fileWith('for the worker')
-  sendFds(a, 'hello', [file])
-  fs.closeSync(file)
-  const { text, fds } = await got
-  assert.equal(text, 'hello')
-  assert.equal(readReceived(fds[0]), 'for the worker')
-  ours.push(target(fds[0]))
-  closeFds([...fds, a])
-  assert.equal(await exited, 0)
-  if (workerAudit === 'own') {
-    const left = [...openFds().values()].filter((what) => ours.includes(what))
-    assert.deepEqual(left, [], 'the sockets and the received fd are closed')
-  }
-}, workerAudit)
+check(
+  'a worker thread blocks in SyncSocket#receive while the main thread stays free (the way to wait without the event-loop sockets)',
+  async () => {
+    const { Worker } = require('node:worker_threads')
+    const [a, b] = socketPair()
+    const ours = [target(a), target(b)]
+    const worker = new Worker(path.join(__dirname, 'worker.cjs'), { workerData: b })
+    const got = new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject))
+    const exited = new Promise((resolve) => worker.once('exit', resolve))
+    // The main thread's timers run while the worker waits for the message.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const file = fileWith('for the worker')
+    sendFds(a, 'hello', [file])
+    fs.closeSync(file)
+    const { text, fds } = await got
+    assert.equal(text, 'hello')
+    assert.equal(readReceived(fds[0]), 'for the worker')
+    ours.push(target(fds[0]))
+    closeFds([...fds, a])
+    assert.equal(await exited, 0)
+    if (workerAudit === 'own') {
+      const left = [...openFds().values()].filter((what) => ours.includes(what))
+      assert.deepEqual(left, [], 'the sockets and the received fd are closed')
+    }
+  },
+  workerAudit,
+)
 
 if (!eventLoop) {
-  check('Bun: the event-loop sockets refuse to start with ERR_FDPASS_UNSUPPORTED_RUNTIME (not a crash), leaving fds alone', async () => {
-    const code = { code: 'ERR_FDPASS_UNSUPPORTED_RUNTIME', message: /uv_poll/ }
-    assert.throws(() => FdSocket.pair(), code)
-    const [a, b] = socketPair()
-    assert.throws(() => FdSocket.from(a), code)
-    assert.equal(fdKind(a), 'socket', 'from() left the fd open and the caller\'s')
-    closeFds([a, b])
-    await assert.rejects(connect(path.join(tmp, 'none.sock')), code)
-    await assert.rejects(listen(path.join(tmp, 'none.sock')), code)
-    await assert.rejects(fdpass.bind(path.join(tmp, 'none.sock')), code)
-    assert.equal(fs.existsSync(path.join(tmp, 'none.sock')), false)
-  })
+  check(
+    'Bun: the event-loop sockets refuse to start with ERR_FDPASS_UNSUPPORTED_RUNTIME (not a crash), leaving fds alone',
+    async () => {
+      const code = { code: 'ERR_FDPASS_UNSUPPORTED_RUNTIME', message: /uv_poll/ }
+      assert.throws(() => FdSocket.pair(), code)
+      const [a, b] = socketPair()
+      assert.throws(() => FdSocket.from(a), code)
+      assert.equal(fdKind(a), 'socket', "from() left the fd open and the caller's")
+      closeFds([a, b])
+      await assert.rejects(connect(path.join(tmp, 'none.sock')), code)
+      await assert.rejects(listen(path.join(tmp, 'none.sock')), code)
+      await assert.rejects(fdpass.bind(path.join(tmp, 'none.sock')), code)
+      assert.equal(fs.existsSync(path.join(tmp, 'none.sock')), false)
+    },
+  )
 }
 
 async function main() {
@@ -255,7 +275,9 @@ async function main() {
   const sockets = () => [...openFds().values()].filter((what) => what.startsWith('socket:')).length
   const socketsBefore = sockets()
   const idle = runtime.name === 'deno' ? ['eval', ''] : ['-e', '']
-  await new Promise((resolve) => spawn(process.execPath, idle, { stdio: ['ignore', 'pipe', 'pipe'] }).on('close', resolve))
+  await new Promise((resolve) =>
+    spawn(process.execPath, idle, { stdio: ['ignore', 'pipe', 'pipe'] }).on('close', resolve),
+  )
   // Deno opens its pair a moment after the child has gone (up to a second
   // or so on a loaded machine): wait for it.
   for (let i = 0; runtime.name === 'deno' && sockets() < socketsBefore + 2 && i < 250; i++) {

@@ -53,7 +53,10 @@ export const checks = [
   expect<Equal<typeof DEFAULT_MAX_BYTES, number>>(),
   expect<Equal<SocketType, 'stream' | 'seqpacket' | 'dgram'>>(),
   expect<
-    Equal<FdKind, 'file' | 'directory' | 'socket' | 'fifo' | 'character-device' | 'block-device' | 'symlink' | 'unknown'>
+    Equal<
+      FdKind,
+      'file' | 'directory' | 'socket' | 'fifo' | 'character-device' | 'block-device' | 'symlink' | 'unknown'
+    >
   >(),
 
   // The raw API.

@@ -114,12 +114,18 @@ async function main() {
     for (let rep = 0; rep < a.reps; rep++) out.ops.push(await c.timed(batch, n))
     api.close(s)
     api.close(r)
-    Object.assign(out, { unit: a.workload === 'w1' ? 'round trips/s' : 'messages/s', perRep: n, fdsExpected: n * nfds * a.reps })
+    Object.assign(out, {
+      unit: a.workload === 'w1' ? 'round trips/s' : 'messages/s',
+      perRep: n,
+      fdsExpected: n * nfds * a.reps,
+    })
   } else if (a.workload === 'w3' || a.workload === 'w4') {
     const pingpong = a.workload === 'w3'
     const [s, theirs] = api.pair('stream')
-    const kid = spawn(process.execPath, [__filename, 'child', a.workload], { stdio: ['inherit', 'inherit', 'inherit', api.fdOf(theirs)] })
-    const exited = new Promise((resolve) => kid.on('exit', (code, sig) => resolve(code ?? 128)))
+    const kid = spawn(process.execPath, [__filename, 'child', a.workload], {
+      stdio: ['inherit', 'inherit', 'inherit', api.fdOf(theirs)],
+    })
+    const exited = new Promise((resolve) => kid.on('exit', (code) => resolve(code ?? 128)))
     api.close(theirs)
     const one = [file]
     const endRep = (n) => {

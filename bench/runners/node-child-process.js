@@ -46,7 +46,8 @@ function child(workload) {
 async function main() {
   const a = c.args()
   if (a.workload === 'child') return child(a.variant)
-  if (a.workload !== 'w3' && a.workload !== 'w4') c.skip('child_process.send passes handles to a child process only (W3, W4)')
+  if (a.workload !== 'w3' && a.workload !== 'w4')
+    c.skip('child_process.send passes handles to a child process only (W3, W4)')
   const pingpong = a.workload === 'w3'
   // libuv keeps an fd on /dev/null from the first listen on (its EMFILE
   // reserve): listen once before taking the baseline.

@@ -106,11 +106,17 @@ async function main() {
     for (let rep = 0; rep < a.reps; rep++) out.ops.push(await c.timed(batch, n))
     s.destroy()
     r.destroy()
-    Object.assign(out, { unit: a.workload === 'w1' ? 'round trips/s' : 'messages/s', perRep: n, fdsExpected: n * nfds * a.reps })
+    Object.assign(out, {
+      unit: a.workload === 'w1' ? 'round trips/s' : 'messages/s',
+      perRep: n,
+      fdsExpected: n * nfds * a.reps,
+    })
   } else if (a.workload === 'w3' || a.workload === 'w4') {
     const pingpong = a.workload === 'w3'
     const [sFd, theirs] = socketPair('stream')
-    const kid = spawn(process.execPath, [__filename, 'child', a.workload], { stdio: ['inherit', 'inherit', 'inherit', theirs] })
+    const kid = spawn(process.execPath, [__filename, 'child', a.workload], {
+      stdio: ['inherit', 'inherit', 'inherit', theirs],
+    })
     const exited = new Promise((resolve) => kid.on('exit', (code) => resolve(code ?? 128)))
     closeFds([theirs])
     const s = wrap(sFd)

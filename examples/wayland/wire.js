@@ -98,7 +98,10 @@ class Args {
 function displayPath(env = process.env) {
   const name = env.WAYLAND_DISPLAY || 'wayland-0'
   if (path.isAbsolute(name)) return name
-  if (!env.XDG_RUNTIME_DIR) throw new Error('XDG_RUNTIME_DIR is not set: cannot find the Wayland socket (set it, or give WAYLAND_DISPLAY as an absolute path)')
+  if (!env.XDG_RUNTIME_DIR)
+    throw new Error(
+      'XDG_RUNTIME_DIR is not set: cannot find the Wayland socket (set it, or give WAYLAND_DISPLAY as an absolute path)',
+    )
   return path.join(env.XDG_RUNTIME_DIR, name)
 }
 
@@ -122,16 +125,24 @@ class Connection {
     this.error = null // set by wl_display.error
     this.buffered = Buffer.alloc(0) // the start of a message not wholly read yet
     // wl_display is object 1.
-    this.display = this.object('wl_display', {
-      0: (a) => {
-        const objectId = a.uint()
-        const code = a.uint()
-        const message = a.string()
-        const iface = this.objects.get(objectId)?.interface ?? 'unknown'
-        this.error = Object.assign(new Error(`${iface}@${objectId}: error ${code}: ${message}`), { objectId, code, protocolMessage: message })
+    this.display = this.object(
+      'wl_display',
+      {
+        0: (a) => {
+          const objectId = a.uint()
+          const code = a.uint()
+          const message = a.string()
+          const iface = this.objects.get(objectId)?.interface ?? 'unknown'
+          this.error = Object.assign(new Error(`${iface}@${objectId}: error ${code}: ${message}`), {
+            objectId,
+            code,
+            protocolMessage: message,
+          })
+        },
+        1: (a) => this.objects.delete(a.uint()), // delete_id
       },
-      1: (a) => this.objects.delete(a.uint()), // delete_id
-    }, 1)
+      1,
+    )
   }
 
   /** Makes a new object id with its event handlers (`{ opcode: handler }`). */
@@ -152,12 +163,17 @@ class Connection {
     if (this.pending.length === 0) return
     const messages = this.pending
     this.pending = []
-    const bytes = Buffer.concat(messages.map((m) => {
-      const body = Buffer.concat(m.words)
-      return Buffer.concat([header(m.objectId, 8 + body.length, m.opcode), body])
-    }))
+    const bytes = Buffer.concat(
+      messages.map((m) => {
+        const body = Buffer.concat(m.words)
+        return Buffer.concat([header(m.objectId, 8 + body.length, m.opcode), body])
+      }),
+    )
     try {
-      await this.socket.send(bytes, messages.flatMap((m) => m.fds))
+      await this.socket.send(
+        bytes,
+        messages.flatMap((m) => m.fds),
+      )
     } catch (err) {
       // A compositor that posts a protocol error hangs up right after: the
       // error event may be waiting unread. Read what is left and report it.

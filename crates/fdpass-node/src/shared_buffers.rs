@@ -16,6 +16,8 @@ use std::cell::RefCell;
 use std::os::fd::{IntoRawFd, OwnedFd};
 use std::ptr;
 
+// The slots of `flags`.
+use fdpass::wire_constants::{LOOP_FLAG_DELIVERING as DELIVERING, LOOP_FLAG_SETTLE as SETTLE};
 use napi::bindgen_prelude::{Result, Unknown};
 use napi::{sys, Env, JsValue};
 
@@ -43,10 +45,6 @@ struct Buffers {
     /// context then ends with the environment.
     destroy_context_at_teardown: bool,
 }
-
-/// Slots of `flags`.
-const DELIVERING: usize = 0;
-const SETTLE: usize = 1;
 
 thread_local! {
     /// The sets of this thread, by id; a set is forgotten when its

@@ -1,6 +1,7 @@
 //! The constants the Rust side and the TypeScript layer must agree on, in
 //! one place: the event codes a native socket calls JavaScript with, the
-//! layout of the lean calls' scratch buffer, and the limits both sides check.
+//! layout of the lean calls' scratch buffer, the slots of the loop flags, the
+//! sizes of the shared buffers, and the limits and defaults both sides use.
 //!
 //! `src/internal/native-constants.ts` is generated from [`TYPESCRIPT`] by
 //! `cargo run -p fdpass --example gen-constants` (`-- --check` fails when the
@@ -38,6 +39,13 @@ pub const SCRATCH_INTS_AT: usize = SCRATCH_FD_BYTES + SCRATCH_DATA_BYTES;
 /// The scratch's whole length in bytes.
 pub const SCRATCH_LEN: usize = SCRATCH_INTS_AT + SCRATCH_INT_SLOTS * 4;
 
+/// Slot of the loop flags that is 1 while an event-loop delivery runs, its
+/// microtasks included.
+pub const LOOP_FLAG_DELIVERING: usize = 0;
+/// Slot of the loop flags that asks the native side to call JavaScript's
+/// settle function after a delivery.
+pub const LOOP_FLAG_SETTLE: usize = 1;
+
 /// Bytes of the shared buffer received payloads are published into.
 pub const SHARED_SCRATCH_BYTES: usize = 256 * 1024;
 /// i32 slots of the shared buffer batch metadata is published into.
@@ -53,8 +61,11 @@ pub const DEFAULT_SOCKET_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// How a constant appears in the generated TypeScript file.
 #[derive(Debug, Clone, Copy)]
 pub enum TsItem {
-    /// `export const NAME = value` with its doc comment.
+    /// `export const NAME = value` with its doc comment: of the literal type.
     Const(&'static str, i64, &'static str),
+    /// `export const NAME: number = value` with its doc comment: a default
+    /// whose public type is `number`, free to change.
+    Number(&'static str, i64, &'static str),
     /// `export const enum NAME { Member = value, ... }` with its doc comment.
     Enum(&'static str, &'static [(&'static str, i64)], &'static str),
 }
@@ -72,7 +83,7 @@ pub const TYPESCRIPT: &[TsItem] = &[
             ("Accepted", EV_ACCEPTED as i64),
             ("Published", EV_PUBLISHED as i64),
         ],
-        "Events a native socket calls its callback with `(kind, a, b)`.",
+        "Events from the native socket: `(kind, a, b)`.",
     ),
     TsItem::Const(
         "SCRATCH_FD_SLOTS",
@@ -87,12 +98,12 @@ pub const TYPESCRIPT: &[TsItem] = &[
     TsItem::Const(
         "SCRATCH_DATA_BYTES",
         SCRATCH_DATA_BYTES as i64,
-        "Bytes of data the scratch holds, after the fd slots.",
+        "Bytes of data the scratch holds.",
     ),
     TsItem::Const(
         "SCRATCH_INT_SLOTS",
         SCRATCH_INT_SLOTS as i64,
-        "Integer argument slots of a lean call (slot 0 holds its result afterwards).",
+        "Integer slots of the scratch: a call's arguments, and its result in slot 0.",
     ),
     TsItem::Const(
         "SCRATCH_INTS_AT",
@@ -103,6 +114,16 @@ pub const TYPESCRIPT: &[TsItem] = &[
         "SCRATCH_LEN",
         SCRATCH_LEN as i64,
         "The scratch's whole length in bytes.",
+    ),
+    TsItem::Const(
+        "LOOP_FLAG_DELIVERING",
+        LOOP_FLAG_DELIVERING as i64,
+        "Index of the loop flag that is 1 while an event-loop delivery runs, its microtasks included.",
+    ),
+    TsItem::Const(
+        "LOOP_FLAG_SETTLE",
+        LOOP_FLAG_SETTLE as i64,
+        "Index of the loop flag that asks the native side to call settleStops() after a delivery.",
     ),
     TsItem::Const(
         "SHARED_SCRATCH_BYTES",
@@ -119,15 +140,19 @@ pub const TYPESCRIPT: &[TsItem] = &[
         MAX_FDS_PER_MESSAGE as i64,
         "Linux's SCM_MAX_FD: the most fds one message can carry.",
     ),
-    TsItem::Const(
+    TsItem::Number(
         "DEFAULT_MAX_BYTES",
         DEFAULT_MAX_BYTES as i64,
-        "Default `maxBytes` of the raw `recvFds`.",
+        "Default of {@link RecvFdsOptions.maxBytes}.",
     ),
-    TsItem::Const(
+    TsItem::Number(
         "DEFAULT_SOCKET_MAX_BYTES",
         DEFAULT_SOCKET_MAX_BYTES as i64,
-        "Default `maxBytes` of a socket: 4 MiB.",
+        "Default `maxBytes` of a socket: 4 MiB. Large enough for the JSON metadata,\n\
+         D-Bus or Wayland messages that travel with fds (the kernel's default\n\
+         socket buffer is about 200 KiB, so this is no limit in practice), small\n\
+         enough that a hostile peer cannot make one connection buffer more than\n\
+         that; the memory held grows only with what has arrived.",
     ),
 ];
 
@@ -140,12 +165,25 @@ pub fn typescript() -> String {
          // The constants the native addon and the TypeScript layer share.\n",
     );
     for item in TYPESCRIPT {
-        match item {
-            TsItem::Const(name, value, doc) => {
-                let _ = write!(out, "\n/** {doc} */\nexport const {name} = {value}\n");
+        let (TsItem::Const(_, _, doc) | TsItem::Number(_, _, doc) | TsItem::Enum(_, _, doc)) = item;
+        if doc.contains('\n') {
+            out.push_str("\n/**\n");
+            for line in doc.lines() {
+                let _ = writeln!(out, " * {line}");
             }
-            TsItem::Enum(name, members, doc) => {
-                let _ = write!(out, "\n/** {doc} */\nexport const enum {name} {{\n");
+            out.push_str(" */\n");
+        } else {
+            let _ = write!(out, "\n/** {doc} */\n");
+        }
+        match item {
+            TsItem::Const(name, value, _) => {
+                let _ = writeln!(out, "export const {name} = {value}");
+            }
+            TsItem::Number(name, value, _) => {
+                let _ = writeln!(out, "export const {name}: number = {value}");
+            }
+            TsItem::Enum(name, members, _) => {
+                let _ = writeln!(out, "export const enum {name} {{");
                 for (member, value) in *members {
                     let _ = writeln!(out, "  {member} = {value},");
                 }

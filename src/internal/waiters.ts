@@ -2,7 +2,8 @@
  * Pending `receive()` / `accept()` calls and async iterators over them, shared
  * by `FdSocket` and `FdServer`.
  */
-import { makeError, type FdpassError } from './errors'
+import type { FdpassError } from '../errors'
+import { makeError } from './make-error'
 
 /** A pending wait for the next item. */
 export interface Waiter<T> {

@@ -6,19 +6,12 @@
  * `scratchInts`, call, read the result from `scratchInts[0]`. The scratch
  * never leaves fdpass.
  */
+import { SCRATCH_DATA_BYTES, SCRATCH_FD_BYTES, SCRATCH_FD_SLOTS, SCRATCH_INT_SLOTS } from './native-constants'
 import { native } from './native'
-import {
-  SCRATCH_DATA_BYTES,
-  SCRATCH_FD_BYTES,
-  SCRATCH_FD_SLOTS,
-  SCRATCH_INT_SLOTS,
-  SCRATCH_INTS_AT,
-  SCRATCH_LEN,
-} from './internal/native-constants'
 
 export const lean = native.bindLean()
 const scratch = lean.scratch
-if (scratch.byteLength !== SCRATCH_LEN) {
+if (scratch.byteLength !== SCRATCH_FD_BYTES + SCRATCH_DATA_BYTES + SCRATCH_INT_SLOTS * 4) {
   throw new Error('fdpass: the native addon does not match this JavaScript build (scratch size)')
 }
 /** The fd slots: what a send sends and closeFds closes; where recvFds writes its fds. */
@@ -26,7 +19,7 @@ export const scratchFds = new Int32Array(scratch, 0, SCRATCH_FD_SLOTS)
 /** The data area: received bytes, or a small payload to send. */
 export const scratchData = new Uint8Array(scratch, SCRATCH_FD_BYTES, SCRATCH_DATA_BYTES)
 /** Integer arguments of a call; slot 0 holds its result afterwards. */
-export const scratchInts = new Int32Array(scratch, SCRATCH_INTS_AT, SCRATCH_INT_SLOTS)
+export const scratchInts = new Int32Array(scratch, SCRATCH_FD_BYTES + SCRATCH_DATA_BYTES, SCRATCH_INT_SLOTS)
 
 /**
  * Staging areas for the fds of one call, one per nesting depth. Reading the

@@ -8,7 +8,7 @@ import { Buffer } from 'node:buffer'
 import { native } from './native'
 import { loopFlags, settleStops } from './deferred-stops'
 import { registerHeldFds } from './held-fds'
-import { SHARED_META_SLOTS, SHARED_SCRATCH_BYTES } from './internal/native-constants'
+import { SHARED_META_SLOTS, SHARED_SCRATCH_BYTES } from './native-constants'
 
 let scratch: Buffer | undefined
 let meta: Int32Array | undefined

@@ -3,10 +3,22 @@
  * TypeError or RangeError before any syscall.
  */
 import { Buffer } from 'node:buffer'
-import { describe, makeError } from './errors'
-import { MAX_FDS_PER_MESSAGE } from './internal/native-constants'
+import { describe, makeError } from './make-error'
+import type { SocketType } from '../raw'
+import { MAX_FDS_PER_MESSAGE } from './native-constants'
 
 export { MAX_FDS_PER_MESSAGE }
+
+/** Checks a socket type argument; `'stream'` when absent. */
+export function validateSocketType(type: unknown, name = 'type'): SocketType {
+  if (type === undefined) return 'stream'
+  if (type === 'stream' || type === 'seqpacket' || type === 'dgram') return type
+  throw makeError(
+    TypeError,
+    'ERR_INVALID_ARG_VALUE',
+    `The "${name}" argument must be 'stream', 'seqpacket' or 'dgram'. Received ${describe(type)}`,
+  )
+}
 
 const MAX_FD = 2 ** 31 - 1
 
@@ -96,7 +108,7 @@ export function optionsObject<T extends object>(value: T | undefined, name: stri
  * (unknown for a bare fd number) and, for an unframed `FdSocket` stream
  * (`unframed`), the option that lifts the rule.
  */
-export function emptyDataError(type: 'stream' | 'seqpacket' | 'dgram' | undefined, unframed = false): Error {
+export function emptyDataError(type: SocketType | undefined, unframed = false): Error {
   const on = type === undefined ? 'this socket' : `this ${unframed ? 'unframed stream' : type} socket`
   const why =
     type === 'seqpacket'
@@ -105,5 +117,9 @@ export function emptyDataError(type: 'stream' | 'seqpacket' | 'dgram' | undefine
         ? 'fdpass sends fds only with data, on every socket type'
         : 'a 0-byte send on a stream socket carries nothing, and the kernel drops its fds'
   const fix = unframed ? ', or turn the framing option on (each message then has a header)' : ''
-  return makeError(Error, 'ERR_EMPTY_DATA', `fds need at least one byte of data to travel with on ${on} (${why}): send at least one byte with them${fix}`)
+  return makeError(
+    Error,
+    'ERR_EMPTY_DATA',
+    `fds need at least one byte of data to travel with on ${on} (${why}): send at least one byte with them${fix}`,
+  )
 }

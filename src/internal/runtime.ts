@@ -6,7 +6,7 @@
  * (oven-sh/bun#18546), so on Bun they refuse to start with a clear error
  * instead; the raw API, `SyncSocket` and `memfd` need no loop and work there.
  */
-import { makeError } from './errors'
+import { makeError } from './make-error'
 
 /** The runtime whose loop cannot watch an fd, e.g. `'Bun 1.4.5'`; undefined on Node and Deno. */
 export const noFdWatchRuntime: string | undefined =

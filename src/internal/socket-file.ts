@@ -16,15 +16,32 @@ import { Buffer } from 'node:buffer'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 
-import { makeError, type FdpassError } from './errors'
-import { unlinkIfOwned, type OwnedPath } from './fd-server'
+import type { FdpassError } from '../errors'
+import { makeError } from './make-error'
 import { native } from './native'
-import type { SocketType } from './raw'
+import type { SocketType } from '../raw'
 
 /** How long to wait for another process placing a socket at the same path. */
 const LOCK_WAIT_MS = 5000
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** The socket file a server or bound socket created, to remove it on close if it is still ours. */
+export interface OwnedPath {
+  path: string
+  dev: number
+  ino: number
+}
+
+/** Removes a socket file if it is still the one we created. */
+export function unlinkIfOwned(owned: OwnedPath): void {
+  try {
+    const st = fs.lstatSync(owned.path)
+    if (st.isSocket() && st.dev === owned.dev && st.ino === owned.ino) fs.unlinkSync(owned.path)
+  } catch {
+    // Already gone.
+  }
+}
 
 /** What to place, and how. */
 export interface Placement {

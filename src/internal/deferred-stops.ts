@@ -9,26 +9,25 @@
  * code did ask again, the request was withdrawn and nothing runs at all.
  * Elsewhere (an aborted receive, say) setImmediate settles it.
  */
+import { LOOP_FLAG_DELIVERING, LOOP_FLAG_SETTLE } from './native-constants'
 
 /**
- * Shared with the native side: [DELIVERING] is 1 while an event-loop delivery
- * runs, its microtasks included; [SETTLE] asks it to call settleStops() once
+ * Shared with the native side: [LOOP_FLAG_DELIVERING] is 1 while an event-loop delivery
+ * runs, its microtasks included; [LOOP_FLAG_SETTLE] asks it to call settleStops() once
  * they have run. Over an ArrayBuffer of its own: the native side keeps a
  * pointer to its memory, which V8 could move were it a small array's inline
  * storage.
  */
 export const loopFlags = new Int32Array(new ArrayBuffer(8))
-const DELIVERING = 0
-const SETTLE = 1
 
 /** The settle functions of the sockets whose stop waits for the delivery to end. */
 const pending: Array<() => void> = []
 
 /** Runs `settle` once the code that handles the current delivery has run. */
 export function deferStop(settle: () => void): void {
-  if (loopFlags[DELIVERING] === 1) {
+  if (loopFlags[LOOP_FLAG_DELIVERING] === 1) {
     pending.push(settle)
-    loopFlags[SETTLE] = 1
+    loopFlags[LOOP_FLAG_SETTLE] = 1
   } else {
     setImmediate(settle).unref()
   }
@@ -43,7 +42,7 @@ export function cancelStop(settle: () => void): void {
   if (i < 0) return
   if (i === pending.length - 1) pending.pop()
   else pending.splice(i, 1)
-  if (pending.length === 0) loopFlags[SETTLE] = 0
+  if (pending.length === 0) loopFlags[LOOP_FLAG_SETTLE] = 0
 }
 
 /**
@@ -52,7 +51,7 @@ export function cancelStop(settle: () => void): void {
  */
 export function settleStops(): void {
   const due = pending.splice(0)
-  loopFlags[SETTLE] = 0
+  loopFlags[LOOP_FLAG_SETTLE] = 0
   let failure: { error: unknown } | undefined
   for (const settle of due) {
     try {

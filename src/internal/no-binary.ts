@@ -7,7 +7,8 @@ import { execSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-import { makeError, type FdpassError } from './errors'
+import type { FdpassError } from '../errors'
+import { makeError } from './make-error'
 
 /** The platforms fdpass ships a prebuilt binary for (npm package `fdpass-<key>`). */
 export const PREBUILT_PLATFORMS = [
@@ -36,8 +37,7 @@ function isMusl(): boolean {
     // No ldd at that path: ask the process.
   }
   const report = process.report?.getReport() as
-    | { header?: { glibcVersionRuntime?: string }; sharedObjects?: unknown }
-    | undefined
+    { header?: { glibcVersionRuntime?: string }; sharedObjects?: unknown } | undefined
   if (report) {
     if (report.header?.glibcVersionRuntime) return false
     const objects = Array.isArray(report.sharedObjects) ? (report.sharedObjects as unknown[]) : []
