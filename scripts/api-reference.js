@@ -20,8 +20,8 @@ function docOf(node) {
 }
 const isInternal = (node) => docOf(node).some((d) => (d.tags ?? []).some((tag) => tag.tagName.text === 'internal'))
 
-/** The reference text, and the exports or members that lack documentation. */
-function generate(entryFile = entry) {
+/** The sections of one entry's exports, and the exports or members that lack documentation. */
+function sectionsOf(entryFile) {
   if (!fs.existsSync(entryFile)) throw new Error(`${entryFile} is missing: run npm run build:ts first`)
   const program = ts.createProgram([entryFile], {
     types: ['node'],
@@ -67,6 +67,12 @@ function generate(entryFile = entry) {
     }
     sections.push(`## ${name}\n\n\`\`\`ts\n${parts.join('\n').trimEnd()}\n\`\`\`\n`)
   }
+  return { names: exports.map((e) => e.getName()), sections, undocumented }
+}
+
+/** The reference text of the main entry, and the exports or members that lack documentation. */
+function generate(entryFile = entry) {
+  const { names, sections, undocumented } = sectionsOf(entryFile)
   const head = [
     '# fdpass API reference',
     '',
@@ -75,16 +81,38 @@ function generate(entryFile = entry) {
     'Every export of `fdpass`, as its type declarations ship (`dist/index.d.ts`), with the doc',
     'comments your editor shows. The guide is the [README](../README.md).',
     '',
-    `Exports: ${exports.map((e) => `\`${e.getName()}\``).join(', ')}.`,
+    `Exports: ${names.map((n) => `\`${n}\``).join(', ')}.`,
     '',
   ]
   return { text: head.join('\n') + '\n' + sections.join('\n'), undocumented }
 }
 
+/** The package's other entry, fdpass/systemd, after the main one. */
+const systemdEntry = path.join(root, 'dist', 'src', 'systemd', 'index.d.ts')
+
+/** The whole reference: the main entry, then fdpass/systemd. */
+function generateAll() {
+  const main = generate()
+  const systemd = sectionsOf(systemdEntry)
+  const head = [
+    '# fdpass/systemd',
+    '',
+    "Every export of `require('fdpass/systemd')` / `import … from 'fdpass/systemd'`",
+    '(`dist/src/systemd/index.d.ts`).',
+    '',
+    `Exports: ${systemd.names.map((n) => `\`${n}\``).join(', ')}.`,
+    '',
+  ]
+  return {
+    text: main.text + '\n' + head.join('\n') + '\n' + systemd.sections.join('\n'),
+    undocumented: [...main.undocumented, ...systemd.undocumented],
+  }
+}
+
 module.exports = { generate, output }
 
 if (require.main === module) {
-  const { text, undocumented } = generate()
+  const { text, undocumented } = generateAll()
   if (undocumented.length > 0) {
     console.error(`undocumented exports or members (add a TSDoc comment): ${undocumented.join(', ')}`)
     process.exit(1)

@@ -45,11 +45,12 @@ const [info] = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'))
 const files = info.files.map((f) => f.path).sort()
 const allowed = [
   /^package\.json$/, /^README\.md$/, /^CHANGELOG\.md$/, /^LICENSE$/, /^binding\.js$/, /^binding\.d\.ts$/,
-  /^dist\/(src\/)?[\w-]+\.(js|mjs|d\.ts|d\.mts)$/,
+  /^dist\/(src\/([\w-]+\/)*)?[\w-]+\.(js|mjs|d\.ts|d\.mts)$/,
 ]
 const required = [
   'package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'binding.js', 'binding.d.ts',
   'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/binding.d.ts',
+  'dist/src/systemd/index.js', 'dist/src/systemd/index.mjs', 'dist/src/systemd/index.d.ts', 'dist/src/systemd/index.d.mts',
 ]
 const stray = files.filter((f) => !allowed.some((re) => re.test(f)))
 const missing = required.filter((f) => !files.includes(f))
@@ -211,6 +212,16 @@ import { fileURLToPath } from 'node:url'
 const require_ = createRequire(import.meta.url)
 const dirOf = require_('node:path').dirname(fileURLToPath(import.meta.url))" mjs
 
+step "fdpass/systemd from CommonJS and ESM: the same names, and no service manager here"
+(cd "$app" && env -u NOTIFY_SOCKET node -e "
+const s = require('fdpass/systemd')
+if (typeof s.storeFds !== 'function' || s.notify('READY=1') !== false) throw new Error('require(fdpass/systemd)')
+import('fdpass/systemd').then((m) => {
+  const names = (o) => Object.keys(o).filter((k) => k !== 'default').sort().join()
+  if (names(m) !== names(s)) throw new Error('import and require of fdpass/systemd differ: ' + names(m) + ' / ' + names(s))
+  console.log('fdpass/systemd: ' + names(s))
+})")
+
 step "type-check a TypeScript consumer (module node16, strict) against the installed types"
 mkdir -p "$app/ts"
 cat >"$app/ts/tsconfig.json" <<'EOF'
@@ -230,6 +241,9 @@ EOF
 cat >"$app/ts/use-import.mts" <<'EOF'
 import { closeFds, fdKind, MAX_FDS_PER_MESSAGE, recvFds, sendFds, socketPair } from 'fdpass'
 import type { FdKind, FdpassError, RecvFdsResult, SocketType } from 'fdpass'
+import { listenFdsByName, storeFds } from 'fdpass/systemd'
+const byName: Map<string, number[]> = listenFdsByName()
+const stored: boolean = storeFds('state', [0])
 
 const type: SocketType = 'seqpacket'
 const [a, b]: [number, number] = socketPair(type)
@@ -243,11 +257,13 @@ const code: string = ({} as FdpassError).code
 sendFds(a, 'x', ['0'])
 // @ts-expect-error no such socket type
 socketPair('raw')
-export { code, data, kinds, sent }
+export { byName, code, data, kinds, sent, stored }
 EOF
 cat >"$app/ts/use-require.cts" <<'EOF'
 import fdpass = require('fdpass')
 import type { RecvFdsOptions } from 'fdpass'
+import systemd = require('fdpass/systemd')
+const activated: number[] = systemd.listenFds()
 
 const options: RecvFdsOptions = { maxFds: 1 }
 const [a, b] = fdpass.socketPair()

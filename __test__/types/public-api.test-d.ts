@@ -39,6 +39,20 @@ import {
   type SocketOptions,
   type SocketType,
 } from 'fdpass'
+import { socketInfo, type SocketAddress, type SocketInfo } from 'fdpass'
+import {
+  LISTEN_FDS_START,
+  listenFds,
+  listenFdsByName,
+  MAX_FDNAME_LENGTH,
+  notify,
+  ready,
+  removeStoredFds,
+  storeFds,
+  watchdog,
+  watchdogInterval,
+  type ListenFdsOptions,
+} from 'fdpass/systemd'
 
 /** True when A and B are the same type (not merely assignable). */
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
@@ -155,4 +169,40 @@ export async function rejected(socket: FdSocket, server: FdServer): Promise<void
   // @ts-expect-error recvFds takes an options object
   recvFds(0, 1)
   void [known, sure, done]
+}
+
+/** socketInfo and fdpass/systemd, as README and the API reference describe them. */
+export const socketInfoAndSystemdChecks = [
+  expect<Equal<typeof socketInfo, (fd: number) => SocketInfo>>(),
+  expect<Equal<SocketInfo['family'], 'unix' | 'inet' | 'inet6' | 'other'>>(),
+  expect<Equal<SocketInfo['type'], 'stream' | 'dgram' | 'seqpacket' | 'raw' | 'other'>>(),
+  expect<Equal<SocketInfo['listening'], boolean>>(),
+  expect<Equal<SocketInfo['peer'], SocketAddress | null>>(),
+  expect<Equal<SocketAddress['kind'], 'path' | 'abstract' | 'unnamed' | 'inet' | 'inet6' | 'other'>>(),
+  expect<Equal<Extract<SocketAddress, { kind: 'inet' }>, { kind: 'inet'; address: string; port: number }>>(),
+  expect<Equal<Extract<SocketAddress, { kind: 'path' }>, { kind: 'path'; path: string; bytes: Buffer }>>(),
+  expect<Equal<typeof LISTEN_FDS_START, 3>>(),
+  expect<Equal<typeof MAX_FDNAME_LENGTH, 255>>(),
+  expect<Equal<ListenFdsOptions, { unsetEnvironment?: boolean }>>(),
+  expect<Equal<typeof listenFds, (options?: ListenFdsOptions) => number[]>>(),
+  expect<Equal<typeof listenFdsByName, (options?: ListenFdsOptions) => Map<string, number[]>>>(),
+  expect<Equal<typeof notify, (state: string, fds?: readonly number[]) => boolean>>(),
+  expect<Equal<typeof ready, () => boolean>>(),
+  expect<Equal<typeof watchdog, () => boolean>>(),
+  expect<Equal<typeof watchdogInterval, () => number | undefined>>(),
+  expect<Equal<typeof storeFds, (name: string, fds: readonly number[]) => boolean>>(),
+  expect<Equal<typeof removeStoredFds, (name: string) => boolean>>(),
+]
+
+/** socketInfo and fdpass/systemd uses that must not compile. */
+export function rejectedSystemd(info: SocketInfo): void {
+  // @ts-expect-error the peer is null when not connected: check it first
+  const port: number = info.peer.port
+  // @ts-expect-error narrow on kind before reading an address's fields
+  const path: string = info.local.path
+  // @ts-expect-error storeFds takes an array of fds
+  storeFds('http', 3)
+  // @ts-expect-error notify's state is a string of KEY=VALUE lines
+  notify({ READY: 1 })
+  void [port, path]
 }

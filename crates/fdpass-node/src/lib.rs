@@ -8,7 +8,8 @@
 //!    value conversions (the global allocator is the core's `fdpass::alloc`).
 //! 2. `lean`: the scratch buffer of the per-message calls.
 //! 3. `held_fds`, then `shared_buffers`: memory shared with JavaScript.
-//! 4. `raw`, `unix`, `memfd`: exported functions over the core.
+//! 4. `raw`, `unix`, `memfd`, `notify`, `socket_info`: exported functions over
+//!    the core.
 //! 5. `socket`: the `NativeSocket` class over `fdpass::conn::Connection`.
 //! 6. `lean_exports`: `bindLean`, which gathers the lean functions of `raw`
 //!    and `socket`.
@@ -22,9 +23,11 @@ mod held_fds;
 mod lean;
 mod lean_exports;
 mod memfd;
+mod notify;
 mod raw;
 mod shared_buffers;
 mod socket;
+mod socket_info;
 mod unix;
 mod uv;
 mod values;

@@ -23,8 +23,10 @@ pub mod frame;
 pub mod id_table;
 pub mod memfd;
 pub mod message;
+pub mod notify;
 pub mod socket;
 pub mod socket_file;
+pub mod socket_info;
 pub mod unix;
 pub mod wire_constants;
 
