@@ -39,6 +39,12 @@ export { describe, makeError } from './internal/make-error'
  *   an `FdStreamServer`, `close(callback)` on one that does not listen.
  * - `ERR_FDPASS_NO_BINARY`: no native binary could be loaded (thrown by
  *   `require('fdpass')` or `import`).
+ * - `ERR_FDPASS_RUNTIME`: the JavaScript runtime refused a native call (out
+ *   of memory, or the environment is shutting down).
+ * - `ERR_FDPASS_TOO_MANY_SOCKETS`: one thread has about a million event-loop
+ *   sockets open.
+ * - `ERR_FDPASS_INTERNAL`: a native call got arguments fdpass's JavaScript
+ *   never makes (a mismatched build: reinstall fdpass).
  */
 export interface FdpassError extends Error {
   /** `'EPIPE'`, `'EBADF'`, `'EAGAIN'`, ... or one of fdpass's own codes listed above. */

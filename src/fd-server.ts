@@ -4,7 +4,7 @@
  */
 import { makeError, type FdpassError } from './errors'
 import { FdSocket } from './fd-socket'
-import { Ev } from './internal/constants'
+import { Ev } from './internal/native-constants'
 import { listenerState } from './internal/listener-state'
 import { lean, scratchInts } from './internal/lean'
 import { native } from './internal/native'

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events'
 
 import { makeError, type FdpassError } from '../errors'
-import { Ev } from '../internal/constants'
+import { Ev } from '../internal/native-constants'
 import { openNativeSocket, type NativeSocketHandle } from '../internal/native-socket'
 import { placeSocket, unlinkIfOwned, type OwnedPath } from '../internal/socket-file'
 import { native } from '../internal/native'

@@ -15,7 +15,7 @@
 import type { Buffer } from 'node:buffer'
 
 import { makeError, type FdpassError } from '../errors'
-import { Ev } from '../internal/constants'
+import { Ev } from '../internal/native-constants'
 import { lean, scratchFds, scratchInts } from '../internal/lean'
 import { native } from '../internal/native'
 import { openNativeSocket, type NativeSocketHandle } from '../internal/native-socket'
