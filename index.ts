@@ -8,6 +8,8 @@
  * and event-loop sockets
  * (`FdSocket`, `FdServer`, `connect`, `listen`, `bind`) with framing,
  * backpressure and Node object support.
+ * For byte-stream protocols (D-Bus, Wayland, X11), `FdStream`
+ * (`createConnection`, `createServer`): a `stream.Duplex` with an fd queue.
  *
  * @packageDocumentation
  */
@@ -43,5 +45,10 @@ export type {
   ServeHaproxySocketsOptions,
 } from './src/haproxy'
 export { getHaproxySockets, HAPROXY_SOCKET_OPTIONS, HaproxySocketServer, serveHaproxySockets } from './src/haproxy'
+export type { FdStreamChunk, FdStreamOptions } from './src/stream/fd-stream'
+export { DEFAULT_STREAM_MAX_QUEUED_FDS, FdStream } from './src/stream/fd-stream'
+export { createConnection } from './src/stream/create-connection'
+export type { StreamListenOptions } from './src/stream/server'
+export { createServer, FdStreamServer } from './src/stream/server'
 export type { SocketAddress, SocketInfo } from './src/socket-info'
 export { socketInfo } from './src/socket-info'

@@ -113,7 +113,7 @@ test('every error code the code raises is in README and in the reference, and RE
 
 /** Evaluates a default as the code writes it: a number, a constant, `64 * 1024`, `2 ** 20`. */
 function evaluate(expr: string): number {
-  const named = new RegExp(`(?:export )?const ${expr} = ([^\\n]+)`).exec(code)
+  const named = new RegExp(`(?:export )?const ${expr}(?:: number)? = ([^\\n]+)`).exec(code)
   const literal = named ? named[1]!.trim() : expr
   if (!/^[\d\s*+]+$/.test(literal)) throw new Error(`cannot evaluate ${expr}`)
   return Function(`return (${literal})`)() as number
@@ -139,7 +139,9 @@ const squeeze = (text: string): string =>
     .replace(/−/g, '-')
 /** The ways docs may write a bound: as the code does (2 ** 20 as 2^20), or its value. */
 function spellings(expr: string): string[] {
-  const named = /^[A-Z_]+$/.test(expr) ? new RegExp(`(?:export )?const ${expr} = ([^\\n]+)`).exec(code) : null
+  const named = /^[A-Z_]+$/.test(expr)
+    ? new RegExp(`(?:export )?const ${expr}(?:: number)? = ([^\\n]+)`).exec(code)
+    : null
   const literal = (named ? named[1]! : expr).trim()
   const forms = [literal.replace(/\*\*/g, '^')]
   if (/^[\d\s*+-]+$/.test(literal)) forms.push(String(Function(`return (${literal})`)() as number))

@@ -43,6 +43,16 @@ const WORKLOADS = [
   { id: 'w3-pinned', w: 'w3', variant: '-', pin: true, label: 'W3 ping-pong, pinned to CPU 0', quick: true },
   { id: 'w3-unpinned', w: 'w3', variant: '-', label: 'W3 ping-pong, unpinned' },
   { id: 'w4', w: 'w4', variant: '-', label: 'W4 streaming 1 fd per message', quick: true },
+  // A byte stream (bytes/s) with one fd every 64 KiB: the Duplex face (FdStream) against C's
+  // recvmsg into a ring. Only the rows built for a byte stream run it.
+  {
+    id: 'w5-64',
+    w: 'w5',
+    variant: '64',
+    label: 'W5 byte stream, 1 fd per 64 KiB',
+    quick: true,
+    impls: ['c', 'c-threads', 'fdpass-stream'],
+  },
 ].filter((w) => !quick || w.quick)
 
 // ---------------------------------------------------------------- setup
@@ -148,6 +158,14 @@ const IMPLS = [
     env: { FDBENCH_API: 'many' },
     strict: true,
   },
+  // The Duplex face, on the byte-stream workload only (W5).
+  {
+    id: 'fdpass-stream',
+    name: 'fdpass FdStream (Duplex)',
+    cmd: [process.execPath, runner('fdpass-stream.js')],
+    strict: true,
+    workloads: ['w5'],
+  },
   { id: 'python', name: 'Python send_fds', cmd: [python, runner('python.py')] },
   { id: 'node-cp', name: 'Node child_process.send', cmd: [process.execPath, runner('node-child-process.js')] },
   { id: 'usocket', name: 'usocket', cmd: [process.execPath, runner('usocket.js')], skip: usocketProblem },
@@ -178,13 +196,19 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 
+/** Whether `impl` runs workload `wl` (W5 is for the byte-stream rows only, and they for it only). */
+const applies = (impl, wl) =>
+  (!wl.impls || wl.impls.includes(impl.id)) && (!impl.workloads || impl.workloads.includes(wl.w))
+
 const results = {} // workload id -> impl id -> row
 for (const wl of WORKLOADS) {
   results[wl.id] = {}
   for (const impl of IMPLS) {
-    results[wl.id][impl.id] = impl.skip
-      ? { status: 'skip', reason: impl.skip }
-      : { status: 'ok', ops: [], p50us: [], p99us: [], fdsBad: 0, fdsExpected: 0, leakedFds: 0, childExit: [] }
+    results[wl.id][impl.id] = !applies(impl, wl)
+      ? { status: 'n/a' }
+      : impl.skip
+        ? { status: 'skip', reason: impl.skip }
+        : { status: 'ok', ops: [], p50us: [], p99us: [], fdsBad: 0, fdsExpected: 0, leakedFds: 0, childExit: [] }
   }
 }
 
@@ -348,6 +372,7 @@ const report = {
 
 const fmtRate = (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0))
 function cell(row) {
+  if (row.status === 'n/a') return '—'
   if (row.status === 'skip') return 'skipped'
   if (row.status === 'error') return 'error'
   const ratio = row.ratio === undefined ? '' : `${row.ratio.toFixed(2)}× `
@@ -449,7 +474,7 @@ if (!quick) {
 if (quick) {
   say('bench --quick: ratios to C (timing is noisy here; not asserted)')
   for (const wl of WORKLOADS) {
-    const parts = IMPLS.map((i) => {
+    const parts = IMPLS.filter((i) => results[wl.id][i.id].status !== 'n/a').map((i) => {
       const r = results[wl.id][i.id]
       return r.status === 'ok'
         ? `${i.id} ${r.ratio !== undefined ? r.ratio.toFixed(2) + '×' : '?'}${r.correct ? '' : ' ⚠'}`
@@ -467,7 +492,12 @@ if (quick) {
     for (const wl of WORKLOADS) {
       const r = results[wl.id][i.id]
       const line = `bench: ${i.name} ${r.status === 'error' ? `failed (${wl.label})` : 'skipped'}: ${r.reason}`
-      if (r.status !== 'ok' && !seen.has(line) && (r.status === 'error' || !seen.has(`${i.id}:${r.reason}`))) {
+      if (
+        r.status !== 'ok' &&
+        r.status !== 'n/a' &&
+        !seen.has(line) &&
+        (r.status === 'error' || !seen.has(`${i.id}:${r.reason}`))
+      ) {
         seen.add(line)
         seen.add(`${i.id}:${r.reason}`)
         say(line)

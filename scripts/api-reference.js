@@ -90,7 +90,10 @@ function generate(entryFile = entry) {
 /** The package's other entry, fdpass/systemd, after the main one. */
 const systemdEntry = path.join(root, 'dist', 'src', 'systemd', 'index.d.ts')
 
-/** The whole reference: the main entry, then fdpass/systemd. */
+/** The entry for code written for usocket, fdpass/usocket, last. */
+const usocketEntry = path.join(root, 'dist', 'src', 'usocket.d.ts')
+
+/** The whole reference: the main entry, then fdpass/systemd, then fdpass/usocket. */
 function generateAll() {
   const main = generate()
   const systemd = sectionsOf(systemdEntry)
@@ -103,9 +106,29 @@ function generateAll() {
     `Exports: ${systemd.names.map((n) => `\`${n}\``).join(', ')}.`,
     '',
   ]
+  const usocket = sectionsOf(usocketEntry)
+  const usocketHead = [
+    '# fdpass/usocket',
+    '',
+    "Every export of `require('fdpass/usocket')` / `import … from 'fdpass/usocket'`",
+    '(`dist/src/usocket.d.ts`): what code written for the `usocket` addon uses, over `FdStream`',
+    '(see the README, Protocols).',
+    '',
+    `Exports: ${usocket.names.map((n) => `\`${n}\``).join(', ')}.`,
+    '',
+  ]
   return {
-    text: main.text + '\n' + head.join('\n') + '\n' + systemd.sections.join('\n'),
-    undocumented: [...main.undocumented, ...systemd.undocumented],
+    text:
+      main.text +
+      '\n' +
+      head.join('\n') +
+      '\n' +
+      systemd.sections.join('\n') +
+      '\n' +
+      usocketHead.join('\n') +
+      '\n' +
+      usocket.sections.join('\n'),
+    undocumented: [...main.undocumented, ...systemd.undocumented, ...usocket.undocumented],
   }
 }
 

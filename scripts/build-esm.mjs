@@ -1,6 +1,6 @@
 // Writes the ES module face of each entry (dist/index.mjs + dist/index.d.mts,
-// the same for fdpass/systemd) from the CommonJS build, so that `import` and
-// `require` expose the same names.
+// the same for fdpass/systemd and fdpass/usocket) from the CommonJS build, so
+// that `import` and `require` expose the same names.
 import { copyFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 
@@ -23,9 +23,10 @@ function esmFace(entry) {
   writeFileSync(new URL(`../dist/${entry}.d.mts`, import.meta.url), `export * from './${base}.js'\n`)
 }
 
-// The package's entries (package.json "exports"): the main one and fdpass/systemd.
+// The package's entries (package.json "exports"): the main one, fdpass/systemd and fdpass/usocket.
 esmFace('index')
 esmFace('src/systemd/index')
+esmFace('src/usocket')
 
 // dist/src/internal/native.d.ts refers to the generated loader's types as '../../binding':
 // give it a copy beside the compiled files, so every shipped .d.ts resolves.

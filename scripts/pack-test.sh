@@ -50,6 +50,8 @@ const allowed = [
 const required = [
   'package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'binding.js', 'binding.d.ts',
   'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/binding.d.ts',
+  // The fdpass/usocket entry.
+  'dist/src/usocket.js', 'dist/src/usocket.d.ts', 'dist/src/usocket.mjs', 'dist/src/usocket.d.mts',
   'dist/src/systemd/index.js', 'dist/src/systemd/index.mjs', 'dist/src/systemd/index.d.ts', 'dist/src/systemd/index.d.mts',
 ]
 const stray = files.filter((f) => !allowed.some((re) => re.test(f)))
@@ -212,6 +214,9 @@ import { fileURLToPath } from 'node:url'
 const require_ = createRequire(import.meta.url)
 const dirOf = require_('node:path').dirname(fileURLToPath(import.meta.url))" mjs
 
+step "the fdpass/usocket entry loads from require and import"
+(cd "$app" && run node -e "if (typeof require('fdpass/usocket').USocket !== 'function') process.exit(1)")
+(cd "$app" && run node --input-type=module -e "import { USocket, UServer } from 'fdpass/usocket'; if (typeof USocket !== 'function' || typeof UServer !== 'function') process.exit(1)")
 step "fdpass/systemd from CommonJS and ESM: the same names, and no service manager here"
 (cd "$app" && env -u NOTIFY_SOCKET node -e "
 const s = require('fdpass/systemd')
@@ -241,6 +246,7 @@ EOF
 cat >"$app/ts/use-import.mts" <<'EOF'
 import { closeFds, fdKind, MAX_FDS_PER_MESSAGE, recvFds, sendFds, socketPair } from 'fdpass'
 import type { FdKind, FdpassError, RecvFdsResult, SocketType } from 'fdpass'
+import { USocket } from 'fdpass/usocket'
 import { listenFdsByName, storeFds } from 'fdpass/systemd'
 const byName: Map<string, number[]> = listenFdsByName()
 const stored: boolean = storeFds('state', [0])
@@ -257,11 +263,16 @@ const code: string = ({} as FdpassError).code
 sendFds(a, 'x', ['0'])
 // @ts-expect-error no such socket type
 socketPair('raw')
-export { byName, code, data, kinds, sent, stored }
+const usocketRead: { data: Buffer | null; fds: number[] } | null = new USocket({ fd: 0 }).read(4, null)
+export { byName, code, data, kinds, sent, stored, usocketRead }
 EOF
 cat >"$app/ts/use-require.cts" <<'EOF'
 import fdpass = require('fdpass')
 import type { RecvFdsOptions } from 'fdpass'
+import usocket = require('fdpass/usocket')
+
+const server: usocket.UServer = new usocket.UServer()
+void server
 import systemd = require('fdpass/systemd')
 const activated: number[] = systemd.listenFds()
 

@@ -4,7 +4,7 @@
  */
 import { makeError, type FdpassError } from './errors'
 import { FdSocket } from './fd-socket'
-import { Ev } from './internal/constants'
+import { Ev } from './internal/native-constants'
 import { listenerState } from './internal/listener-state'
 import { lean, scratchInts } from './internal/lean'
 import { native } from './internal/native'
@@ -108,10 +108,10 @@ export class FdServer implements AsyncIterable<FdSocket> {
    *
    * Arguments are checked before any syscall. Throws `EBADF`, `ENOTSOCK` or
    * `ERR_NOT_UNIX_SOCKET` for an fd that is not an open `AF_UNIX` socket,
-   * and `ERR_SOCKET_NOT_LISTENING` for a datagram socket or, on Linux, a
-   * socket on which `listen()` was not called; the fd is then left open and
-   * still yours. (Elsewhere fdpass cannot see whether a socket listens: an
-   * accept on one that does not waits.)
+   * and `ERR_SOCKET_NOT_LISTENING` for a datagram socket or a socket on
+   * which `listen()` was not called (`SO_ACCEPTCONN` on Linux, the kernel's
+   * socket record on macOS, as `socketInfo` reads them); the fd is
+   * then left open and still yours.
    *
    * @example
    * const server = FdServer.from(3)

@@ -6,7 +6,7 @@
  */
 import { makeError, type FdpassError } from './errors'
 import type { FdLike } from './fd-like'
-import { Ev } from './internal/constants'
+import { Ev } from './internal/native-constants'
 import { endsConnection, isPerMessage, nameSocket } from './internal/error-policy'
 import { closeQuietly, closeUnreadOnCollect } from './internal/fd-release'
 import { native } from './internal/native'

@@ -6,16 +6,9 @@
 import type { Buffer } from 'node:buffer'
 
 import { describe, makeError } from './errors'
-import { DEFAULT_MAX_BYTES, MAX_FDS_PER_MESSAGE } from './internal/constants'
-import {
-  enterStaging,
-  isFdNumber,
-  lean,
-  leaveStaging,
-  SCRATCH_FD_SLOTS,
-  scratchInts,
-  stagedToScratch,
-} from './internal/lean'
+// Straight from the generated module: a re-export compiles to a getter.
+import { DEFAULT_MAX_BYTES, MAX_FDS_PER_MESSAGE, SCRATCH_FD_SLOTS } from './internal/native-constants'
+import { enterStaging, isFdNumber, lean, leaveStaging, scratchInts, stagedToScratch } from './internal/lean'
 import { native } from './internal/native'
 import { receiveOn, sendOn } from './internal/raw-io'
 import { validateFd, validateSocketType } from './internal/validate'

@@ -222,6 +222,59 @@ export async function handoffTypes(server: net.Server, udp: dgram.Socket, fdServ
   void [names, kind, port, adopted, fd, bits, isDgram, count]
 }
 
+// ---------------------------------------------------------------- streams (FdStream) and fdpass/usocket
+
+import { Duplex } from 'node:stream'
+
+import {
+  createConnection,
+  createServer,
+  DEFAULT_STREAM_MAX_QUEUED_FDS,
+  FdStream,
+  FdStreamServer,
+  type FdStreamChunk,
+  type FdStreamOptions,
+  type StreamListenOptions,
+} from 'fdpass'
+import { UServer, USocket, type USocketOptions, type USocketReadResult } from 'fdpass/usocket'
+
+export async function streamTypes(file: fs.promises.FileHandle, sock: net.Socket): Promise<void> {
+  const options: FdStreamOptions = { allowHalfOpen: true, maxQueuedFds: DEFAULT_STREAM_MAX_QUEUED_FDS }
+  const stream: FdStream = createConnection('@abstract', options, () => undefined)
+  const duplex: Duplex = stream
+  const chunk: FdStreamChunk = { data: 'x', fds: [3, file, sock, { fd: 4 }] }
+  const more: boolean = stream.write(chunk)
+  stream.write(Buffer.from('bytes'), (err) => void err)
+  const fds: number[] = stream.takeFds(2)
+  const all: number[] = stream.readFds()
+  const queued: number = stream.queuedFds
+  const same: FdStream = stream.setNoDelay(true).setKeepAlive(true).unref().ref().end()
+  const adopted: FdStream = FdStream.from(3, { readableHighWaterMark: 1 << 16 })
+  const server: FdStreamServer = createServer((s: FdStream) => s.end()).listen({
+    path: '/tmp/x.sock',
+    backlog: 8,
+    mode: 0o600,
+  } satisfies StreamListenOptions)
+  const where: string | null = server.address()
+  server.close((err?: Error) => void err)
+  // @ts-expect-error fds travel with bytes: a chunk has data
+  stream.write({ fds: [3] })
+  // @ts-expect-error fds are fd-likes, not strings
+  stream.write({ data: 'x', fds: ['3'] })
+  // @ts-expect-error takeFds takes a count
+  stream.takeFds('all')
+
+  const usocketOptions: USocketOptions = { path: '/run/bus', allowHalfOpen: false }
+  const u = new USocket(usocketOptions, () => undefined)
+  const asStream: FdStream = u
+  const bytes: Buffer | null = u.read(16)
+  const withFds: USocketReadResult | null = u.read(16, null)
+  const data: Buffer | null | undefined = withFds?.data
+  const userver: UServer = new UServer()
+  const serverOfStreams: FdStreamServer = userver.listen('/tmp/u.sock', 16, () => undefined)
+  void [duplex, more, fds, all, queued, same, adopted, where, asStream, bytes, data, serverOfStreams]
+}
+
 /** socketInfo and fdpass/systemd, as README and the API reference describe them. */
 export const socketInfoAndSystemdChecks = [
   expect<Equal<typeof socketInfo, (fd: number) => SocketInfo>>(),

@@ -9,6 +9,8 @@
  *   w2 <nfds>                   one process: 1 byte + nfds fds per message
  *   w3 -                        ping-pong with a forked child: fd one way, 1 byte back
  *   w4 -                        stream 1 fd per message to a forked child
+ *   w5 <KiB>                    a byte stream to a forked child with 1 fd every <KiB> KiB,
+ *                               read with recvmsg into a 256 KiB ring (bytes/s)
  * Prints one JSON line (see bench/README.md).
  *
  * With FDBENCH_IDLE_THREAD=1 the process first starts one thread that only
@@ -272,6 +274,67 @@ static void w4_batch(long n, void *p) {
   end_rep(c, n); /* the time includes the child's receipt of the last fd */
 }
 
+/* --- W5: a byte stream with an fd every chunk ------------------------------- */
+
+#define RING (256 * 1024)
+
+/* The child of W5: per batch an 8-byte count n, then n chunks of `chunk`
+ * bytes, an fd with the first byte of each; it reads them with recvmsg into
+ * a ring (never past the batch, whose end the parent waits for), checks the
+ * first fd, closes every fd, and answers the number of good fds (8 bytes).
+ * n = 0: exit. */
+static int w5_child(int sock, const struct stat *ref, long chunk) {
+  int base = open_fd_count();
+  static char ring[RING];
+  int got[RECV_SLOTS], k;
+  long head = 0;
+  for (;;) {
+    long long n;
+    if (recv(sock, &n, sizeof n, MSG_WAITALL) != sizeof n) return 2;
+    if (n == 0) break;
+    long long left = n * chunk, good = 0;
+    while (left > 0) {
+      long room = RING - head;
+      if (room > left) room = (long)left;
+      int r = recv_fds(sock, ring + head, room, got, &k);
+      if (r <= 0) return 2;
+      head = (head + r) % RING;
+      left -= r;
+      for (int j = 0; j < k; j++) {
+        int ok = good > 0 || same_file(got[j], ref);
+        if (close(got[j]) != 0) ok = 0;
+        good += ok;
+      }
+    }
+    if (send(sock, &good, sizeof good, MSG_NOSIGNAL) != sizeof good) return 2;
+  }
+  return open_fd_count() == base ? 0 : 3;
+}
+
+struct w5 {
+  int sock, file;
+  long chunk;
+  char *data;
+};
+
+static void w5_batch(long n, void *p) {
+  struct w5 *c = p;
+  long long count = n, good;
+  if (send(c->sock, &count, sizeof count, MSG_NOSIGNAL) != sizeof count) die("send");
+  for (long i = 0; i < n; i++) {
+    /* A stream send may be partial: the fd went with the first byte, the rest follows without. */
+    long off = send_fds(c->sock, c->data, c->chunk, &c->file, 1);
+    if (off <= 0) die("sendmsg");
+    while (off < c->chunk) {
+      ssize_t w = send(c->sock, c->data + off, c->chunk - off, MSG_NOSIGNAL);
+      if (w <= 0) die("send");
+      off += w;
+    }
+  }
+  if (recv(c->sock, &good, sizeof good, MSG_WAITALL) != sizeof good) die("recv");
+  bad += n - good;
+}
+
 static void *idle_thread(void *arg) {
   (void)arg;
   for (;;) pause();
@@ -280,7 +343,7 @@ static void *idle_thread(void *arg) {
 
 int main(int argc, char **argv) {
   if (argc != 5 && argc != 6) {
-    fprintf(stderr, "usage: fdbench w1|w2|w3|w4 variant seconds reps [warm-up seconds]\n");
+    fprintf(stderr, "usage: fdbench w1|w2|w3|w4|w5 variant seconds reps [warm-up seconds]\n");
     return 64;
   }
   if (argc == 6) warmup = atof(argv[5]);
@@ -353,6 +416,33 @@ int main(int argc, char **argv) {
                pingpong ? p99 : 0);
     printf(",\"childExit\":%d", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     free(lat);
+  } else if (!strcmp(w, "w5")) {
+    long chunk = atol(variant) * 1024;
+    if (chunk < 1024 || chunk > 16 * 1024 * 1024) return 64;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) die("socketpair");
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+      close(sv[0]);
+      close(file);
+      _exit(w5_child(sv[1], &ref, chunk));
+    }
+    close(sv[1]);
+    struct w5 c = {sv[0], file, chunk, calloc(1, chunk)};
+    if (!c.data) die("calloc");
+    long n = calibrate(w5_batch, &c, seconds);
+    bad = 0;
+    for (int r = 0; r < reps; r++) ops[r] = timed(w5_batch, &c, &n) * chunk;
+    long long zero = 0;
+    send(sv[0], &zero, sizeof zero, MSG_NOSIGNAL);
+    int status;
+    waitpid(pid, &status, 0);
+    close(sv[0]);
+    close(file);
+    free(c.data);
+    print_reps("bytes/s", ops, reps, n, (long long)n * reps, 0, 0);
+    printf(",\"childExit\":%d", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
   } else {
     return 64;
   }

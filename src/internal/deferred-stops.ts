@@ -9,7 +9,7 @@
  * code did ask again, the request was withdrawn and nothing runs at all.
  * Elsewhere (an aborted receive, say) setImmediate settles it.
  */
-import { LOOP_FLAG_DELIVERING, LOOP_FLAG_SETTLE } from './constants'
+import { LOOP_FLAG_DELIVERING, LOOP_FLAG_SETTLE } from './native-constants'
 
 /**
  * Shared with the native side: [LOOP_FLAG_DELIVERING] is 1 while an event-loop delivery

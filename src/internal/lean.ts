@@ -6,10 +6,8 @@
  * `scratchInts`, call, read the result from `scratchInts[0]`. The scratch
  * never leaves fdpass.
  */
-import { SCRATCH_DATA_BYTES, SCRATCH_FD_BYTES, SCRATCH_FD_SLOTS, SCRATCH_INT_SLOTS } from './constants'
+import { SCRATCH_DATA_BYTES, SCRATCH_FD_BYTES, SCRATCH_FD_SLOTS, SCRATCH_INT_SLOTS } from './native-constants'
 import { native } from './native'
-
-export { SCRATCH_DATA_BYTES, SCRATCH_FD_SLOTS }
 
 export const lean = native.bindLean()
 const scratch = lean.scratch

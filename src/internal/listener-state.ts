@@ -3,14 +3,15 @@
  * listener: whether it listens, and whether it is non-blocking (accept has
  * no per-call non-blocking flag, so that decides how a server may accept).
  *
- * Linux answers through /proc: the socket's inode (`fstat`) names its line
- * in /proc/self/net/unix, whose flags have `__SO_ACCEPTCON` once it listens;
- * /proc/self/fdinfo has the fd's file status flags. Where there is no /proc
- * (macOS), or the socket belongs to another network namespace (its line is
- * then elsewhere), the answers are `undefined`: unknown. Reading them runs
- * no syscall on the socket itself and changes nothing about it.
+ * Whether it listens comes from the native `socketInfo` (`SO_ACCEPTCONN` on
+ * Linux, the kernel's socket record on macOS), so it holds in any network
+ * namespace and on every platform. The file status flags come from
+ * /proc/self/fdinfo on Linux; where there is no /proc (macOS) that answer is
+ * `undefined`: unknown, and the server then accepts as from a blocking
+ * listener. Neither changes anything about the socket.
  */
 import * as fs from 'node:fs'
+import { native } from './native'
 
 /** What is known of a socket's listening state; `undefined` where the platform cannot tell. */
 export interface ListenerState {
@@ -20,32 +21,13 @@ export interface ListenerState {
   nonBlocking: boolean | undefined
 }
 
-/** Linux's `__SO_ACCEPTCON`, the flag /proc/net/unix shows for a listening socket. */
-const SO_ACCEPTCON = 0x10000
 /** Linux's `O_NONBLOCK` (octal 04000 in /proc's fdinfo flags) on every architecture fdpass ships for. */
 const O_NONBLOCK = 0o4000
 
 /** The listening state of the socket `fd` (a socket already checked to be `AF_UNIX`). */
 export function listenerState(fd: number): ListenerState {
-  if (process.platform !== 'linux') return { listening: undefined, nonBlocking: undefined }
-  return { listening: listeningFromProc(fd), nonBlocking: nonBlockingFromProc(fd) }
-}
-
-function listeningFromProc(fd: number): boolean | undefined {
-  let inode: string
-  let table: string
-  try {
-    inode = String(fs.fstatSync(fd).ino)
-    table = fs.readFileSync('/proc/self/net/unix', 'latin1')
-  } catch {
-    return undefined
-  }
-  // Lines: "Num RefCount Protocol Flags Type St Inode [Path]", numbers in hex but the inode.
-  for (const line of table.split('\n')) {
-    const fields = line.trim().split(/\s+/)
-    if (fields[6] === inode) return (parseInt(fields[3] ?? '0', 16) & SO_ACCEPTCON) !== 0
-  }
-  return undefined
+  const listening = native.socketInfo(fd).listening
+  return { listening, nonBlocking: process.platform === 'linux' ? nonBlockingFromProc(fd) : undefined }
 }
 
 function nonBlockingFromProc(fd: number): boolean | undefined {

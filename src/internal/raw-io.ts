@@ -6,14 +6,14 @@
 import { Buffer } from 'node:buffer'
 
 import type { SocketType } from '../raw'
-import { DEFAULT_MAX_BYTES, MAX_FDS_PER_MESSAGE } from './constants'
+// Straight from the generated module: a re-export compiles to a getter.
+import { DEFAULT_MAX_BYTES, MAX_FDS_PER_MESSAGE, SCRATCH_DATA_BYTES } from './native-constants'
 import {
   copyToScratch,
   enterStaging,
   isFdNumber,
   lean,
   leaveStaging,
-  SCRATCH_DATA_BYTES,
   scratchData,
   scratchFds,
   scratchInts,

@@ -8,6 +8,7 @@ import { Buffer } from 'node:buffer'
 import { native } from './native'
 import { loopFlags, settleStops } from './deferred-stops'
 import { registerHeldFds } from './held-fds'
+import { SHARED_META_SLOTS, SHARED_SCRATCH_BYTES } from './native-constants'
 
 let scratch: Buffer | undefined
 let meta: Int32Array | undefined
@@ -20,8 +21,8 @@ let buffersId = -1
  */
 export function ensureSharedBuffers(): number {
   if (scratch === undefined) {
-    scratch = Buffer.allocUnsafeSlow(256 * 1024)
-    meta = new Int32Array(16 * 1024)
+    scratch = Buffer.allocUnsafeSlow(SHARED_SCRATCH_BYTES)
+    meta = new Int32Array(SHARED_META_SLOTS)
     buffersId = native.initBuffers(scratch, meta, loopFlags, settleStops) as number
     registerHeldFds(buffersId)
   }

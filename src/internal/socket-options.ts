@@ -3,7 +3,7 @@
  */
 import { makeError } from './make-error'
 import type { ReceiveManyOptions, SocketOptions } from '../socket-types'
-import { MAX_FDS_PER_MESSAGE } from './constants'
+import { DEFAULT_SOCKET_MAX_BYTES, MAX_FDS_PER_MESSAGE } from './native-constants'
 import type { SocketType } from '../raw'
 import { integerOption, optionsObject } from './validate'
 
@@ -16,14 +16,7 @@ export interface ResolvedOptions {
   maxQueuedFds: number
 }
 
-/**
- * Default `maxBytes` of a socket: 4 MiB. Large enough for the JSON metadata,
- * D-Bus or Wayland messages that travel with fds (the kernel's default
- * socket buffer is about 200 KiB, so this is no limit in practice), small
- * enough that a hostile peer cannot make one connection buffer more than
- * that; the memory held grows only with what has arrived.
- */
-export const DEFAULT_SOCKET_MAX_BYTES = 4 * 1024 * 1024
+export { DEFAULT_SOCKET_MAX_BYTES }
 
 const DEFAULT_READ_AHEAD = 16
 const DEFAULT_RECEIVE_MANY = 64

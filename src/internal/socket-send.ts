@@ -7,7 +7,7 @@ import { makeError } from './make-error'
 import type { SocketType } from '../raw'
 import type { FdLike } from '../fd-like'
 import { toFd } from './fd-conversion'
-import { MAX_FDS_PER_MESSAGE } from './constants'
+import { MAX_FDS_PER_MESSAGE } from './native-constants'
 import {
   copyToScratch,
   enterStaging,

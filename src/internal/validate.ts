@@ -5,7 +5,7 @@
 import { Buffer } from 'node:buffer'
 import { describe, makeError } from './make-error'
 import type { SocketType } from '../raw'
-import { MAX_FDS_PER_MESSAGE } from './constants'
+import { MAX_FDS_PER_MESSAGE } from './native-constants'
 
 export { MAX_FDS_PER_MESSAGE }
 

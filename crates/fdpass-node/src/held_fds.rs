@@ -13,10 +13,11 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::ptr;
 
 use napi::bindgen_prelude::{Result, Unknown};
-use napi::{sys, Env, JsValue, Status};
+use napi::{sys, Env, JsValue};
+
+use crate::values::{keep, typed_array};
 use napi_derive::napi;
 
 struct Marks {
@@ -41,31 +42,16 @@ thread_local! {
 #[napi(js_name = "registerHeldFds")]
 pub fn register_held_fds(env: Env, id: u32, marks: Unknown<'_>) -> Result<()> {
     let raw = env.raw();
-    let mut len = 0;
-    let mut data = ptr::null_mut();
-    let mut reference = ptr::null_mut();
-    // SAFETY: raw napi calls on the live env of this call; the reference
-    // keeps the array, and so its memory, alive until it is replaced or the
+    // SAFETY: the live env and a value of this call; the reference keeps the
+    // array, and so its memory, alive until it is replaced or the
     // environment ends.
-    unsafe {
-        let mut kind = 0;
-        let mut arraybuffer = ptr::null_mut();
-        let mut offset = 0;
-        if sys::napi_get_typedarray_info(
-            raw,
-            marks.raw(),
-            &mut kind,
-            &mut len,
-            &mut data,
-            &mut arraybuffer,
-            &mut offset,
-        ) != sys::Status::napi_ok
-            || kind != sys::TypedarrayType::uint8_array
-            || sys::napi_create_reference(raw, marks.raw(), 1, &mut reference) != sys::Status::napi_ok
-        {
-            return Err(napi::Error::new(Status::InvalidArg, "expected a Uint8Array"));
-        }
-    }
+    let kept = unsafe {
+        typed_array(raw, marks.raw(), sys::TypedarrayType::uint8_array)
+            .and_then(|(data, len)| Some((data, len, keep(raw, marks.raw())?)))
+    };
+    let Some((data, len, reference)) = kept else {
+        return Err(crate::errors::misuse(&env));
+    };
     let id = id as usize;
     let mut new = Marks {
         env: raw,

@@ -1,5 +1,7 @@
-//! The lean calls: the per-message functions (raw `sendFds`/`recvFds`/
-//! `closeFds`, and `FdSocket`'s send and read) as plain napi callbacks.
+//! The lean calls' shared state: the per-message functions (raw `sendFds`/
+//! `recvFds`/`closeFds`, and `FdSocket`'s send and read) are plain napi
+//! callbacks that exchange integers, fd numbers and small payloads through
+//! one scratch ArrayBuffer per JavaScript environment ([`Lean`]).
 //!
 //! napi-rs's generated glue costs about 70 ns per call on the test machine
 //! (it allocates borrow-tracking state on every call, and a class method also
@@ -8,66 +10,121 @@
 //! building a result object with named properties cost more again. For one
 //! fd and one byte that is more than the syscalls. So the hot calls are plain
 //! napi callbacks, and integer arguments and results, fd numbers and small
-//! payloads cross through one scratch ArrayBuffer per JavaScript environment,
-//! which `src/lean.ts` reads and writes directly: a call takes only the
-//! objects it needs (a socket handle, a large payload) as arguments, and
-//! returns nothing (converting each integer argument and result costs about
-//! as much as a plain store, times ten).
+//! payloads cross through the scratch, which `src/lean.ts` reads and writes
+//! directly: a call takes only the objects it needs (a socket handle, a large
+//! payload) as arguments, and returns nothing (converting each integer
+//! argument and result costs about as much as a plain store, times ten).
 //!
-//! Scratch layout (`src/lean.ts` uses the same constants):
+//! Scratch layout (`fdpass::wire_constants`, shared with `src/lean.ts`):
 //! - bytes [0, SCRATCH_FD_BYTES): i32 fd slots. Sends send slots
 //!   [0, count), `closeFds` closes them; `recvFds` writes the fd count in
 //!   slot 0 and the fds in slots 1..=count.
-//! - bytes [SCRATCH_FD_BYTES, SCRATCH_LEN): received data, or the data to
-//!   send for the `*Scratch` sends (small payloads, copied there by
+//! - bytes [SCRATCH_FD_BYTES, SCRATCH_INTS_AT): received data, or the data
+//!   to send for the `*Scratch` sends (small payloads, copied there by
 //!   JavaScript: cheaper than looking up a Uint8Array's backing store).
 //! - bytes [SCRATCH_INTS_AT, SCRATCH_LEN): SCRATCH_INT_SLOTS i32 integer
 //!   arguments, written by JavaScript before the call; the call's result
 //!   replaces the first one.
+//!
+//! This module is below every user of the scratch: it knows no socket and no
+//! raw call (the functions are assembled by `lean_exports.rs`).
 
 use std::ffi::{c_void, CStr};
 use std::os::fd::RawFd;
 use std::ptr;
 
-use napi::bindgen_prelude::Result;
-use napi::{sys, Env, Status};
-use napi_derive::napi;
+use fdpass::cmsg::ControlBuffer;
+pub use fdpass::wire_constants::{SCRATCH_DATA_BYTES, SCRATCH_FD_SLOTS};
+use fdpass::wire_constants::{SCRATCH_FD_BYTES, SCRATCH_INTS_AT, SCRATCH_INT_SLOTS, SCRATCH_LEN};
+use napi::sys;
 
-use crate::values::RawValue;
-
-/// Fd slots in the scratch: the count and up to 253 fds (plus room to spare).
-pub const SCRATCH_FD_SLOTS: usize = 256;
-const SCRATCH_FD_BYTES: usize = SCRATCH_FD_SLOTS * std::mem::size_of::<i32>();
-/// Bytes of data the scratch holds: `recvFds`'s default `maxBytes`. Larger
-/// `maxBytes` take the allocating path.
-pub const SCRATCH_DATA_BYTES: usize = 64 * 1024;
-/// Integer argument slots (the first also takes the result).
-const SCRATCH_INT_SLOTS: usize = 4;
-const SCRATCH_INTS_AT: usize = SCRATCH_FD_BYTES + SCRATCH_DATA_BYTES;
-const SCRATCH_LEN: usize = SCRATCH_INTS_AT + SCRATCH_INT_SLOTS * std::mem::size_of::<i32>();
+use crate::values::typed_array;
 
 /// What the lean callbacks of one environment share (their napi `data`).
 pub struct Lean {
-    /// The scratch ArrayBuffer's bytes, SCRATCH_LEN of them.
+    /// The scratch ArrayBuffer's bytes, SCRATCH_LEN of them, at least
+    /// 8-aligned (V8's ArrayBuffer data), alive as long as the environment
+    /// (see [`Lean::create`]).
     scratch: *mut u8,
     /// Reused receive control buffer (zeroed by every receive).
-    pub control: fdpass::cmsg::ControlBuffer,
+    control: ControlBuffer,
     /// The env and the reference that keeps the scratch ArrayBuffer alive,
     /// released with the rest when the env ends.
     env: sys::napi_env,
     reference: sys::napi_ref,
 }
 
+/// A lean function: its name and its plain napi callback.
+pub type LeanFunction = (&'static CStr, LeanCallback);
+/// A plain napi callback whose `data` is the environment's [`Lean`].
+pub type LeanCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
+
 impl Lean {
-    /// The first `count` fd slots, if there are that many.
+    /// The scratch ArrayBuffer of environment `env` and the [`Lean`] over
+    /// it, freed by the environment's cleanup hook; None if napi fails.
     ///
     /// # Safety
-    /// The slice must be dropped before control returns to JavaScript (which
-    /// may write the slots), and no other slice of the fd slots may be alive.
-    pub unsafe fn fd_slots<'a>(&self, count: usize) -> Option<&'a mut [RawFd]> {
-        // The ArrayBuffer's data is at least 8-aligned, so the i32 slots are aligned.
+    /// `env` must be the live env of the running call.
+    pub unsafe fn create(env: sys::napi_env) -> Option<(*mut Lean, sys::napi_value)> {
+        let mut data = ptr::null_mut();
+        let mut buffer = ptr::null_mut();
+        let mut reference = ptr::null_mut();
+        // SAFETY: raw napi calls on the live env, with out-pointers to
+        // locals. The reference (count 1, released by the cleanup hook) keeps
+        // the ArrayBuffer, hence `scratch`, alive as long as the environment;
+        // the buffer never leaves `src/lean.ts`, so nothing can detach it.
+        unsafe {
+            if sys::napi_create_arraybuffer(env, SCRATCH_LEN, &mut data, &mut buffer) != sys::Status::napi_ok
+                || data.is_null()
+                || sys::napi_create_reference(env, buffer, 1, &mut reference) != sys::Status::napi_ok
+            {
+                return None;
+            }
+            let lean = Box::into_raw(Box::new(Lean {
+                scratch: data.cast(),
+                control: ControlBuffer::new(),
+                env,
+                reference,
+            }));
+            if sys::napi_add_env_cleanup_hook(env, Some(free_lean), lean.cast()) != sys::Status::napi_ok {
+                free_lean(lean.cast());
+                return None;
+            }
+            Some((lean, buffer))
+        }
+    }
+
+    /// The first `count` fd slots, if there are that many.
+    pub fn fd_slots(&self, count: usize) -> Option<&[RawFd]> {
+        // SAFETY: in bounds of the scratch (count <= SCRATCH_FD_SLOTS), and
+        // aligned (the scratch is). The borrow of `self` spans at most the
+        // running lean call, during which no JavaScript writes the scratch
+        // and no `&mut` to it exists (`recv_areas` takes `&mut self`).
         (count <= SCRATCH_FD_SLOTS)
-            .then(|| std::slice::from_raw_parts_mut(self.scratch.cast::<RawFd>(), count))
+            .then(|| unsafe { std::slice::from_raw_parts(self.scratch.cast::<RawFd>(), count) })
+    }
+
+    /// The first `len` bytes of the data area, if it holds that many.
+    pub fn data(&self, len: usize) -> Option<&[u8]> {
+        // SAFETY: as for fd_slots; the data area follows the fd slots.
+        (len <= SCRATCH_DATA_BYTES)
+            .then(|| unsafe { std::slice::from_raw_parts(self.scratch.add(SCRATCH_FD_BYTES), len) })
+    }
+
+    /// What a receive writes into: the first `len` bytes of the data area,
+    /// every fd slot, and the control buffer.
+    pub fn recv_areas(&mut self, len: usize) -> Option<(&mut [u8], &mut [RawFd], &mut ControlBuffer)> {
+        if len > SCRATCH_DATA_BYTES {
+            return None;
+        }
+        // SAFETY: both areas are in bounds, aligned and disjoint; `&mut self`
+        // makes them the only references into the scratch for the borrow,
+        // which spans at most the running lean call (no JavaScript runs).
+        unsafe {
+            let data = std::slice::from_raw_parts_mut(self.scratch.add(SCRATCH_FD_BYTES), len);
+            let fds = std::slice::from_raw_parts_mut(self.scratch.cast::<RawFd>(), SCRATCH_FD_SLOTS);
+            Some((data, fds, &mut self.control))
+        }
     }
 
     /// Integer argument `i` of the running call, as JavaScript wrote it.
@@ -99,158 +156,69 @@ impl Lean {
         unsafe { self.scratch.add(SCRATCH_INTS_AT).cast::<i32>() }
     }
 
-    /// The first `len` bytes of the data area, if it holds that many.
-    ///
-    /// # Safety
-    /// As for [`Lean::fd_slots`]; the data area is disjoint from the fd slots.
-    pub unsafe fn data<'a>(&self, len: usize) -> Option<&'a mut [u8]> {
-        (len <= SCRATCH_DATA_BYTES)
-            .then(|| std::slice::from_raw_parts_mut(self.scratch.add(SCRATCH_FD_BYTES), len))
+    /// The bytes of a Uint8Array argument of the running call, for as long
+    /// as the call's [`Lean`] is borrowed (no JavaScript runs meanwhile, so
+    /// nothing can detach or resize it).
+    pub fn bytes_arg(&self, env: sys::napi_env, value: sys::napi_value) -> Option<&[u8]> {
+        // SAFETY: `env` and `value` are those of the running lean call (the
+        // only place a `&Lean` is handed out, see `lean_call`); a Uint8Array's
+        // bytes stay valid and unchanged while no JavaScript runs.
+        unsafe {
+            let (bytes, len) = typed_array(env, value, sys::TypedarrayType::uint8_array)?;
+            Some(if len == 0 || bytes.is_null() {
+                &[]
+            } else {
+                std::slice::from_raw_parts(bytes.cast::<u8>(), len)
+            })
+        }
     }
 }
 
 /// Frees an environment's [`Lean`] when the environment shuts down, after
 /// which none of its callbacks can run.
 unsafe extern "C" fn free_lean(arg: *mut c_void) {
-    // SAFETY: `arg` is the Box::into_raw of bind_lean, registered once with
-    // this hook, which napi calls once, while the env is still alive.
-    let lean = Box::from_raw(arg.cast::<Lean>());
-    sys::napi_delete_reference(lean.env, lean.reference);
-}
-
-/// A lean function: its name and its plain napi callback.
-pub type LeanFunction = (&'static CStr, LeanCallback);
-pub type LeanCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
-
-/// Creates the scratch ArrayBuffer of this environment and the lean
-/// functions that use it.
-#[napi(
-    js_name = "bindLean",
-    ts_return_type = "{ scratch: ArrayBuffer; sendFds(data: Uint8Array): void; sendScratch(): void; sendOwned(data: Uint8Array): void; sendOwnedScratch(): void; recvFds(): void; closeFds(): void; socketSend(data: Uint8Array): void; socketSendScratch(): void; socketRead(): void }"
-)]
-pub fn bind_lean(env: Env) -> Result<RawValue> {
-    let raw = env.raw();
-    let fail = || {
-        napi::Error::new(
-            Status::GenericFailure,
-            "fdpass: could not create the lean bindings",
-        )
-    };
-    // SAFETY: raw napi calls on the live env of this callback. The reference
-    // (count 1, released by the env's cleanup hook) keeps the ArrayBuffer,
-    // hence `scratch`, alive as long as the environment, which outlives the
-    // functions given `lean`; `lean` itself is freed by the environment's
-    // cleanup hook. The buffer never leaves `src/lean.ts`, so nothing can
-    // detach it.
+    // SAFETY: `arg` is the Box::into_raw of Lean::create, registered once
+    // with this hook, which napi calls once, while the env is still alive.
     unsafe {
-        let mut data = ptr::null_mut();
-        let mut buffer = ptr::null_mut();
-        let mut reference = ptr::null_mut();
-        if sys::napi_create_arraybuffer(raw, SCRATCH_LEN, &mut data, &mut buffer) != sys::Status::napi_ok
-            || data.is_null()
-            || sys::napi_create_reference(raw, buffer, 1, &mut reference) != sys::Status::napi_ok
-        {
-            return Err(fail());
-        }
-        let lean = Box::into_raw(Box::new(Lean {
-            scratch: data.cast(),
-            control: fdpass::cmsg::ControlBuffer::new(),
-            env: raw,
-            reference,
-        }));
-        if sys::napi_add_env_cleanup_hook(raw, Some(free_lean), lean.cast()) != sys::Status::napi_ok {
-            free_lean(lean.cast());
-            return Err(fail());
-        }
-        let mut object = ptr::null_mut();
-        if sys::napi_create_object(raw, &mut object) != sys::Status::napi_ok
-            || sys::napi_set_named_property(raw, object, c"scratch".as_ptr(), buffer) != sys::Status::napi_ok
-        {
-            return Err(fail());
-        }
-        for (name, callback) in crate::raw::LEAN_FUNCTIONS
-            .iter()
-            .chain(crate::socket::LEAN_FUNCTIONS)
-        {
-            let mut function = ptr::null_mut();
-            if sys::napi_create_function(
-                raw,
-                name.as_ptr(),
-                name.count_bytes() as isize,
-                Some(*callback),
-                lean.cast(),
-                &mut function,
-            ) != sys::Status::napi_ok
-                || sys::napi_set_named_property(raw, object, name.as_ptr(), function) != sys::Status::napi_ok
-            {
-                return Err(fail());
-            }
-        }
-        Ok(RawValue(object))
+        let lean = Box::from_raw(arg.cast::<Lean>());
+        sys::napi_delete_reference(lean.env, lean.reference);
     }
 }
 
-/// The arguments of a lean call and its [`Lean`].
+/// Runs `f` with the [`Lean`] and the `N` arguments of a running lean call;
+/// None if the call is malformed. `f` must not run JavaScript (a call that
+/// does, like `socketRead`, reads its arguments here and runs it after).
 ///
 /// # Safety
 /// `env` and `info` are those of a running lean callback.
-pub unsafe fn lean_args<'a, const N: usize>(
+pub unsafe fn lean_call<const N: usize, R>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-) -> Option<(&'a mut Lean, [sys::napi_value; N])> {
+    f: impl FnOnce(&mut Lean, [sys::napi_value; N]) -> Option<R>,
+) -> Option<R> {
     let mut argc = N;
     let mut argv = [ptr::null_mut(); N];
     let mut data = ptr::null_mut();
-    if sys::napi_get_cb_info(
-        env,
-        info,
-        &mut argc,
-        argv.as_mut_ptr(),
-        ptr::null_mut(),
-        &mut data,
-    ) != sys::Status::napi_ok
-        || argc < N
-        || data.is_null()
-    {
+    // SAFETY: env and info are those of the running callback (the caller's
+    // promise); the out-pointers are locals with room for N arguments.
+    let status = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            &mut data,
+        )
+    };
+    if status != sys::Status::napi_ok || argc < N || data.is_null() {
         return None;
     }
-    // SAFETY: `data` is the Lean given to napi_create_function in bind_lean,
-    // alive until the environment shuts down; JavaScript is single-threaded
-    // per environment, and a lean call that runs JavaScript (socketRead,
-    // which may deliver events) stops using this reference before it does,
-    // so this is the only live reference to it.
-    Some((&mut *data.cast::<Lean>(), argv))
-}
-
-/// The bytes of a Uint8Array argument, alive for the call (in which no
-/// JavaScript runs).
-///
-/// # Safety
-/// `env` and `value` are those of a running lean callback.
-pub unsafe fn arg_bytes<'a>(env: sys::napi_env, value: sys::napi_value) -> Option<&'a [u8]> {
-    let mut kind = 0;
-    let mut len = 0;
-    let mut bytes = ptr::null_mut();
-    let mut arraybuffer = ptr::null_mut();
-    let mut offset = 0;
-    if sys::napi_get_typedarray_info(
-        env,
-        value,
-        &mut kind,
-        &mut len,
-        &mut bytes,
-        &mut arraybuffer,
-        &mut offset,
-    ) != sys::Status::napi_ok
-        || kind != sys::TypedarrayType::uint8_array
-    {
-        return None;
-    }
-    Some(if len == 0 || bytes.is_null() {
-        &[]
-    } else {
-        std::slice::from_raw_parts(bytes.cast::<u8>(), len)
-    })
+    // SAFETY: `data` is the Lean given to napi_create_function with every
+    // lean function, alive until the environment shuts down; JavaScript is
+    // single-threaded per environment and `f` runs none, so this is the only
+    // live reference to it, and it ends with `f`.
+    f(unsafe { &mut *data.cast::<Lean>() }, argv)
 }
 
 /// Throws the error the TypeScript layer should have made impossible.
@@ -258,6 +226,7 @@ pub unsafe fn arg_bytes<'a>(env: sys::napi_env, value: sys::napi_value) -> Optio
 /// # Safety
 /// `env` is the env of a running lean callback.
 pub unsafe fn throw_misuse(env: sys::napi_env) -> sys::napi_value {
-    sys::napi_throw_error(env, ptr::null(), c"fdpass: bad lean call".as_ptr());
+    // SAFETY: the caller's promise.
+    unsafe { crate::errors::throw_raw(env, "ERR_FDPASS_INTERNAL", crate::errors::MISUSE) };
     ptr::null_mut()
 }

@@ -6,11 +6,11 @@ use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, RawFd};
 use std::ptr;
 
 use napi::bindgen_prelude::Result;
-use napi::{sys, Env, Status};
+use napi::{sys, Env};
 use napi_derive::napi;
 
-use crate::errors::throw;
-use crate::lean::{arg_bytes, lean_args, throw_misuse, Lean, LeanFunction, SCRATCH_FD_SLOTS};
+use crate::errors::{napi_failure, throw};
+use crate::lean::{lean_call, throw_misuse, Lean, LeanFunction, SCRATCH_FD_SLOTS};
 use crate::values::{borrow_fd, fd_array, RawValue};
 
 /// AF_UNIX socketpair of `kind`; both ends close-on-exec and blocking.
@@ -74,10 +74,8 @@ fn recv_into(env: &Env, socket: BorrowedFd<'_>, buf: &mut [u8], max_fds: u32) ->
                     && sys::napi_set_named_property(raw, object, c"fds".as_ptr(), fds) == sys::Status::napi_ok
             });
         if !ok {
-            return Err(napi::Error::new(
-                Status::GenericFailure,
-                "recvFds: could not build the result",
-            ));
+            // The fds are closed as `received` drops.
+            return Err(napi_failure(env, "building recvFds's result"));
         }
         for fd in received.fds {
             let _ = fd.into_raw_fd();
@@ -125,20 +123,16 @@ pub const LEAN_FUNCTIONS: &[LeanFunction] = &[
 /// The end of every lean send: sends on `socket` (checking first that it is
 /// `AF_UNIX` when `CHECK_UNIX`), setting the bytes sent as the result, or
 /// throwing the error.
-///
-/// # Safety
-/// `env` must be the env of the running callback.
-unsafe fn send_and_report<const CHECK_UNIX: bool>(
+fn send_and_report<const CHECK_UNIX: bool>(
     env: sys::napi_env,
     lean: &Lean,
     socket: i32,
     data: &[u8],
     fds: &[RawFd],
-) -> sys::napi_value {
+) {
     let env = Env::from_raw(env);
-    let socket = match borrow_fd(&env, socket) {
-        Ok(socket) => socket,
-        Err(_) => return ptr::null_mut(),
+    let Ok(socket) = borrow_fd(&env, socket) else {
+        return; // thrown
     };
     let sent = if CHECK_UNIX {
         fdpass::send_fds(socket, data, fds)
@@ -152,6 +146,18 @@ unsafe fn send_and_report<const CHECK_UNIX: bool>(
             throw(&env, &e);
         }
     }
+}
+
+/// The napi result of a lean call: undefined, after throwing the misuse
+/// error if the call was malformed (`None`).
+///
+/// # Safety
+/// `env` is the env of the running lean callback.
+unsafe fn finish(env: sys::napi_env, done: Option<()>) -> sys::napi_value {
+    if done.is_none() {
+        // SAFETY: the caller's promise.
+        return unsafe { throw_misuse(env) };
+    }
     ptr::null_mut()
 }
 
@@ -162,19 +168,17 @@ unsafe extern "C" fn send_fds_lean<const CHECK_UNIX: bool>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    // SAFETY (whole body): env and info are those of this running callback,
-    // in which no JavaScript runs.
-    let Some((lean, [data])) = lean_args::<1>(env, info) else {
-        return throw_misuse(env);
-    };
-    let (Some(socket), Some(data), Some(fds)) = (
-        lean.int(0),
-        arg_bytes(env, data),
-        lean.count(1).and_then(|c| lean.fd_slots(c)),
-    ) else {
-        return throw_misuse(env);
-    };
-    send_and_report::<CHECK_UNIX>(env, lean, socket, data, fds)
+    // SAFETY: env and info are those of this running callback.
+    unsafe {
+        let done = lean_call::<1, ()>(env, info, |lean, [data]| {
+            let socket = lean.int(0)?;
+            let data = lean.bytes_arg(env, data)?;
+            let fds = lean.fd_slots(lean.count(1)?)?;
+            send_and_report::<CHECK_UNIX>(env, lean, socket, data, fds);
+            Some(())
+        });
+        finish(env, done)
+    }
 }
 
 /// `sendScratch()` (and `sendOwnedScratch`), integers [socket, dataLength,
@@ -184,68 +188,63 @@ unsafe extern "C" fn send_scratch_lean<const CHECK_UNIX: bool>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    // SAFETY (whole body): env and info are those of this running callback,
-    // in which no JavaScript runs; the data area and the fd slots are disjoint.
-    let Some((lean, [])) = lean_args::<0>(env, info) else {
-        return throw_misuse(env);
-    };
-    let (Some(socket), Some(data), Some(fds)) = (
-        lean.int(0),
-        lean.count(1).and_then(|len| lean.data(len)),
-        lean.count(2).and_then(|c| lean.fd_slots(c)),
-    ) else {
-        return throw_misuse(env);
-    };
-    send_and_report::<CHECK_UNIX>(env, lean, socket, data, fds)
+    // SAFETY: env and info are those of this running callback.
+    unsafe {
+        let done = lean_call::<0, ()>(env, info, |lean, []| {
+            let socket = lean.int(0)?;
+            let data = lean.data(lean.count(1)?)?;
+            let fds = lean.fd_slots(lean.count(2)?)?;
+            send_and_report::<CHECK_UNIX>(env, lean, socket, data, fds);
+            Some(())
+        });
+        finish(env, done)
+    }
 }
 
 /// `recvFds()`, integers [socket, maxBytes, maxFds]: receives into the
 /// scratch; the result is the byte count; the fd count is in slot 0 and the
 /// fds in slots 1..=count, owned by the caller.
 unsafe extern "C" fn recv_fds_lean(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    // SAFETY (whole body): env and info are those of this running callback,
-    // in which no JavaScript runs; the data area and the fd slots are disjoint.
-    let Some((lean, [])) = lean_args::<0>(env, info) else {
-        return throw_misuse(env);
-    };
-    let (Some(socket), Some(data), Some(max_fds), Some(slots)) = (
-        lean.int(0),
-        lean.count(1).and_then(|len| lean.data(len)),
-        lean.count(2).filter(|&n| n < SCRATCH_FD_SLOTS),
-        lean.fd_slots(SCRATCH_FD_SLOTS),
-    ) else {
-        return throw_misuse(env);
-    };
-    let (count_slot, fd_out) = slots.split_at_mut(1);
-    let env = Env::from_raw(env);
-    let socket = match borrow_fd(&env, socket) {
-        Ok(socket) => socket,
-        Err(_) => return ptr::null_mut(),
-    };
-    match fdpass::message::recv_fds_into(socket, data, max_fds, &mut lean.control, fd_out) {
-        Ok(received) => {
-            count_slot[0] = received.fd_count as i32;
-            // At most SCRATCH_DATA_BYTES.
-            lean.set_result(received.len as i32);
-        }
-        Err(e) => {
-            throw(&env, &e);
-        }
+    // SAFETY: env and info are those of this running callback.
+    unsafe {
+        let done = lean_call::<0, ()>(env, info, |lean, []| {
+            let socket = lean.int(0)?;
+            let len = lean.count(1)?;
+            let max_fds = lean.count(2).filter(|&n| n < SCRATCH_FD_SLOTS)?;
+            let result_slot = lean.result_slot();
+            let (data, slots, control) = lean.recv_areas(len)?;
+            let (count_slot, fd_out) = slots.split_at_mut(1);
+            let env = Env::from_raw(env);
+            let Ok(socket) = borrow_fd(&env, socket) else {
+                return Some(()); // thrown
+            };
+            match fdpass::message::recv_fds_into(socket, data, max_fds, control, fd_out) {
+                Ok(received) => {
+                    count_slot[0] = received.fd_count as i32;
+                    // At most SCRATCH_DATA_BYTES.
+                    result_slot.write(received.len as i32);
+                }
+                Err(e) => {
+                    throw(&env, &e);
+                }
+            }
+            Some(())
+        });
+        finish(env, done)
     }
-    ptr::null_mut()
 }
 
 /// `closeFds()`, integers [count]: closes the fds in scratch slots [0, count).
 unsafe extern "C" fn close_fds_lean(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    // SAFETY (whole body): env and info are those of this running callback.
-    let Some((lean, [])) = lean_args::<0>(env, info) else {
-        return throw_misuse(env);
-    };
-    let Some(fds) = lean.count(0).and_then(|c| lean.fd_slots(c)) else {
-        return throw_misuse(env);
-    };
-    if let Err(e) = fdpass::message::close_all(fds) {
-        throw(&Env::from_raw(env), &e);
+    // SAFETY: env and info are those of this running callback.
+    unsafe {
+        let done = lean_call::<0, ()>(env, info, |lean, []| {
+            let fds = lean.fd_slots(lean.count(0)?)?;
+            if let Err(e) = fdpass::message::close_all(fds) {
+                throw(&Env::from_raw(env), &e);
+            }
+            Some(())
+        });
+        finish(env, done)
     }
-    ptr::null_mut()
 }

@@ -16,8 +16,13 @@ use std::cell::RefCell;
 use std::os::fd::{IntoRawFd, OwnedFd};
 use std::ptr;
 
+// The slots of `flags`.
+use fdpass::wire_constants::{LOOP_FLAG_DELIVERING as DELIVERING, LOOP_FLAG_SETTLE as SETTLE};
 use napi::bindgen_prelude::{Result, Unknown};
-use napi::{sys, Env, JsValue, Status};
+use napi::{sys, Env, JsValue};
+
+use crate::errors::{misuse, napi_failure};
+use crate::values::{keep, typed_array};
 use napi_derive::napi;
 
 struct Region<T> {
@@ -41,10 +46,6 @@ struct Buffers {
     destroy_context_at_teardown: bool,
 }
 
-/// Slots of `flags`.
-const DELIVERING: usize = 0;
-const SETTLE: usize = 1;
-
 thread_local! {
     /// The sets of this thread, by id; a set is forgotten when its
     /// environment ends, and ids are not reused.
@@ -59,32 +60,23 @@ fn with_buffers<R>(id: Option<usize>, f: impl FnOnce(&Buffers) -> R) -> Option<R
 
 /// Typed array data of `value`, kept alive by a reference that lives as long
 /// as the environment.
-unsafe fn region<T>(env: sys::napi_env, value: sys::napi_value) -> Result<Region<T>> {
-    let mut kind = 0;
-    let mut length = 0;
-    let mut data = ptr::null_mut();
-    let mut arraybuffer = ptr::null_mut();
-    let mut offset = 0;
-    let status = sys::napi_get_typedarray_info(
-        env,
-        value,
-        &mut kind,
-        &mut length,
-        &mut data,
-        &mut arraybuffer,
-        &mut offset,
-    );
-    let mut reference = ptr::null_mut();
-    if status != sys::Status::napi_ok
-        || sys::napi_create_reference(env, value, 1, &mut reference) != sys::Status::napi_ok
-    {
-        return Err(napi::Error::new(Status::InvalidArg, "expected a typed array"));
+///
+/// # Safety
+/// `env` and `value` must be the live env and a value of the running call.
+unsafe fn region<T>(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    kind: sys::napi_typedarray_type,
+) -> Option<Region<T>> {
+    // SAFETY: the caller's promise.
+    unsafe {
+        let (data, len) = typed_array(env, value, kind)?;
+        Some(Region {
+            ptr: data.cast(),
+            len,
+            reference: keep(env, value)?,
+        })
     }
-    Ok(Region {
-        ptr: data.cast(),
-        len: length,
-        reference,
-    })
 }
 
 /// Registers a set of shared buffers and the function that settles deferred
@@ -108,18 +100,21 @@ pub fn init_buffers(
     // function alive.
     let registered = unsafe {
         let mut make = || -> Result<Buffers> {
-            let scratch = region::<u8>(raw, scratch.raw())?;
+            let misuse = || misuse(&env);
+            let scratch =
+                region::<u8>(raw, scratch.raw(), sys::TypedarrayType::uint8_array).ok_or_else(misuse)?;
             made.push(scratch.reference);
-            let meta = region::<i32>(raw, meta.raw())?;
+            let meta = region::<i32>(raw, meta.raw(), sys::TypedarrayType::int32_array).ok_or_else(misuse)?;
             made.push(meta.reference);
-            let flags = region::<i32>(raw, flags.raw())?;
+            let flags =
+                region::<i32>(raw, flags.raw(), sys::TypedarrayType::int32_array).ok_or_else(misuse)?;
             made.push(flags.reference);
             if flags.len < 2 {
-                return Err(napi::Error::new(Status::InvalidArg, "flags: expected two slots"));
+                return Err(misuse());
             }
             let mut settle_ref = ptr::null_mut();
             if sys::napi_create_reference(raw, settle.raw(), 1, &mut settle_ref) != sys::Status::napi_ok {
-                return Err(napi::Error::new(Status::InvalidArg, "expected a function"));
+                return Err(misuse());
             }
             made.push(settle_ref);
             let mut name = ptr::null_mut();
@@ -130,7 +125,7 @@ pub fn init_buffers(
                 || sys::napi_async_init(raw, ptr::null_mut(), name, &mut settle_context)
                     != sys::Status::napi_ok
             {
-                return Err(napi::Error::new(Status::GenericFailure, "napi_async_init failed"));
+                return Err(napi_failure(&env, "registering the shared buffers"));
             }
             Ok(Buffers {
                 scratch,

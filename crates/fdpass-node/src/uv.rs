@@ -51,7 +51,8 @@ impl Poll {
     /// open until the handle is closed. The fd's blocking mode is left as it
     /// was.
     pub unsafe fn new(lp: *mut sys::uv_loop_s, fd: c_int, data: *mut c_void) -> Result<Poll, c_int> {
-        let handle = alloc_zeroed(layout()).cast::<c_void>();
+        // SAFETY: the layout has a non-zero size (see `layout`).
+        let handle = unsafe { alloc_zeroed(layout()) }.cast::<c_void>();
         if handle.is_null() {
             return Err(-libc::ENOMEM);
         }
@@ -62,16 +63,23 @@ impl Poll {
         // the flag back as it was at once. A blocking call another holder
         // *starts* in the few microseconds between could see EAGAIN; once
         // per socket, the first time it is watched.
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        let r = uv_poll_init(lp, handle, fd);
-        if flags >= 0 && flags & libc::O_NONBLOCK == 0 {
-            libc::fcntl(fd, libc::F_SETFL, flags);
+        // SAFETY: fcntl reads no memory of ours; `handle` is a zeroed block
+        // of uv_handle_size(UV_POLL) bytes, as uv_poll_init requires, on the
+        // caller's live loop; on failure it is freed with the layout it was
+        // allocated with and never used again; on success its first field
+        // (`data`, in every uv handle) is a pointer-aligned pointer slot.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            let r = uv_poll_init(lp, handle, fd);
+            if flags >= 0 && flags & libc::O_NONBLOCK == 0 {
+                libc::fcntl(fd, libc::F_SETFL, flags);
+            }
+            if r != 0 {
+                dealloc(handle.cast(), layout());
+                return Err(r);
+            }
+            *(handle as *mut *mut c_void) = data;
         }
-        if r != 0 {
-            dealloc(handle.cast(), layout());
-            return Err(r);
-        }
-        *(handle as *mut *mut c_void) = data;
         Ok(Poll { handle })
     }
 
@@ -80,7 +88,8 @@ impl Poll {
     /// # Safety
     /// `handle` must be a handle made by [`Poll::new`].
     pub unsafe fn data_of(handle: *mut c_void) -> *mut c_void {
-        *(handle as *mut *mut c_void)
+        // SAFETY: a handle made by Poll::new starts with its data pointer.
+        unsafe { *(handle as *mut *mut c_void) }
     }
 
     /// Watches for `events` (a mix of [`READABLE`] and [`WRITABLE`]); 0 stops.
@@ -122,6 +131,8 @@ impl Poll {
     /// # Safety
     /// `handle` must come from [`Poll::new`] and its close callback be running.
     pub unsafe fn free(handle: *mut c_void) {
-        dealloc(handle.cast(), layout());
+        // SAFETY: allocated by Poll::new with this layout; libuv is done with
+        // it once its close callback runs (the caller's promise).
+        unsafe { dealloc(handle.cast(), layout()) }
     }
 }

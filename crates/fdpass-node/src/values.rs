@@ -16,9 +16,10 @@ impl ToNapiValue for RawValue {
     }
 }
 
-/// Borrows an fd number given by JavaScript. Negative numbers are refused
+/// Borrows an fd number given by JavaScript, for the native call whose `env`
+/// this is (the borrow cannot outlive it). Negative numbers are refused
 /// before they can reach a syscall (the TypeScript layer refuses them first).
-pub fn borrow_fd<'a>(env: &Env, fd: RawFd) -> Result<BorrowedFd<'a>> {
+pub fn borrow_fd(env: &Env, fd: RawFd) -> Result<BorrowedFd<'_>> {
     if fd < 0 {
         return Err(throw(
             env,
@@ -32,6 +33,46 @@ pub fn borrow_fd<'a>(env: &Env, fd: RawFd) -> Result<BorrowedFd<'a>> {
     Ok(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
+/// The data and length (in elements) of `value`, a typed array of `kind`.
+///
+/// # Safety
+/// `env` and `value` must be the live env and a value of the running call.
+pub unsafe fn typed_array(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    kind: sys::napi_typedarray_type,
+) -> Option<(*mut std::ffi::c_void, usize)> {
+    let mut actual = 0;
+    let mut len = 0;
+    let mut data = std::ptr::null_mut();
+    let mut arraybuffer = std::ptr::null_mut();
+    let mut offset = 0;
+    // SAFETY: the caller's promise; the out-pointers are locals.
+    let status = unsafe {
+        sys::napi_get_typedarray_info(
+            env,
+            value,
+            &mut actual,
+            &mut len,
+            &mut data,
+            &mut arraybuffer,
+            &mut offset,
+        )
+    };
+    (status == sys::Status::napi_ok && actual == kind).then_some((data, len))
+}
+
+/// A reference (count 1) that keeps `value` alive until it is deleted.
+///
+/// # Safety
+/// As for [`typed_array`].
+pub unsafe fn keep(env: sys::napi_env, value: sys::napi_value) -> Option<sys::napi_ref> {
+    let mut reference = std::ptr::null_mut();
+    // SAFETY: the caller's promise; the out-pointer is a local.
+    let status = unsafe { sys::napi_create_reference(env, value, 1, &mut reference) };
+    (status == sys::Status::napi_ok).then_some(reference)
+}
+
 /// Builds a JavaScript array of fd numbers.
 ///
 /// # Safety
@@ -41,15 +82,19 @@ pub unsafe fn fd_array(
     fds: impl ExactSizeIterator<Item = RawFd>,
 ) -> Option<sys::napi_value> {
     let mut array = std::ptr::null_mut();
-    if sys::napi_create_array_with_length(env, fds.len(), &mut array) != sys::Status::napi_ok {
-        return None;
-    }
-    for (i, fd) in fds.enumerate() {
-        let mut value = std::ptr::null_mut();
-        if sys::napi_create_int32(env, fd, &mut value) != sys::Status::napi_ok
-            || sys::napi_set_element(env, array, i as u32, value) != sys::Status::napi_ok
-        {
+    // SAFETY: raw napi calls on the caller's live env, with values made in
+    // it and out-pointers to locals.
+    unsafe {
+        if sys::napi_create_array_with_length(env, fds.len(), &mut array) != sys::Status::napi_ok {
             return None;
+        }
+        for (i, fd) in fds.enumerate() {
+            let mut value = std::ptr::null_mut();
+            if sys::napi_create_int32(env, fd, &mut value) != sys::Status::napi_ok
+                || sys::napi_set_element(env, array, i as u32, value) != sys::Status::napi_ok
+            {
+                return None;
+            }
         }
     }
     Some(array)
@@ -64,7 +109,11 @@ pub unsafe fn fd_array(
 pub unsafe fn is_deno(env: sys::napi_env) -> bool {
     let mut global = std::ptr::null_mut();
     let mut has = false;
-    sys::napi_get_global(env, &mut global) == sys::Status::napi_ok
-        && sys::napi_has_named_property(env, global, c"Deno".as_ptr(), &mut has) == sys::Status::napi_ok
-        && has
+    // SAFETY: raw napi calls on the caller's live env, with out-pointers to
+    // locals and a NUL-terminated name.
+    unsafe {
+        sys::napi_get_global(env, &mut global) == sys::Status::napi_ok
+            && sys::napi_has_named_property(env, global, c"Deno".as_ptr(), &mut has) == sys::Status::napi_ok
+            && has
+    }
 }

@@ -80,6 +80,19 @@ pub enum Error {
     },
 }
 
+/// The JavaScript class Node.js uses for an error's code, for bindings that
+/// raise these errors in JavaScript: `ERR_INVALID_ARG_VALUE` is a `TypeError`
+/// in Node, a count over a limit a `RangeError`, the rest an `Error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// `Error`.
+    Error,
+    /// `TypeError`.
+    TypeError,
+    /// `RangeError`.
+    RangeError,
+}
+
 /// Result alias of the fdpass core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -101,6 +114,15 @@ impl Error {
             Error::Protocol { .. } => "ERR_FDPASS_PROTOCOL",
             Error::PathTooLong { .. } => "ENAMETOOLONG",
             Error::InvalidArgument { .. } => "ERR_INVALID_ARG_VALUE",
+        }
+    }
+
+    /// The JavaScript class of the error (see [`ErrorClass`]).
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::InvalidArgument { .. } => ErrorClass::TypeError,
+            Error::TooManyFds { .. } => ErrorClass::RangeError,
+            _ => ErrorClass::Error,
         }
     }
 
@@ -269,6 +291,12 @@ fn hint(errno: Errno, syscall: &str) -> &'static str {
         Errno::ENOTSOCK => "the fd is not a socket",
         Errno::ENOTCONN => "the socket is not connected",
         Errno::ECONNREFUSED => "nobody is listening on that path",
+        Errno::ENOENT if syscall == "bind" => {
+            "the directory of the socket path does not exist: create it first"
+        }
+        Errno::ENOTDIR if syscall == "bind" => {
+            "a component of the socket path's directory is not a directory: check the path"
+        }
         Errno::ENOENT => "no socket exists at that path",
         Errno::EADDRINUSE => "the address is already in use",
         Errno::ENAMETOOLONG => "the socket path is longer than sun_path allows",

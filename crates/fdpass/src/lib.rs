@@ -14,10 +14,14 @@
 #[cfg(not(any(target_os = "linux", target_vendor = "apple")))]
 compile_error!("fdpass supports Linux and macOS");
 
+pub mod alloc;
 pub mod cmsg;
+pub mod conn;
 pub mod error;
 pub mod fd;
 pub mod frame;
+pub mod half_close;
+pub mod id_table;
 pub mod memfd;
 pub mod message;
 pub mod notify;
@@ -25,6 +29,7 @@ pub mod socket;
 pub mod socket_file;
 pub mod socket_info;
 pub mod unix;
+pub mod wire_constants;
 
 pub use error::{Error, Result, MAX_FDS_PER_MESSAGE};
 pub use fd::{close_fds, dup_cloexec, fd_kind, is_cloexec, set_nonblocking, FdKind};

@@ -63,7 +63,16 @@ impl PathLock {
             // SAFETY: path is NUL-terminated; open returns a new fd or -1.
             let raw = unsafe { libc::open(path.as_ptr(), flags, 0o600 as libc::c_uint) };
             if raw < 0 {
-                return Err(Error::os(Errno::last(), "open"));
+                // The lock file goes beside the socket file: a directory
+                // that does not exist fails the bind that placing the socket
+                // is, and says so.
+                let errno = Errno::last();
+                let syscall = if matches!(errno, Errno::ENOENT | Errno::ENOTDIR) {
+                    "bind"
+                } else {
+                    "open"
+                };
+                return Err(Error::os(errno, syscall));
             }
             // SAFETY: open just returned this fd, which nothing else owns.
             let fd = unsafe { OwnedFd::from_raw_fd(raw) };

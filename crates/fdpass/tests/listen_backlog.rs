@@ -4,7 +4,7 @@
 
 use std::os::fd::AsFd;
 
-use fdpass::unix::{self, Connect};
+use fdpass::unix;
 use fdpass::{new_socket, SocketType};
 
 fn listening(backlog: i32) -> (std::path::PathBuf, std::os::fd::OwnedFd) {
@@ -38,7 +38,7 @@ fn a_backlog_of_one_queues_two_connections() {
         fdpass::set_nonblocking(client.as_fd(), true).expect("non-blocking");
         let outcome = unix::connect(client.as_fd(), &addr).expect("connect");
         clients.push(client);
-        if matches!(outcome, Connect::Retry) || clients.len() > 10 {
+        if matches!(outcome, unix::Connect::Retry) || clients.len() > 10 {
             break clients.len() - 1;
         }
     };

@@ -1,17 +1,13 @@
-//! The sockets of this thread by id, so that the lean calls (see lean.rs) can
-//! name a socket with a small integer passed through the scratch, rather than
-//! with an object argument to unwrap.
+//! A table of shared values by small integer id, for a binding whose hot
+//! calls name a connection with an integer rather than an object to unwrap.
 //!
-//! An id is a slot index and that slot's generation: a stale id (its socket
-//! collected, the slot reused) or a made-up one finds nothing, and an id from
-//! another environment on the same thread is refused, so a wrong id from
-//! JavaScript is an error, never a wrong or freed socket. The table holds
-//! `Weak` references: it never keeps a socket alive.
+//! An id is a slot index and that slot's generation: a stale id (its value
+//! dropped, the slot reused) or a made-up one finds nothing, and an id from
+//! another owner (say, another JavaScript environment on the same thread) is
+//! refused, so a wrong id is an error, never a wrong or freed value. The
+//! table holds `Weak` references: it never keeps a value alive.
 
-use std::cell::RefCell;
 use std::rc::{Rc, Weak};
-
-use napi::sys;
 
 /// Index bits of an id; the generation takes the bits above, up to bit 30,
 /// so that ids are positive i32s.
@@ -19,28 +15,35 @@ const INDEX_BITS: u32 = 20;
 const INDEX_MASK: u32 = (1 << INDEX_BITS) - 1;
 const GENERATION_MASK: u32 = (1 << (31 - INDEX_BITS)) - 1;
 
-struct Slot<T> {
+struct Slot<K, T> {
     generation: u32,
-    entry: Option<(sys::napi_env, Weak<T>)>,
+    entry: Option<(K, Weak<T>)>,
 }
 
-/// A table of `T`s by id.
-pub struct SocketTable<T> {
-    slots: Vec<Slot<T>>,
+/// A table of `T`s by id, each with the owner `K` it belongs to.
+pub struct IdTable<K, T> {
+    slots: Vec<Slot<K, T>>,
     free: Vec<u32>,
 }
 
-impl<T> SocketTable<T> {
+impl<K: Copy + Eq, T> Default for IdTable<K, T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Copy + Eq, T> IdTable<K, T> {
+    /// An empty table.
     pub const fn new() -> Self {
-        SocketTable {
+        IdTable {
             slots: Vec::new(),
             free: Vec::new(),
         }
     }
 
-    /// Adds `value` of environment `env`; returns its id, or None when the
-    /// table is full (a million sockets on one thread).
-    pub fn insert(&mut self, env: sys::napi_env, value: &Rc<T>) -> Option<i32> {
+    /// Adds `value` of `owner`; returns its id, or None when the table is
+    /// full (about a million values).
+    pub fn insert(&mut self, owner: K, value: &Rc<T>) -> Option<i32> {
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
@@ -55,16 +58,16 @@ impl<T> SocketTable<T> {
             }
         };
         let slot = &mut self.slots[index as usize];
-        slot.entry = Some((env, Rc::downgrade(value)));
+        slot.entry = Some((owner, Rc::downgrade(value)));
         Some(((slot.generation << INDEX_BITS) | index) as i32)
     }
 
-    /// The live value of `id`, if `id` names one of environment `env`.
-    pub fn get(&self, env: sys::napi_env, id: i32) -> Option<Rc<T>> {
+    /// The live value of `id`, if `id` names one of `owner`.
+    pub fn get(&self, owner: K, id: i32) -> Option<Rc<T>> {
         let (index, generation) = split(id)?;
         let slot = self.slots.get(index as usize)?;
         match &slot.entry {
-            Some((owner, value)) if slot.generation == generation && *owner == env => value.upgrade(),
+            Some((of, value)) if slot.generation == generation && *of == owner => value.upgrade(),
             _ => None,
         }
     }
@@ -90,41 +93,17 @@ fn split(id: i32) -> Option<(u32, u32)> {
     Some((id & INDEX_MASK, id >> INDEX_BITS))
 }
 
-thread_local! {
-    static TABLE: RefCell<SocketTable<crate::socket::SharedSocket>> = const { RefCell::new(SocketTable::new()) };
-}
-
-/// Registers a socket of `env`; its id, if the table has room.
-pub fn register(env: sys::napi_env, socket: &Rc<crate::socket::SharedSocket>) -> Option<i32> {
-    TABLE.with_borrow_mut(|t| t.insert(env, socket))
-}
-
-/// The socket `id` names in `env`, if it is alive.
-pub fn lookup(env: sys::napi_env, id: i32) -> Option<Rc<crate::socket::SharedSocket>> {
-    TABLE.with_borrow(|t| t.get(env, id))
-}
-
-/// Forgets `id`. Also called while the thread shuts down (a worker's last
-/// finalizers), when the table may be gone already: nothing to forget then.
-pub fn unregister(id: i32) {
-    let _ = TABLE.try_with(|t| {
-        if let Ok(mut t) = t.try_borrow_mut() {
-            t.remove(id);
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn env(n: usize) -> sys::napi_env {
-        n as sys::napi_env
+    fn env(n: usize) -> usize {
+        n
     }
 
     #[test]
     fn ids_find_their_value_and_nothing_else() {
-        let mut t = SocketTable::new();
+        let mut t = IdTable::new();
         let (a, b) = (Rc::new(1), Rc::new(2));
         let ia = t.insert(env(1), &a).expect("room");
         let ib = t.insert(env(1), &b).expect("room");
@@ -139,7 +118,7 @@ mod tests {
 
     #[test]
     fn a_stale_id_finds_nothing_after_its_slot_is_reused() {
-        let mut t = SocketTable::new();
+        let mut t = IdTable::new();
         let a = Rc::new(1);
         let ia = t.insert(env(1), &a).expect("room");
         t.remove(ia);
@@ -155,7 +134,7 @@ mod tests {
 
     #[test]
     fn the_table_never_keeps_a_value_alive() {
-        let mut t = SocketTable::new();
+        let mut t = IdTable::new();
         let a = Rc::new(1);
         let ia = t.insert(env(1), &a).expect("room");
         drop(a);

@@ -1,23 +1,25 @@
-//! The receive buffer of datagram and seqpacket sockets: one per thread,
-//! not one per socket (see [`DatagramScratch`]).
+//! The receive buffer of datagram and seqpacket connections: one per thread,
+//! not one per connection (see [`DatagramScratch`]).
+
+use std::cell::Cell;
 
 thread_local! {
-    /// The receive buffer of every datagram and seqpacket socket of this
+    /// The receive buffer of every datagram and seqpacket connection of this
     /// thread: a message must be read whole, into room for `maxBytes`, but
     /// only its own bytes are kept (copied into the batch). One buffer per
-    /// thread rather than per socket, so that a thousand sockets with a
-    /// maxBytes of a few MiB do not hold a few GiB. Its pages are touched
-    /// only as far as the messages that arrived reach.
-    static DATAGRAM_SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+    /// thread rather than per connection, so that a thousand connections
+    /// with a maxBytes of a few MiB do not hold a few GiB. Its pages are
+    /// touched only as far as the messages that arrived reach.
+    static DATAGRAM_SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 /// This thread's datagram buffer, taken for one read and put back on drop.
-pub struct DatagramScratch(pub Vec<u8>);
+pub(super) struct DatagramScratch(pub(super) Vec<u8>);
 
 impl DatagramScratch {
     /// The buffer, with room for at least `len` bytes.
-    pub fn take(len: usize) -> Self {
-        let mut buf = DATAGRAM_SCRATCH.with(std::cell::Cell::take);
+    pub(super) fn take(len: usize) -> Self {
+        let mut buf = DATAGRAM_SCRATCH.with(Cell::take);
         if buf.len() < len {
             // A fresh zeroed allocation (calloc) of this size is untouched
             // memory: it costs only the pages messages write into.

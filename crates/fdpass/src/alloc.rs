@@ -1,6 +1,6 @@
-//! The addon's global allocator: the system allocator, except that a small
-//! zeroed allocation is made as an allocation plus a clear instead of a
-//! `calloc`.
+//! A global allocator for programs that send fds with this crate (the Node.js
+//! addon installs it): the system allocator, except that a small zeroed
+//! allocation is made as an allocation plus a clear instead of a `calloc`.
 //!
 //! Why: nix's `sendmsg` builds its control buffer with `vec![0u8; n]`, a
 //! zeroed allocation, on every send that carries fds. glibc before 2.41 serves
@@ -15,6 +15,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// Zeroed allocations up to this size are allocated, then cleared.
 const SMALL_ZEROED: usize = 4096;
 
+/// The allocator; install it with `#[global_allocator]`.
+#[derive(Debug)]
 pub struct Allocator;
 
 // SAFETY: every method forwards to `System` with the caller's own arguments,

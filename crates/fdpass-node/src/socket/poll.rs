@@ -1,0 +1,127 @@
+//! The libuv side of a socket: what the poll handle watches for, and what
+//! happens when it fires.
+
+use std::ffi::{c_int, c_void};
+use std::ptr;
+use std::rc::Rc;
+
+use fdpass::conn::Event;
+use fdpass::Error as CoreError;
+use napi::sys;
+use nix::errno::Errno;
+
+use super::{deliver::deliver, Shared, State};
+use crate::uv::{Poll, READABLE, WRITABLE};
+
+/// Asks the loop to watch for what the connection needs now, and keeps the
+/// JavaScript callback alive exactly while something is pending.
+pub(super) fn update(shared: &Rc<Shared>) -> Result<(), CoreError> {
+    let mut state = shared.state.borrow_mut();
+    let state = &mut *state;
+    if state.conn.is_closed() {
+        return Ok(());
+    }
+    let interest = state.conn.interest();
+    let wanted = if interest.readable { READABLE } else { 0 } | if interest.writable { WRITABLE } else { 0 };
+    if wanted != 0 && state.poll.is_none() {
+        state.poll = Some(new_poll(shared, state)?);
+    }
+    if wanted != state.events {
+        if let Some(poll) = &state.poll {
+            let r = poll.set(wanted, on_poll);
+            if r != 0 {
+                return Err(CoreError::os(Errno::from_raw(-r), "uv_poll_start"));
+            }
+        }
+        state.events = wanted;
+    }
+    set_callback_strength(shared.env, state, wanted != 0);
+    Ok(())
+}
+
+/// A poll handle for the socket, holding one count of `shared` until its
+/// close callback.
+fn new_poll(shared: &Rc<Shared>, state: &State) -> Result<Poll, CoreError> {
+    let mut lp = ptr::null_mut();
+    // SAFETY: the env is live on this thread; lp is an out-pointer to a local.
+    let status = unsafe { sys::napi_get_uv_event_loop(shared.env, &mut lp) };
+    if status != sys::Status::napi_ok {
+        return Err(CoreError::os(Errno::EINVAL, "napi_get_uv_event_loop"));
+    }
+    let data = Rc::into_raw(shared.clone()) as *mut c_void;
+    // SAFETY: the loop is this thread's; the fd stays open until close(),
+    // which closes the handle first; `data` holds one count of the Rc.
+    match unsafe { Poll::new(lp, state.conn.raw_fd(), data) } {
+        Ok(poll) => {
+            if !state.refed {
+                poll.set_ref(false);
+            }
+            Ok(poll)
+        }
+        Err(code) => {
+            // SAFETY: takes back the count that no handle holds.
+            drop(unsafe { Rc::from_raw(data as *const Shared) });
+            Err(CoreError::os(Errno::from_raw(-code), "uv_poll_init"))
+        }
+    }
+}
+
+fn set_callback_strength(env: sys::napi_env, state: &mut State, strong: bool) {
+    if state.callback.is_null() || state.callback_strong == strong {
+        return;
+    }
+    let mut count = 0;
+    // SAFETY: the reference belongs to this env and is still alive (it is
+    // deleted, and set to null, only when the socket closes).
+    unsafe {
+        if strong {
+            sys::napi_reference_ref(env, state.callback, &mut count);
+        } else {
+            sys::napi_reference_unref(env, state.callback, &mut count);
+        }
+    }
+    state.callback_strong = strong;
+}
+
+unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) {
+    // SAFETY: the handle's data holds a count of the Rc until its close
+    // callback, which cannot have run while the loop calls this one; the
+    // count added here keeps the state alive for the whole callback,
+    // whatever JavaScript does.
+    let shared = unsafe {
+        let data = Poll::data_of(handle) as *const Shared;
+        Rc::increment_strong_count(data);
+        Rc::from_raw(data)
+    };
+    let mut out: Vec<Event> = Vec::new();
+    {
+        let mut state = shared.state.borrow_mut();
+        // An error status (POLLERR/POLLHUP reported as a uv error) says
+        // little: let the syscalls report what happened (ECONNRESET, EPIPE,
+        // end of stream).
+        let events = if status < 0 { state.events } else { events };
+        if events & WRITABLE != 0 {
+            out.extend(state.conn.flush());
+        }
+        let (room, fd_room) = state.conn.reading();
+        if events & READABLE != 0 && room > 0 {
+            out.extend(state.conn.read(room, fd_room));
+        }
+    }
+    if status < 0 && out.is_empty() {
+        out.push(Event::Error(CoreError::os(Errno::from_raw(-status), "uv_poll")));
+    }
+    let _ = update(&shared);
+    deliver(&shared, out, true);
+}
+
+pub(super) unsafe extern "C" fn on_close(handle: *mut c_void) {
+    // SAFETY: this is the close callback of a handle made by Poll::new, whose
+    // data holds one count of the Rc; the handle is not used after this.
+    unsafe {
+        let data = Poll::data_of(handle) as *const Shared;
+        Poll::free(handle);
+        // The fd was closed by close(); this releases the handle's count.
+        drop(Rc::from_raw(data));
+    }
+}
