@@ -221,7 +221,7 @@ test.serial(
       const failures: FdpassError[] = []
       const handoffPath = sockPath()
       const handoff = await serveListeners(handoffPath, many, { onFailedAttempt: (e) => failures.push(e) })
-      const limited = startTaker(handoffPath, 'take-only', ['prlimit', '--nofile=100:100'])
+      const limited = startTaker(handoffPath, 'take-only', ['sh', '-c', 'ulimit -n 100 && exec "$@"', 'sh'])
       const error = await limited.next()
       t.is(error.event, 'error', JSON.stringify(error))
       t.is(error.code, 'ERR_FDS_TRUNCATED')
