@@ -111,9 +111,12 @@ for (const wl of first.workloads) {
     const b = median(ratios('base', wl.id, impl.id))
     const h = median(ratios('head', wl.id, impl.id))
     if (Number.isNaN(b) && Number.isNaN(h)) continue
+    // A workload or implementation only one side has (added or removed) has no change to show.
+    const ratio = (x) => (Number.isNaN(x) ? 'not in this tree' : `${x.toFixed(2)}×`)
     const change = (h / b - 1) * 100
     if (change < 0) dropped++
-    console.log(`| ${wl.label} | ${impl.name} | ${b.toFixed(2)}× | ${h.toFixed(2)}× | ${change >= 0 ? '+' : ''}${change.toFixed(0)}% |`)
+    const shown = Number.isNaN(change) ? '–' : `${change >= 0 ? '+' : ''}${change.toFixed(0)}%`
+    console.log(`| ${wl.label} | ${impl.name} | ${ratio(b)} | ${ratio(h)} | ${shown} |`)
   }
 }
 console.log(`\n${dropped} ratio(s) lower at head than at base (noise on a shared machine is a few percent per run).`)
