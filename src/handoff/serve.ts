@@ -9,7 +9,7 @@ import { FdServer, kKeepSocketFile, type PeerCheck } from '../fd-server'
 import type { FdSocket, PeerCredentials } from '../fd-socket'
 import { listen } from '../connect'
 import { integerOption, optionsObject } from '../internal/validate'
-import { abortedError, protocolError, startDeadline, timeoutError } from '../internal/deadline'
+import { protocolError, startDeadline, timeoutError, untilAborted } from '../internal/deadline'
 import { closedError } from '../internal/waiters'
 import { decode, encode, FDS_MESSAGE, FDS_PER_MESSAGE, MAX_MESSAGE_BYTES } from './protocol'
 import { checkSources, describeSource, type Described, type HandoffSource } from './sources'
@@ -155,14 +155,7 @@ export class ListenerHandoff {
    * is closed first, or an `AbortError` when `signal` aborts.
    */
   taken(options?: TakenOptions): Promise<HandoffResult> {
-    const signal = optionsObject(options, 'options').signal as AbortSignal | undefined
-    if (signal === undefined) return this.#done
-    if (signal.aborted) return Promise.reject(abortedError(signal))
-    return new Promise((resolve, reject) => {
-      const onAbort = () => reject(abortedError(signal))
-      signal.addEventListener('abort', onAbort, { once: true })
-      this.#done.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
-    })
+    return untilAborted(this.#done, optionsObject(options, 'options').signal as AbortSignal | undefined)
   }
 
   /**

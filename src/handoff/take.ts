@@ -18,7 +18,8 @@ import {
   type ListenerKind,
   type ListenerMetadata,
 } from './protocol'
-import { closeQuietly, describeListener, TakenListener } from './taken-listener'
+import { closeQuietly } from '../internal/fd-release'
+import { describeListener, TakenListener } from './taken-listener'
 
 /** Options of {@link takeListeners}. */
 export interface TakeListenersOptions {

@@ -8,7 +8,7 @@ import * as net from 'node:net'
 
 import { describe, makeError } from '../errors'
 import { FdServer, type ServerOptions } from '../fd-server'
-import { native } from '../internal/native'
+import { closeQuietly } from '../internal/fd-release'
 import { protocolError } from '../internal/deadline'
 import { socketInfo, type SocketInfo } from '../socket-info'
 import type { ListenerKind, ListenerMetadata } from './protocol'
@@ -46,16 +46,6 @@ export function describeListener(meta: ListenerMetadata, fd: number): SocketInfo
     )
   }
   return info
-}
-
-/** Closes fds, ignoring those already closed. */
-export function closeQuietly(fds: number[]): void {
-  if (fds.length === 0) return
-  try {
-    native.closeFds(fds)
-  } catch {
-    // Nothing more to release.
-  }
 }
 
 /**

@@ -8,7 +8,7 @@ import { describe, makeError, type FdpassError } from '../errors'
 import type { FdSocket } from '../fd-socket'
 import { connect } from '../connect'
 import { socketInfo, type SocketInfo } from '../socket-info'
-import { native } from '../internal/native'
+import { closeQuietly } from '../internal/fd-release'
 import { integerOption, optionsObject } from '../internal/validate'
 import { abortedError, protocolError, startDeadline, timeoutError } from '../internal/deadline'
 import {
@@ -57,15 +57,6 @@ export interface GetHaproxySocketsOptions {
 
 const GET_HAPROXY_TIMEOUT = 10000
 const DEFAULT_MAX_SOCKETS = 4096
-
-function closeQuietly(fds: number[]): void {
-  if (fds.length === 0) return
-  try {
-    native.closeFds(fds)
-  } catch {
-    // Nothing more to release.
-  }
-}
 
 /** What the start of a refusal looks like, for the error message (HAProxy answers commands it refuses with text). */
 function asText(buf: Buffer): string | undefined {

@@ -11,7 +11,7 @@ import type { FdSocket, PeerCredentials } from '../fd-socket'
 import { listen } from '../connect'
 import { toFd } from '../fd-like'
 import { integerOption, optionsObject, validateFd } from '../internal/validate'
-import { abortedError, protocolError, startDeadline, timeoutError } from '../internal/deadline'
+import { protocolError, startDeadline, timeoutError, untilAborted } from '../internal/deadline'
 import { closedError } from '../internal/waiters'
 import { encodeEntry, GETSOCKS_COMMAND, HAPROXY_FDS_PER_BATCH, HAPROXY_SOCKET_OPTIONS, native32 } from './format'
 
@@ -214,14 +214,7 @@ export class HaproxySocketServer {
    * first, or an `AbortError` when `signal` aborts.
    */
   taken(options?: { signal?: AbortSignal }): Promise<HaproxyTransfer> {
-    const signal = optionsObject(options, 'options').signal as AbortSignal | undefined
-    if (signal === undefined) return this.#done
-    if (signal.aborted) return Promise.reject(abortedError(signal))
-    return new Promise((resolve, reject) => {
-      const onAbort = () => reject(abortedError(signal))
-      signal.addEventListener('abort', onAbort, { once: true })
-      this.#done.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
-    })
+    return untilAborted(this.#done, optionsObject(options, 'options').signal as AbortSignal | undefined)
   }
 
   /** Stops serving and removes the socket file; a transfer in progress is cut off. */

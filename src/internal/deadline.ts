@@ -55,6 +55,20 @@ export function abortedError(signal: AbortSignal | undefined): FdpassError {
   return err
 }
 
+/**
+ * `promise`, or an `AbortError` as soon as `signal` aborts, whichever comes
+ * first (the work behind `promise` goes on; only this wait ends).
+ */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise
+  if (signal.aborted) return Promise.reject(abortedError(signal))
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(abortedError(signal))
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}
+
 /** `ERR_FDPASS_PROTOCOL`: the peer broke the protocol. */
 export function protocolError(message: string): FdpassError {
   return makeError(Error, 'ERR_FDPASS_PROTOCOL', message)

@@ -3,7 +3,7 @@ import { Buffer } from 'node:buffer'
 
 import { makeError, type FdpassError } from '../errors'
 import { native } from '../internal/native'
-import { closeQuietly } from './fd-queue'
+import { closeQuietly } from '../internal/fd-release'
 
 /**
  * A new stream socket connected to `address` (in the form the native calls

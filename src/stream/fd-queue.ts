@@ -5,8 +5,8 @@
  * queue closes whatever is left when its stream is destroyed.
  */
 import { describe, makeError } from '../errors'
+import { closeQuietly } from '../internal/fd-release'
 import { release } from '../internal/held-fds'
-import { native } from '../internal/native'
 
 export class FdQueue {
   #fds: number[] = []
@@ -41,17 +41,6 @@ export class FdQueue {
   /** Closes every fd still waiting. */
   closeAll(): void {
     closeQuietly(this.take(this.length))
-  }
-}
-
-/** Closes fds nobody owns any more, ignoring those already closed. */
-export function closeQuietly(fds: number[]): void {
-  if (fds.length === 0) return
-  release(fds)
-  try {
-    native.closeFds(fds)
-  } catch {
-    // closeFds closes every fd even when one fails: nothing more to release.
   }
 }
 

@@ -11,7 +11,8 @@ import { closedError } from '../internal/waiters'
 import type { PeerCredentials } from '../socket-types'
 import { socketPath } from './address'
 import { alreadyConnected, checkStreamSocket, connectStreamSocket, Construction } from './connect-socket'
-import { closeQuietly, fdCount } from './fd-queue'
+import { closeQuietly } from '../internal/fd-release'
+import { fdCount } from './fd-queue'
 import {
   DEFAULT_STREAM_MAX_QUEUED_FDS,
   kAdopt,

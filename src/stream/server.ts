@@ -14,7 +14,7 @@ import { assertEventLoopSockets } from '../internal/runtime'
 import { integerOption, optionsObject } from '../internal/validate'
 import { closedError } from '../internal/waiters'
 import { socketPath } from './address'
-import { closeQuietly } from './fd-queue'
+import { closeQuietly } from '../internal/fd-release'
 import { FdStream, kAdopt, type FdStreamOptions } from './fd-stream'
 
 const ACCEPT_BATCH = 64

@@ -22,7 +22,8 @@ import { openNativeSocket, type NativeSocketHandle } from '../internal/native-so
 import { beginBatch, ensureSharedBuffers, nextMessage } from '../internal/shared-buffers'
 import { MAX_FDS_PER_MESSAGE } from '../internal/validate'
 import type { PeerCredentials } from '../socket-types'
-import { closeQuietly, type FdQueue } from './fd-queue'
+import { closeQuietly } from '../internal/fd-release'
+import type { FdQueue } from './fd-queue'
 import { READ_CHUNK, READ_ROOM } from './options'
 import type { WriteCallback } from './write-chunks'
 

@@ -11,7 +11,8 @@ import { toFd } from '../fd-like'
 import { native } from '../internal/native'
 import { ensureSharedBuffers } from '../internal/shared-buffers'
 import { MAX_FDS_PER_MESSAGE, toBytes } from '../internal/validate'
-import { closeQuietly, FdQueue } from './fd-queue'
+import { closeQuietly } from '../internal/fd-release'
+import { FdQueue } from './fd-queue'
 import type { FdStreamChunk } from './options'
 
 /** The fds of a chunk on its way to `_write`. */
