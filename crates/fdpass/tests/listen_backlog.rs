@@ -7,8 +7,13 @@ use std::os::fd::AsFd;
 use fdpass::unix;
 use fdpass::{new_socket, SocketType};
 
+/// Each call gets its own path: the tests run in parallel threads of one
+/// process, and two of them listening with the same backlog must not unlink
+/// each other's socket file.
 fn listening(backlog: i32) -> (std::path::PathBuf, std::os::fd::OwnedFd) {
-    let path = std::env::temp_dir().join(format!("fdpass-backlog-{}-{backlog}.sock", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("fdpass-backlog-{}-{n}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let server = new_socket(SocketType::Stream).expect("socket");
     let addr = unix::unix_addr(path.as_os_str().as_encoded_bytes(), "bind").expect("address");
