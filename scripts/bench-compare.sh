@@ -63,9 +63,15 @@ done
 
 if [ -n "$instructions" ]; then
   # (I(30000) - I(10000)) / 20000: start-up and JIT warm-up cancel out.
+  # V8 compiles on background threads, so how long code runs unoptimized
+  # varies from run to run (hundreds of instructions per round trip);
+  # --single-threaded compiles on the main thread, and fixed seeds make
+  # start-up repeat itself, so two runs of one tree agree to a few
+  # instructions.
   count() { # tree runner api n
     FDPASS_BENCH_N=$4 FDBENCH_API=$3 valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
-      node "$1/bench/runners/$2" w1 stream 0 1 2>&1 >/dev/null | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+      node --single-threaded --hash-seed=1 --random-seed=1 "$1/bench/runners/$2" w1 stream 0 1 2>&1 >/dev/null |
+      sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
   }
   echo
   echo "User-space instructions per W1 stream round trip (callgrind; base $base_rev, head $head_rev):"
