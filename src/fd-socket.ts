@@ -14,12 +14,8 @@ import { openNativeSocket, type NativeSocketHandle } from './internal/native-soc
 import { Receiver } from './internal/receiver'
 import { assertEventLoopSockets } from './internal/runtime'
 import { ensureSharedBuffers } from './internal/shared-buffers'
-import {
-  DEFAULT_SOCKET_MAX_BYTES,
-  receiveManyMax,
-  resolveOptions,
-  type ResolvedOptions,
-} from './internal/socket-options'
+import { DEFAULT_SOCKET_MAX_BYTES } from './internal/native-constants'
+import { receiveManyMax, resolveOptions, type ResolvedOptions } from './internal/socket-options'
 import { PendingSends, sendMessage } from './internal/socket-send'
 import { kAdopt } from './internal/symbols'
 import { validateFd, validateSocketType } from './internal/validate'

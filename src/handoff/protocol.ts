@@ -11,7 +11,7 @@
  *
  * Every message is JSON except the `fds` ones; every field is checked.
  */
-import { MAX_FDS_PER_MESSAGE } from '../internal/validate'
+import { MAX_FDS_PER_MESSAGE } from '../internal/native-constants'
 import { protocolError } from '../internal/deadline'
 
 /** The protocol's name, in every message. */

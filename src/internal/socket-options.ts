@@ -16,8 +16,6 @@ export interface ResolvedOptions {
   maxQueuedFds: number
 }
 
-export { DEFAULT_SOCKET_MAX_BYTES }
-
 const DEFAULT_READ_AHEAD = 16
 const DEFAULT_RECEIVE_MANY = 64
 const MAX_RECEIVE_MANY = 4096

@@ -7,8 +7,6 @@ import { describe, makeError } from './make-error'
 import type { SocketType } from '../raw'
 import { MAX_FDS_PER_MESSAGE } from './native-constants'
 
-export { MAX_FDS_PER_MESSAGE }
-
 /** Checks a socket type argument; `'stream'` when absent. */
 export function validateSocketType(type: unknown, name = 'type'): SocketType {
   if (type === undefined) return 'stream'
