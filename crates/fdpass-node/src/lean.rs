@@ -15,39 +15,28 @@
 //! payload) as arguments, and returns nothing (converting each integer
 //! argument and result costs about as much as a plain store, times ten).
 //!
-//! Scratch layout (`fdpass::wire_constants`, shared with `src/lean.ts`):
-//! - bytes [0, SCRATCH_FD_BYTES): i32 fd slots. Sends send slots
-//!   [0, count), `closeFds` closes them; `recvFds` writes the fd count in
-//!   slot 0 and the fds in slots 1..=count.
-//! - bytes [SCRATCH_FD_BYTES, SCRATCH_INTS_AT): received data, or the data
-//!   to send for the `*Scratch` sends (small payloads, copied there by
-//!   JavaScript: cheaper than looking up a Uint8Array's backing store).
-//! - bytes [SCRATCH_INTS_AT, SCRATCH_LEN): SCRATCH_INT_SLOTS i32 integer
-//!   arguments, written by JavaScript before the call; the call's result
-//!   replaces the first one.
+//! The scratch's layout and the per-call operations on it are the core's
+//! (`fdpass::scratch`); this module owns the ArrayBuffer, hands each lean
+//! callback its [`Lean`] and arguments, and throws what a call returns.
 //!
 //! This module is below every user of the scratch: it knows no socket and no
 //! raw call (the functions are assembled by `lean_exports.rs`).
 
 use std::ffi::{c_void, CStr};
-use std::os::fd::RawFd;
 use std::ptr;
 
-use fdpass::cmsg::ControlBuffer;
-pub use fdpass::wire_constants::{SCRATCH_DATA_BYTES, SCRATCH_FD_SLOTS};
-use fdpass::wire_constants::{SCRATCH_FD_BYTES, SCRATCH_INTS_AT, SCRATCH_INT_SLOTS, SCRATCH_LEN};
-use napi::sys;
+use fdpass::scratch::{CallError, CallResult, Scratch};
+use fdpass::wire_constants::SCRATCH_LEN;
+use napi::{sys, Env};
 
+use crate::errors::throw;
 use crate::values::typed_array;
 
 /// What the lean callbacks of one environment share (their napi `data`).
 pub struct Lean {
-    /// The scratch ArrayBuffer's bytes, SCRATCH_LEN of them, at least
-    /// 8-aligned (V8's ArrayBuffer data), alive as long as the environment
+    /// The scratch ArrayBuffer's bytes, alive as long as the environment
     /// (see [`Lean::create`]).
-    scratch: *mut u8,
-    /// Reused receive control buffer (zeroed by every receive).
-    control: ControlBuffer,
+    pub scratch: Scratch,
     /// The env and the reference that keeps the scratch ArrayBuffer alive,
     /// released with the rest when the env ends.
     env: sys::napi_env,
@@ -75,14 +64,18 @@ impl Lean {
         // the buffer never leaves `src/lean.ts`, so nothing can detach it.
         unsafe {
             if sys::napi_create_arraybuffer(env, SCRATCH_LEN, &mut data, &mut buffer) != sys::Status::napi_ok
-                || data.is_null()
-                || sys::napi_create_reference(env, buffer, 1, &mut reference) != sys::Status::napi_ok
             {
                 return None;
             }
+            // The ArrayBuffer's SCRATCH_LEN bytes (V8 aligns them to 8)
+            // stay valid with the reference, and JavaScript, the only other
+            // user, never runs during a lean call.
+            let scratch = Scratch::from_raw(data.cast())?;
+            if sys::napi_create_reference(env, buffer, 1, &mut reference) != sys::Status::napi_ok {
+                return None;
+            }
             let lean = Box::into_raw(Box::new(Lean {
-                scratch: data.cast(),
-                control: ControlBuffer::new(),
+                scratch,
                 env,
                 reference,
             }));
@@ -94,78 +87,17 @@ impl Lean {
         }
     }
 
-    /// The first `count` fd slots, if there are that many.
-    pub fn fd_slots(&self, count: usize) -> Option<&[RawFd]> {
-        // SAFETY: in bounds of the scratch (count <= SCRATCH_FD_SLOTS), and
-        // aligned (the scratch is). The borrow of `self` spans at most the
-        // running lean call, during which no JavaScript writes the scratch
-        // and no `&mut` to it exists (`recv_areas` takes `&mut self`).
-        (count <= SCRATCH_FD_SLOTS)
-            .then(|| unsafe { std::slice::from_raw_parts(self.scratch.cast::<RawFd>(), count) })
-    }
-
-    /// The first `len` bytes of the data area, if it holds that many.
-    pub fn data(&self, len: usize) -> Option<&[u8]> {
-        // SAFETY: as for fd_slots; the data area follows the fd slots.
-        (len <= SCRATCH_DATA_BYTES)
-            .then(|| unsafe { std::slice::from_raw_parts(self.scratch.add(SCRATCH_FD_BYTES), len) })
-    }
-
-    /// What a receive writes into: the first `len` bytes of the data area,
-    /// every fd slot, and the control buffer.
-    pub fn recv_areas(&mut self, len: usize) -> Option<(&mut [u8], &mut [RawFd], &mut ControlBuffer)> {
-        if len > SCRATCH_DATA_BYTES {
-            return None;
-        }
-        // SAFETY: both areas are in bounds, aligned and disjoint; `&mut self`
-        // makes them the only references into the scratch for the borrow,
-        // which spans at most the running lean call (no JavaScript runs).
-        unsafe {
-            let data = std::slice::from_raw_parts_mut(self.scratch.add(SCRATCH_FD_BYTES), len);
-            let fds = std::slice::from_raw_parts_mut(self.scratch.cast::<RawFd>(), SCRATCH_FD_SLOTS);
-            Some((data, fds, &mut self.control))
-        }
-    }
-
-    /// Integer argument `i` of the running call, as JavaScript wrote it.
-    pub fn int(&self, i: usize) -> Option<i32> {
-        // SAFETY: the slots lie inside the scratch (SCRATCH_INTS_AT is a
-        // multiple of 4, so they are aligned); JavaScript does not run during
-        // a lean call, so nothing writes them meanwhile.
-        (i < SCRATCH_INT_SLOTS)
-            .then(|| unsafe { self.scratch.add(SCRATCH_INTS_AT).cast::<i32>().add(i).read() })
-    }
-
-    /// Integer argument `i` as a count or length (refusing negative ones).
-    pub fn count(&self, i: usize) -> Option<usize> {
-        self.int(i).and_then(|n| usize::try_from(n).ok())
-    }
-
-    /// Sets the call's result, read by JavaScript once the call returns.
-    pub fn set_result(&self, value: i32) {
-        // SAFETY: the slot lies inside the scratch, as for `int`.
-        unsafe { self.result_slot().write(value) }
-    }
-
-    /// Where the result goes: for a call that runs JavaScript (which may
-    /// make lean calls of its own) before it has a result, and so must not
-    /// hold on to its `Lean` meanwhile. The pointer is into the scratch's
-    /// memory, valid as long as the environment.
-    pub fn result_slot(&self) -> *mut i32 {
-        // SAFETY: SCRATCH_INTS_AT is inside the scratch allocation.
-        unsafe { self.scratch.add(SCRATCH_INTS_AT).cast::<i32>() }
-    }
-
     /// The bytes of a Uint8Array argument of the running call, for as long
     /// as the call's [`Lean`] is borrowed (no JavaScript runs meanwhile, so
     /// nothing can detach or resize it).
-    pub fn bytes_arg(&self, env: sys::napi_env, value: sys::napi_value) -> Option<&[u8]> {
+    pub fn bytes_arg(&self, env: sys::napi_env, value: sys::napi_value) -> CallResult<&[u8]> {
         // SAFETY: `env` and `value` are those of the running lean call (the
         // only place a `&Lean` is handed out, see `lean_call`); a Uint8Array's
         // bytes stay valid and unchanged while no JavaScript runs.
         unsafe {
-            let (bytes, len) = typed_array(env, value, sys::TypedarrayType::uint8_array)?;
-            Some(if len == 0 || bytes.is_null() {
+            let (bytes, len) =
+                typed_array(env, value, sys::TypedarrayType::uint8_array).ok_or(CallError::Malformed)?;
+            Ok(if len == 0 || bytes.is_null() {
                 &[]
             } else {
                 std::slice::from_raw_parts(bytes.cast::<u8>(), len)
@@ -186,7 +118,7 @@ unsafe extern "C" fn free_lean(arg: *mut c_void) {
 }
 
 /// Runs `f` with the [`Lean`] and the `N` arguments of a running lean call;
-/// None if the call is malformed. `f` must not run JavaScript (a call that
+/// [`CallError::Malformed`] if the call is. `f` must not run JavaScript (a call that
 /// does, like `socketRead`, reads its arguments here and runs it after).
 ///
 /// # Safety
@@ -194,8 +126,8 @@ unsafe extern "C" fn free_lean(arg: *mut c_void) {
 pub unsafe fn lean_call<const N: usize, R>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-    f: impl FnOnce(&mut Lean, [sys::napi_value; N]) -> Option<R>,
-) -> Option<R> {
+    f: impl FnOnce(&mut Lean, [sys::napi_value; N]) -> CallResult<R>,
+) -> CallResult<R> {
     let mut argc = N;
     let mut argv = [ptr::null_mut(); N];
     let mut data = ptr::null_mut();
@@ -212,7 +144,7 @@ pub unsafe fn lean_call<const N: usize, R>(
         )
     };
     if status != sys::Status::napi_ok || argc < N || data.is_null() {
-        return None;
+        return Err(CallError::Malformed);
     }
     // SAFETY: `data` is the Lean given to napi_create_function with every
     // lean function, alive until the environment shuts down; JavaScript is
@@ -221,12 +153,47 @@ pub unsafe fn lean_call<const N: usize, R>(
     f(unsafe { &mut *data.cast::<Lean>() }, argv)
 }
 
-/// Throws the error the TypeScript layer should have made impossible.
+/// Runs a send call: `f` gets the [`Lean`] and the call's data, its
+/// Uint8Array argument when `EXTERNAL`, else None (the data is in the
+/// scratch, see `fdpass::scratch::Scratch::outgoing`). Returns the callback's
+/// result, having thrown the error if `f` failed.
+///
+/// # Safety
+/// `env` and `info` are those of a running lean callback.
+pub unsafe fn send_call<const EXTERNAL: bool>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    f: impl FnOnce(&Lean, Option<&[u8]>) -> CallResult<()>,
+) -> sys::napi_value {
+    // SAFETY: the caller's promise.
+    unsafe {
+        let result = if EXTERNAL {
+            lean_call::<1, ()>(env, info, |lean, [data]| {
+                f(lean, Some(lean.bytes_arg(env, data)?))
+            })
+        } else {
+            lean_call::<0, ()>(env, info, |lean, []| f(lean, None))
+        };
+        finish(env, result)
+    }
+}
+
+/// The napi result of a lean call: undefined, after throwing its error if it
+/// failed (the misuse error for a malformed call, which the TypeScript layer
+/// makes impossible).
 ///
 /// # Safety
 /// `env` is the env of a running lean callback.
-pub unsafe fn throw_misuse(env: sys::napi_env) -> sys::napi_value {
-    // SAFETY: the caller's promise.
-    unsafe { crate::errors::throw_raw(env, "ERR_FDPASS_INTERNAL", crate::errors::MISUSE) };
+pub unsafe fn finish(env: sys::napi_env, result: CallResult<()>) -> sys::napi_value {
+    match result {
+        Ok(()) => {}
+        // SAFETY: the caller's promise.
+        Err(CallError::Malformed) => unsafe {
+            crate::errors::throw_raw(env, "ERR_FDPASS_INTERNAL", crate::errors::MISUSE);
+        },
+        Err(CallError::Failed(e)) => {
+            throw(&Env::from_raw(env), &e);
+        }
+    }
     ptr::null_mut()
 }

@@ -25,6 +25,8 @@ pub mod id_table;
 pub mod memfd;
 pub mod message;
 pub mod notify;
+pub mod receive_buffer;
+pub mod scratch;
 pub mod socket;
 pub mod socket_file;
 pub mod socket_info;

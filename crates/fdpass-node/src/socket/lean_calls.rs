@@ -6,81 +6,58 @@ use std::ptr;
 use std::rc::Rc;
 
 use fdpass::conn::Event;
-use napi::{sys, Env};
+use fdpass::scratch::{CallError, CallResult};
+use napi::sys;
 
 use super::deliver::deliver;
 use super::{lookup, poll, Shared};
-use crate::errors::throw;
-use crate::lean::{lean_call, throw_misuse, Lean, LeanFunction};
+use crate::lean::{finish, lean_call, send_call, LeanFunction};
 use crate::shared_buffers::publish;
 
 /// The lean functions of sockets.
+///
+/// `socketSend(data)`, integers [socket id, fdCount], sends the caller's
+/// Uint8Array; `socketSendScratch()`, integers [socket id, dataLength,
+/// fdCount], sends data from the scratch; both with the fds in slots
+/// [0, fdCount). The result is 1 when the kernel took the whole message, 0
+/// when it was queued.
 pub const LEAN_FUNCTIONS: &[LeanFunction] = &[
-    (c"socketSend", socket_send_lean),
-    (c"socketSendScratch", socket_send_scratch_lean),
+    (c"socketSend", socket_send_lean::<true>),
+    (c"socketSendScratch", socket_send_lean::<false>),
     (c"socketRead", socket_read_lean),
 ];
 
-/// The socket named by integer argument `i` of a lean call in `env`, with a
-/// count held for the call; None for an id that names no live socket of `env`.
-fn arg_socket(env: sys::napi_env, lean: &Lean, i: usize) -> Option<Rc<Shared>> {
-    lookup(env, lean.int(i)?)
+/// The socket named by id `id` in `env`, with a count held for the call;
+/// malformed for an id that names no live socket of `env`.
+fn socket(env: sys::napi_env, id: i32) -> CallResult<Rc<Shared>> {
+    lookup(env, id).ok_or(CallError::Malformed)
 }
 
-/// Sends with the fds of `lean`'s slots; the result is 1 when the kernel
-/// took the whole message, 0 when it was queued.
-fn send_and_report(env: sys::napi_env, lean: &Lean, shared: &Rc<Shared>, data: &[u8], fds: &[RawFd]) {
-    let sent = shared.state.borrow_mut().conn.send(data, fds);
-    match sent.and_then(|now| {
-        if now {
-            Ok(true)
-        } else {
-            poll::update(shared).map(|()| false)
-        }
-    }) {
-        Ok(sent_now) => lean.set_result(i32::from(sent_now)),
-        Err(e) => {
-            throw(&Env::from_raw(env), &e);
-        }
-    }
-}
-
-/// `socketSend(data)`, integers [socket id, fdCount]: sends `data` (the
-/// caller's Uint8Array) with the fds in scratch slots [0, fdCount).
-unsafe extern "C" fn socket_send_lean(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    // SAFETY: env and info are those of this running callback.
-    let done = unsafe {
-        lean_call::<1, ()>(env, info, |lean, [data]| {
-            let shared = arg_socket(env, lean, 0)?;
-            let data = lean.bytes_arg(env, data)?;
-            let fds = lean.fd_slots(lean.count(1)?)?;
-            send_and_report(env, lean, &shared, data, fds);
-            Some(())
-        })
-    };
-    // SAFETY: env is that of this running callback.
-    done.map_or_else(|| unsafe { throw_misuse(env) }, |()| ptr::null_mut())
-}
-
-/// `socketSendScratch()`, integers [socket id, dataLength, fdCount]: sends
-/// scratch data bytes [0, dataLength) with the fds in scratch slots
-/// [0, fdCount).
-unsafe extern "C" fn socket_send_scratch_lean(
+/// The two sends: the data is the call's argument when `EXTERNAL`, in the
+/// scratch otherwise.
+unsafe extern "C" fn socket_send_lean<const EXTERNAL: bool>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     // SAFETY: env and info are those of this running callback.
-    let done = unsafe {
-        lean_call::<0, ()>(env, info, |lean, []| {
-            let shared = arg_socket(env, lean, 0)?;
-            let data = lean.data(lean.count(1)?)?;
-            let fds = lean.fd_slots(lean.count(2)?)?;
-            send_and_report(env, lean, &shared, data, fds);
-            Some(())
+    unsafe {
+        send_call::<EXTERNAL>(env, info, |lean, data| {
+            let (id, data, fds) = lean.scratch.outgoing(data)?;
+            let sent_now = send(&socket(env, id)?, data, fds)?;
+            lean.scratch.set_result(i32::from(sent_now));
+            Ok(())
         })
-    };
-    // SAFETY: env is that of this running callback.
-    done.map_or_else(|| unsafe { throw_misuse(env) }, |()| ptr::null_mut())
+    }
+}
+
+/// Sends on `shared`: whether the kernel took the whole message now (else it
+/// was queued, and the socket now polls for writability).
+fn send(shared: &Rc<Shared>, data: &[u8], fds: &[RawFd]) -> fdpass::Result<bool> {
+    let sent_now = shared.state.borrow_mut().conn.send(data, fds)?;
+    if !sent_now {
+        poll::update(shared)?;
+    }
+    Ok(sent_now)
 }
 
 /// `socketRead()`, integers [socket id, max, maxFds]: reads what is queued,
@@ -98,17 +75,19 @@ unsafe extern "C" fn socket_read_lean(env: sys::napi_env, info: sys::napi_callba
     // SAFETY: env and info are those of this running callback.
     let args = unsafe {
         lean_call::<0, _>(env, info, |lean, []| {
-            Some((
-                arg_socket(env, lean, 0)?,
-                lean.count(1)?,
-                lean.count(2)?,
-                lean.result_slot(),
+            let scratch = &lean.scratch;
+            Ok((
+                socket(env, scratch.int(0)?)?,
+                scratch.count(1)?,
+                scratch.count(2)?,
+                scratch.result_slot(),
             ))
         })
     };
-    let Some((shared, max, max_fds, result_slot)) = args else {
+    let (shared, max, max_fds, result_slot) = match args {
+        Ok(args) => args,
         // SAFETY: env is that of this running callback.
-        return unsafe { throw_misuse(env) };
+        Err(e) => return unsafe { finish(env, Err(e)) },
     };
     let result = read_now(&shared, max, max_fds);
     // SAFETY: the slot is in the scratch's memory, alive with the env.
