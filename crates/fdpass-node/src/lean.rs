@@ -25,7 +25,7 @@
 use std::ffi::{c_void, CStr};
 use std::ptr;
 
-use fdpass::scratch::{CallError, CallResult, Scratch};
+use fdpass::scratch::{CallError, CallResult, Malformed, Scratch};
 use fdpass::wire_constants::SCRATCH_LEN;
 use napi::{sys, Env};
 
@@ -90,13 +90,12 @@ impl Lean {
     /// The bytes of a Uint8Array argument of the running call, for as long
     /// as the call's [`Lean`] is borrowed (no JavaScript runs meanwhile, so
     /// nothing can detach or resize it).
-    pub fn bytes_arg(&self, env: sys::napi_env, value: sys::napi_value) -> CallResult<&[u8]> {
+    pub fn bytes_arg(&self, env: sys::napi_env, value: sys::napi_value) -> Result<&[u8], Malformed> {
         // SAFETY: `env` and `value` are those of the running lean call (the
         // only place a `&Lean` is handed out, see `lean_call`); a Uint8Array's
         // bytes stay valid and unchanged while no JavaScript runs.
         unsafe {
-            let (bytes, len) =
-                typed_array(env, value, sys::TypedarrayType::uint8_array).ok_or(CallError::Malformed)?;
+            let (bytes, len) = typed_array(env, value, sys::TypedarrayType::uint8_array).ok_or(Malformed)?;
             Ok(if len == 0 || bytes.is_null() {
                 &[]
             } else {
@@ -184,16 +183,29 @@ pub unsafe fn send_call<const EXTERNAL: bool>(
 ///
 /// # Safety
 /// `env` is the env of a running lean callback.
+#[inline(always)]
 pub unsafe fn finish(env: sys::napi_env, result: CallResult<()>) -> sys::napi_value {
-    match result {
-        Ok(()) => {}
+    if let Err(e) = result {
         // SAFETY: the caller's promise.
-        Err(CallError::Malformed) => unsafe {
+        unsafe { throw_call_error(env, e) };
+    }
+    ptr::null_mut()
+}
+
+/// Throws the error of a failed lean call: out of line, off the hot path.
+///
+/// # Safety
+/// `env` is the env of a running lean callback.
+#[cold]
+#[inline(never)]
+unsafe fn throw_call_error(env: sys::napi_env, error: CallError) {
+    match error {
+        // SAFETY: the caller's promise.
+        CallError::Malformed => unsafe {
             crate::errors::throw_raw(env, "ERR_FDPASS_INTERNAL", crate::errors::MISUSE);
         },
-        Err(CallError::Failed(e)) => {
+        CallError::Failed(e) => {
             throw(&Env::from_raw(env), &e);
         }
     }
-    ptr::null_mut()
 }

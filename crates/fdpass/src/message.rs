@@ -123,12 +123,6 @@ pub fn send_vectored_waiting(
     }
 }
 
-/// Closes every fd in `fds`, even when some fail; reports the first failure.
-/// The same as [`crate::close_fds`], kept under this name for the binding.
-pub fn close_all(fds: &[RawFd]) -> Result<()> {
-    crate::fd::close_fds(fds)
-}
-
 /// macOS reports a full buffer as ENOBUFS and a closing peer as EPROTOTYPE;
 /// callers see what Linux and libuv say: EAGAIN and ECONNRESET.
 fn normalize_send_errno(errno: Errno) -> Errno {
@@ -463,9 +457,12 @@ mod tests {
         for &fd in &received {
             assert!(fd != me && fd_is_open(fd));
         }
-        close_all(&received).expect("close");
+        crate::fd::close_fds(&received).expect("close");
         // Closing them again: every one is tried, the first EBADF reported.
-        assert_eq!(close_all(&received), Err(Error::os(Errno::EBADF, "close")));
+        assert_eq!(
+            crate::fd::close_fds(&received),
+            Err(Error::os(Errno::EBADF, "close"))
+        );
 
         // More fds than max_fds: an error, and every fd that arrived closed
         // (the lowest free numbers are those just closed: they must be free).

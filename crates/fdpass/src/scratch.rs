@@ -30,6 +30,11 @@ use crate::wire_constants::{
     SCRATCH_DATA_BYTES, SCRATCH_FD_BYTES, SCRATCH_FD_SLOTS, SCRATCH_INTS_AT, SCRATCH_INT_SLOTS,
 };
 
+/// A call whose arguments in the scratch are out of range. A type of its
+/// own, with no payload, so that the accessors cost what an `Option` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
 /// Why a lean call failed.
 #[derive(Debug)]
 pub enum CallError {
@@ -38,6 +43,12 @@ pub enum CallError {
     Malformed,
     /// The call ran and failed.
     Failed(Error),
+}
+
+impl From<Malformed> for CallError {
+    fn from(_: Malformed) -> Self {
+        CallError::Malformed
+    }
 }
 
 impl From<Error> for CallError {
@@ -85,9 +96,9 @@ impl Scratch {
     }
 
     /// Integer argument `i` of the running call, as the caller wrote it.
-    pub fn int(&self, i: usize) -> CallResult<i32> {
+    pub fn int(&self, i: usize) -> Result<i32, Malformed> {
         if i >= SCRATCH_INT_SLOTS {
-            return Err(CallError::Malformed);
+            return Err(Malformed);
         }
         // SAFETY: slot i lies inside the scratch (from_raw's promise), and is
         // aligned (the base is 4-aligned, SCRATCH_INTS_AT a multiple of 4).
@@ -95,8 +106,8 @@ impl Scratch {
     }
 
     /// Integer argument `i` as a count or length: negative ones are refused.
-    pub fn count(&self, i: usize) -> CallResult<usize> {
-        usize::try_from(self.int(i)?).map_err(|_| CallError::Malformed)
+    pub fn count(&self, i: usize) -> Result<usize, Malformed> {
+        usize::try_from(self.int(i)?).map_err(|_| Malformed)
     }
 
     /// Sets the call's result (integer slot 0).
@@ -121,9 +132,9 @@ impl Scratch {
     }
 
     /// The first `count` fd slots.
-    pub fn fd_slots(&self, count: usize) -> CallResult<&[RawFd]> {
+    pub fn fd_slots(&self, count: usize) -> Result<&[RawFd], Malformed> {
         if count > SCRATCH_FD_SLOTS {
-            return Err(CallError::Malformed);
+            return Err(Malformed);
         }
         // SAFETY: in bounds (count <= SCRATCH_FD_SLOTS) and aligned; the
         // borrow of `self` keeps out every `&mut` into the scratch (`recv`
@@ -133,9 +144,9 @@ impl Scratch {
     }
 
     /// The first `len` bytes of the data area.
-    pub fn data(&self, len: usize) -> CallResult<&[u8]> {
+    pub fn data(&self, len: usize) -> Result<&[u8], Malformed> {
         if len > SCRATCH_DATA_BYTES {
-            return Err(CallError::Malformed);
+            return Err(Malformed);
         }
         // SAFETY: as for fd_slots; the data area follows the fd slots.
         Ok(unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(SCRATCH_FD_BYTES), len) })
@@ -146,7 +157,10 @@ impl Scratch {
     /// [target, fdCount] when the data is the caller's own (`external`), or
     /// [target, dataLength, fdCount] for data in the scratch's data area. The
     /// fds are in slots [0, fdCount).
-    pub fn outgoing<'a>(&'a self, external: Option<&'a [u8]>) -> CallResult<(i32, &'a [u8], &'a [RawFd])> {
+    pub fn outgoing<'a>(
+        &'a self,
+        external: Option<&'a [u8]>,
+    ) -> Result<(i32, &'a [u8], &'a [RawFd]), Malformed> {
         let target = self.int(0)?;
         let (data, fd_count) = match external {
             Some(data) => (data, self.count(1)?),

@@ -11,7 +11,7 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::Mutex;
 
 use fdpass::receive_buffer::{kept_capacity, recv_fds_buffered, with_buffer, KEPT_BYTES};
-use fdpass::scratch::{CallError, Scratch, UnixCheck};
+use fdpass::scratch::{CallError, Malformed, Scratch, UnixCheck};
 use fdpass::wire_constants::{
     SCRATCH_DATA_BYTES, SCRATCH_FD_BYTES, SCRATCH_FD_SLOTS, SCRATCH_INTS_AT, SCRATCH_LEN,
 };
@@ -233,9 +233,9 @@ fn arguments_out_of_range_are_refused_before_any_syscall() {
             malformed(memory.scratch().close_slots());
         }
         let scratch = memory.scratch();
-        malformed(scratch.int(4));
-        malformed(scratch.fd_slots(SCRATCH_FD_SLOTS + 1));
-        malformed(scratch.data(SCRATCH_DATA_BYTES + 1));
+        assert_eq!(scratch.int(4), Err(Malformed));
+        assert_eq!(scratch.fd_slots(SCRATCH_FD_SLOTS + 1), Err(Malformed));
+        assert_eq!(scratch.data(SCRATCH_DATA_BYTES + 1), Err(Malformed));
         assert_eq!(scratch.fd_slots(1).expect("one slot"), [f.as_raw_fd()]);
         assert_eq!(scratch.data(1).expect("one byte"), b"x");
     });

@@ -6,7 +6,7 @@ use std::ptr;
 use std::rc::Rc;
 
 use fdpass::conn::Event;
-use fdpass::scratch::{CallError, CallResult};
+use fdpass::scratch::Malformed;
 use napi::sys;
 
 use super::deliver::deliver;
@@ -29,8 +29,8 @@ pub const LEAN_FUNCTIONS: &[LeanFunction] = &[
 
 /// The socket named by id `id` in `env`, with a count held for the call;
 /// malformed for an id that names no live socket of `env`.
-fn socket(env: sys::napi_env, id: i32) -> CallResult<Rc<Shared>> {
-    lookup(env, id).ok_or(CallError::Malformed)
+fn socket(env: sys::napi_env, id: i32) -> Result<Rc<Shared>, Malformed> {
+    lookup(env, id).ok_or(Malformed)
 }
 
 /// The two sends: the data is the call's argument when `EXTERNAL`, in the
