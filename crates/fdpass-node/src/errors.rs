@@ -10,27 +10,42 @@ use napi::{sys, Env, Status};
 /// generated glue an exception is already pending.
 pub fn throw(env: &Env, err: &fdpass::Error) -> napi::Error {
     let message = err.to_string();
-    // SAFETY: every call gets the live env of the current callback and values
-    // created in it; failures leave no exception pending and fall back below.
-    unsafe {
-        let raw = env.raw();
-        if let Some(error) = build_error(raw, err, &message) {
-            if sys::napi_throw(raw, error) == sys::Status::napi_ok {
-                return napi::Error::new(Status::PendingException, message);
-            }
-        }
-    }
-    napi::Error::new(Status::GenericFailure, message)
+    let raw = env.raw();
+    // SAFETY: the live env of the current callback, and a value made in it.
+    let thrown = unsafe {
+        build_error(raw, err, &message)
+            .is_some_and(|error| sys::napi_throw(raw, error) == sys::Status::napi_ok)
+    };
+    pending(thrown, message)
 }
 
 /// Throws an `Error` with `code` and `message` (a failure of fdpass's own,
 /// with no errno) and returns the napi error that says it is pending.
 pub fn throw_code(env: &Env, code: &str, message: &str) -> napi::Error {
     // SAFETY: the live env of the current callback.
-    if unsafe { throw_raw(env.raw(), code, message) } {
-        napi::Error::new(Status::PendingException, message)
+    pending(unsafe { throw_raw(env.raw(), code, message) }, message)
+}
+
+/// The napi error that tells the generated glue whether an exception is
+/// pending (else it throws one itself, without errno).
+fn pending(thrown: bool, message: impl Into<String>) -> napi::Error {
+    let status = if thrown {
+        Status::PendingException
     } else {
-        napi::Error::new(Status::GenericFailure, message)
+        Status::GenericFailure
+    };
+    napi::Error::new(status, message.into())
+}
+
+/// Throws a core failure with `?`: `fdpass_call().or_throw(&env)?`.
+pub trait OrThrow<T> {
+    /// The value, or the core error thrown into JavaScript (see [`throw`]).
+    fn or_throw(self, env: &Env) -> napi::Result<T>;
+}
+
+impl<T> OrThrow<T> for fdpass::Result<T> {
+    fn or_throw(self, env: &Env) -> napi::Result<T> {
+        self.map_err(|e| throw(env, &e))
     }
 }
 

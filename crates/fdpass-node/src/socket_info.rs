@@ -7,7 +7,7 @@ use napi_derive::napi;
 
 use fdpass::socket_info::{self, Address};
 
-use crate::errors::throw;
+use crate::errors::OrThrow;
 use crate::values::borrow_fd;
 
 /// One end's address, flattened: `kind` says which fields are set.
@@ -77,7 +77,7 @@ fn address(addr: Address) -> NativeSocketAddress {
 #[napi(js_name = "socketInfo")]
 pub fn socket_info(env: Env, fd: i32) -> Result<NativeSocketInfo> {
     let borrowed = borrow_fd(&env, fd)?;
-    let info = socket_info::socket_info(borrowed).map_err(|e| throw(&env, &e))?;
+    let info = socket_info::socket_info(borrowed).or_throw(&env)?;
     Ok(NativeSocketInfo {
         family: info.family.name().into(),
         family_number: info.family_number,

@@ -1,7 +1,10 @@
 //! Small conversions between JavaScript values and core types.
 
+use std::ffi::CStr;
 use std::os::fd::{BorrowedFd, RawFd};
+use std::ptr;
 
+use fdpass::region::Region;
 use napi::bindgen_prelude::{Result, ToNapiValue};
 use napi::{sys, Env};
 
@@ -62,15 +65,140 @@ pub unsafe fn typed_array(
     (status == sys::Status::napi_ok && actual == kind).then_some((data, len))
 }
 
-/// A reference (count 1) that keeps `value` alive until it is deleted.
+/// The element type of a typed array shared with JavaScript.
+pub trait Element: Copy {
+    /// Its napi typed-array kind.
+    const KIND: sys::napi_typedarray_type;
+}
+
+impl Element for u8 {
+    const KIND: sys::napi_typedarray_type = sys::TypedarrayType::uint8_array;
+}
+
+impl Element for i32 {
+    const KIND: sys::napi_typedarray_type = sys::TypedarrayType::int32_array;
+}
+
+/// Strong references that keep JavaScript values alive (typed arrays whose
+/// memory the native side uses, functions it calls later) until they are
+/// released together, by a call or a cleanup hook of their environment.
+/// Dropping them releases nothing: the environment may be gone by then (a
+/// thread's locals are destroyed after its environment).
+pub struct KeptValues {
+    env: sys::napi_env,
+    references: Vec<sys::napi_ref>,
+}
+
+impl KeptValues {
+    /// None yet, in `env`.
+    pub fn new(env: sys::napi_env) -> Self {
+        KeptValues {
+            env,
+            references: Vec::new(),
+        }
+    }
+
+    /// Keeps `value`; returns its reference, to read it back with.
+    ///
+    /// # Safety
+    /// `value` is a value of the running call in this set's env, which is live.
+    pub unsafe fn value(&mut self, value: sys::napi_value) -> Option<sys::napi_ref> {
+        let mut reference = std::ptr::null_mut();
+        // SAFETY: the caller's promise; the out-pointer is a local.
+        let status = unsafe { sys::napi_create_reference(self.env, value, 1, &mut reference) };
+        (status == sys::Status::napi_ok).then(|| {
+            self.references.push(reference);
+            reference
+        })
+    }
+
+    /// Keeps `value`, a typed array of `T` over an ArrayBuffer of its own
+    /// (whose memory V8 never moves, unlike a small typed array's inline
+    /// storage), and returns its memory, valid until [`release`](Self::release).
+    ///
+    /// # Safety
+    /// As for [`value`](Self::value); the region is used only on this thread
+    /// (no JavaScript runs while the native side uses it) and not after the
+    /// release.
+    pub unsafe fn typed_array<T: Element>(&mut self, value: sys::napi_value) -> Option<Region<T>> {
+        // SAFETY: the caller's promise; the reference made right after keeps
+        // the array, hence its memory, alive and in place until the release.
+        unsafe {
+            let (data, len) = typed_array(self.env, value, T::KIND)?;
+            self.value(value)?;
+            Some(Region::new(data.cast(), len))
+        }
+    }
+
+    /// Lets the values go.
+    ///
+    /// # Safety
+    /// The env is alive: this runs in a call or a cleanup hook of it.
+    pub unsafe fn release(self) {
+        for reference in self.references {
+            // SAFETY: made in this env, which is alive (the caller's promise).
+            unsafe { sys::napi_delete_reference(self.env, reference) };
+        }
+    }
+}
+
+/// A new async context named `name`, for the callbacks the event loop makes
+/// into JavaScript.
 ///
 /// # Safety
-/// As for [`typed_array`].
-pub unsafe fn keep(env: sys::napi_env, value: sys::napi_value) -> Option<sys::napi_ref> {
-    let mut reference = std::ptr::null_mut();
+/// `env` must be the live env of the running call.
+pub unsafe fn async_context(env: sys::napi_env, name: &CStr) -> Option<sys::napi_async_context> {
+    let (mut string, mut resource, mut context) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+    // SAFETY: raw napi calls on the live env, with a NUL-terminated name and
+    // out-pointers to locals.
+    let made = unsafe {
+        sys::napi_create_string_utf8(env, name.as_ptr(), -1, &mut string) == sys::Status::napi_ok
+            && sys::napi_create_object(env, &mut resource) == sys::Status::napi_ok
+            && sys::napi_async_init(env, resource, string, &mut context) == sys::Status::napi_ok
+    };
+    made.then_some(context)
+}
+
+/// The value `reference` refers to, unless it was collected.
+///
+/// # Safety
+/// `env` must be the live env of the current thread, with a handle scope
+/// open, and `reference` one of its live references (or null).
+pub unsafe fn referenced(env: sys::napi_env, reference: sys::napi_ref) -> Option<sys::napi_value> {
+    let mut value = ptr::null_mut();
     // SAFETY: the caller's promise; the out-pointer is a local.
-    let status = unsafe { sys::napi_create_reference(env, value, 1, &mut reference) };
-    (status == sys::Status::napi_ok).then_some(reference)
+    let ok = !reference.is_null()
+        && unsafe { sys::napi_get_reference_value(env, reference, &mut value) } == sys::Status::napi_ok;
+    (ok && !value.is_null()).then_some(value)
+}
+
+/// Calls `func` with `args` (`this`: the global object); whether it returned
+/// normally. With `uncaught`, an exception it throws is reported as uncaught
+/// (`process.on('uncaughtException')`), as for any callback from the event
+/// loop; otherwise it stays pending, for the running call to throw.
+///
+/// # Safety
+/// `env` must be the live env of the current thread, with a handle scope
+/// open, and `func` a function made in it.
+pub unsafe fn call(
+    env: sys::napi_env,
+    func: sys::napi_value,
+    args: &[sys::napi_value],
+    uncaught: bool,
+) -> bool {
+    let (mut global, mut result) = (ptr::null_mut(), ptr::null_mut());
+    // SAFETY: raw napi calls on the live env (the caller's promise), with
+    // values made in it and out-pointers to locals.
+    unsafe {
+        sys::napi_get_global(env, &mut global);
+        let status = sys::napi_call_function(env, global, func, args.len(), args.as_ptr(), &mut result);
+        if status == sys::Status::napi_pending_exception && uncaught {
+            let mut error = ptr::null_mut();
+            sys::napi_get_and_clear_last_exception(env, &mut error);
+            sys::napi_fatal_exception(env, error);
+        }
+        status == sys::Status::napi_ok
+    }
 }
 
 /// Builds a JavaScript array of fd numbers.

@@ -107,7 +107,6 @@ mod tests {
             [Some(1), Some(2), Some(0), Some(7)]
         );
         assert_eq!(region.positions(|v| v != 0).collect::<Vec<_>>(), [0, 1, 3]);
-        drop(region);
         assert_eq!(memory, [1, 2, 0, 7]);
     }
 

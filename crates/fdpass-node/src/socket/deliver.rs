@@ -1,16 +1,17 @@
 //! Hands a connection's events to the JavaScript callback `(kind, a, b)`.
 
-use std::os::fd::{AsRawFd, IntoRawFd};
 use std::ptr;
 use std::rc::Rc;
 
-use fdpass::conn::{Batch, Event};
+use fdpass::conn::{accepted_meta, Batch, Event};
 use fdpass::wire_constants::EV_PUBLISHED;
 use napi::sys;
 
 use super::Shared;
 use crate::errors::build_error;
+use crate::held_fds::hand_over;
 use crate::shared_buffers::{self, publish};
+use crate::values::{call, referenced};
 
 /// Hands events to the JavaScript callback. From the event loop the calls are
 /// made inside one callback scope (`napi_open_callback_scope`), so that
@@ -62,30 +63,14 @@ unsafe fn deliver_events(shared: &Rc<Shared>, events: Vec<Event>, from_loop: boo
             }
         }
         for event in events {
-            let callback = shared.state.borrow().callback;
-            if callback.is_null() {
-                break; // closed from JavaScript meanwhile: what is left is dropped (and closed).
-            }
-            let mut func = ptr::null_mut();
-            if sys::napi_get_reference_value(env, callback, &mut func) != sys::Status::napi_ok
-                || func.is_null()
-            {
+            // Closed from JavaScript meanwhile: what is left is dropped (and closed).
+            let Some(func) = referenced(env, shared.state.borrow().callback) else {
                 break;
-            }
+            };
             let Some(args) = event_args(env, event, shared.buffers) else {
                 continue;
             };
-            let mut global = ptr::null_mut();
-            sys::napi_get_global(env, &mut global);
-            let mut result = ptr::null_mut();
-            let status = sys::napi_call_function(env, global, func, 3, args.as_ptr(), &mut result);
-            if status == sys::Status::napi_pending_exception && from_loop {
-                let mut error = ptr::null_mut();
-                sys::napi_get_and_clear_last_exception(env, &mut error);
-                sys::napi_fatal_exception(env, error);
-                break;
-            }
-            if status != sys::Status::napi_ok {
+            if !call(env, func, &args, from_loop) {
                 break;
             }
         }
@@ -124,19 +109,12 @@ unsafe fn event_args(
                 }
                 a = buffer(env, &data)?;
                 b = int32_array(env, &meta)?;
-                crate::held_fds::mark(buffers, &fds);
-                fds.into_iter().for_each(|fd| {
-                    let _ = fd.into_raw_fd();
-                });
+                hand_over(buffers, &mut fds);
             }
-            Event::Accepted(fds) => {
-                let mut meta = Vec::with_capacity(fds.len() + 1);
-                meta.push(fds.len() as i32);
-                meta.extend(fds.iter().map(AsRawFd::as_raw_fd));
-                b = int32_array(env, &meta)?;
-                fds.into_iter().for_each(|fd| {
-                    let _ = fd.into_raw_fd();
-                });
+            Event::Accepted(mut fds) => {
+                b = int32_array(env, &accepted_meta(&fds))?;
+                // Not held: the server wraps each in a socket at once.
+                hand_over(None, &mut fds);
             }
             Event::End => {}
             Event::Error(e) => a = build_error(env, &e, &e.to_string())?,
