@@ -5,8 +5,8 @@ use std::os::fd::{BorrowedFd, RawFd};
 use std::ptr;
 
 use fdpass::region::Region;
-use napi::bindgen_prelude::{Result, ToNapiValue};
-use napi::{sys, Env};
+use napi::bindgen_prelude::{JsObjectValue, Result, ToNapiValue};
+use napi::{sys, Env, JsValue};
 
 use crate::errors::throw;
 
@@ -17,6 +17,15 @@ impl ToNapiValue for RawValue {
     unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
         Ok(val.0)
     }
+}
+
+/// `value` as a JavaScript value.
+///
+/// # Safety
+/// `env` must be the live env of the current thread, with a handle scope open.
+pub unsafe fn js<T: ToNapiValue>(env: sys::napi_env, value: T) -> Option<sys::napi_value> {
+    // SAFETY: the caller's promise.
+    unsafe { T::to_napi_value(env, value) }.ok()
 }
 
 /// Borrows an fd number given by JavaScript, for the native call whose `env`
@@ -209,23 +218,12 @@ pub unsafe fn fd_array(
     env: sys::napi_env,
     fds: impl ExactSizeIterator<Item = RawFd>,
 ) -> Option<sys::napi_value> {
-    let mut array = std::ptr::null_mut();
-    // SAFETY: raw napi calls on the caller's live env, with values made in
-    // it and out-pointers to locals.
-    unsafe {
-        if sys::napi_create_array_with_length(env, fds.len(), &mut array) != sys::Status::napi_ok {
-            return None;
-        }
-        for (i, fd) in fds.enumerate() {
-            let mut value = std::ptr::null_mut();
-            if sys::napi_create_int32(env, fd, &mut value) != sys::Status::napi_ok
-                || sys::napi_set_element(env, array, i as u32, value) != sys::Status::napi_ok
-            {
-                return None;
-            }
-        }
+    let env = Env::from_raw(env);
+    let mut array = env.create_array(fds.len() as u32).ok()?;
+    for (i, fd) in fds.enumerate() {
+        array.set(i as u32, fd).ok()?;
     }
-    Some(array)
+    Some(array.raw())
 }
 
 /// Whether this env runs in Deno (a global named `Deno`), for the one place
@@ -235,13 +233,8 @@ pub unsafe fn fd_array(
 /// # Safety
 /// `env` must be the live env of the current call, with a scope open.
 pub unsafe fn is_deno(env: sys::napi_env) -> bool {
-    let mut global = std::ptr::null_mut();
-    let mut has = false;
-    // SAFETY: raw napi calls on the caller's live env, with out-pointers to
-    // locals and a NUL-terminated name.
-    unsafe {
-        sys::napi_get_global(env, &mut global) == sys::Status::napi_ok
-            && sys::napi_has_named_property(env, global, c"Deno".as_ptr(), &mut has) == sys::Status::napi_ok
-            && has
-    }
+    let global = Env::from_raw(env).get_global();
+    global
+        .and_then(|global| global.has_named_property("Deno"))
+        .unwrap_or(false)
 }

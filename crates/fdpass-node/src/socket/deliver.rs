@@ -5,13 +5,14 @@ use std::rc::Rc;
 
 use fdpass::conn::{accepted_meta, Batch, Event};
 use fdpass::wire_constants::EV_PUBLISHED;
-use napi::sys;
+use napi::bindgen_prelude::{BufferSlice, Int32ArraySlice};
+use napi::{sys, Env, JsValue};
 
 use super::Shared;
 use crate::errors::build_error;
 use crate::held_fds::hand_over;
 use crate::shared_buffers::{self, publish};
-use crate::values::{call, referenced};
+use crate::values::{call, js, referenced};
 
 /// Hands events to the JavaScript callback. From the event loop the calls are
 /// made inside one callback scope (`napi_open_callback_scope`), so that
@@ -91,85 +92,34 @@ unsafe fn event_args(
     event: Event,
     buffers: Option<usize>,
 ) -> Option<[sys::napi_value; 3]> {
-    let mut kind = ptr::null_mut();
-    let mut a = ptr::null_mut();
-    let mut b = ptr::null_mut();
-    let code = event.code();
-    // SAFETY: raw napi calls on the live env (the caller's promise), with
-    // out-pointers to locals and slices that outlive each call.
+    let js_env = Env::from_raw(env);
+    // SAFETY: values made in the live env (the caller's promise).
     unsafe {
-        sys::napi_get_undefined(env, &mut a);
-        sys::napi_get_undefined(env, &mut b);
-        match event {
+        let undefined = js(env, ())?;
+        let kind = js(env, event.code())?;
+        let (a, b) = match event {
             Event::Messages(Batch { data, meta, mut fds }) => {
                 if publish(buffers, &data, &meta, &mut fds) {
-                    sys::napi_create_int32(env, meta[0], &mut a);
-                    sys::napi_create_int32(env, EV_PUBLISHED, &mut kind);
-                    return Some([kind, a, b]);
+                    return Some([js(env, EV_PUBLISHED)?, js(env, meta[0])?, undefined]);
                 }
-                a = buffer(env, &data)?;
-                b = int32_array(env, &meta)?;
+                let a = BufferSlice::copy_from(&js_env, &data).ok()?.raw();
+                let b = Int32ArraySlice::copy_from(&js_env, &meta).ok()?.raw();
                 hand_over(buffers, &mut fds);
+                (a, b)
             }
             Event::Accepted(mut fds) => {
-                b = int32_array(env, &accepted_meta(&fds))?;
-                // Not held: the server wraps each in a socket at once.
+                let b = Int32ArraySlice::copy_from(&js_env, accepted_meta(&fds))
+                    .ok()?
+                    .raw();
+                // Not marked held: JavaScript adopts each into a socket at once.
                 hand_over(None, &mut fds);
+                (undefined, b)
             }
-            Event::End => {}
-            Event::Error(e) => a = build_error(env, &e, &e.to_string())?,
-            Event::Written(n) => {
-                sys::napi_create_uint32(env, n, &mut a);
-            }
-            Event::WriteError(e, n) => {
-                a = build_error(env, &e, &e.to_string())?;
-                sys::napi_create_uint32(env, n, &mut b);
-            }
-        }
-        sys::napi_create_int32(env, code, &mut kind);
-    }
-    Some([kind, a, b])
-}
-
-/// A Buffer holding a copy of `data`.
-///
-/// # Safety
-/// `env` must be the live env of the current thread, with a handle scope open.
-unsafe fn buffer(env: sys::napi_env, data: &[u8]) -> Option<sys::napi_value> {
-    let mut value = ptr::null_mut();
-    let mut out = ptr::null_mut();
-    // SAFETY: `data` is valid for its length during the call, which copies it.
-    let status =
-        unsafe { sys::napi_create_buffer_copy(env, data.len(), data.as_ptr().cast(), &mut out, &mut value) };
-    (status == sys::Status::napi_ok).then_some(value)
-}
-
-/// An Int32Array holding a copy of `values`.
-///
-/// # Safety
-/// `env` must be the live env of the current thread, with a handle scope open.
-unsafe fn int32_array(env: sys::napi_env, values: &[i32]) -> Option<sys::napi_value> {
-    let bytes = std::mem::size_of_val(values);
-    let mut data = ptr::null_mut();
-    let mut arraybuffer = ptr::null_mut();
-    let mut array = ptr::null_mut();
-    // SAFETY: the new ArrayBuffer's data is `bytes` long and nothing else
-    // uses it yet, so the copy into it is in bounds and does not overlap.
-    unsafe {
-        if sys::napi_create_arraybuffer(env, bytes, &mut data, &mut arraybuffer) != sys::Status::napi_ok {
-            return None;
-        }
-        if bytes > 0 {
-            ptr::copy_nonoverlapping(values.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes);
-        }
-        let status = sys::napi_create_typedarray(
-            env,
-            sys::TypedarrayType::int32_array,
-            values.len(),
-            arraybuffer,
-            0,
-            &mut array,
-        );
-        (status == sys::Status::napi_ok).then_some(array)
+            Event::End => (undefined, undefined),
+            Event::Written(n) => (js(env, n)?, undefined),
+            Event::Error(e) => (build_error(env, &e, &e.to_string())?, undefined),
+            Event::WriteError(e, n) => (build_error(env, &e, &e.to_string())?, js(env, n)?),
+        };
+        Some([kind, a, b])
     }
 }
