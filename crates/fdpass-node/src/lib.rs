@@ -22,6 +22,7 @@ mod errors;
 mod held_fds;
 mod lean;
 mod lean_exports;
+mod loop_callback;
 mod memfd;
 mod notify;
 mod raw;

@@ -9,7 +9,6 @@
 
 use std::cell::RefCell;
 use std::os::fd::OwnedFd;
-use std::ptr;
 
 use fdpass::shared_buffers::SharedBuffers;
 use napi::bindgen_prelude::{Result, Unknown};
@@ -17,17 +16,16 @@ use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 
 use crate::errors::{misuse, napi_failure};
-use crate::values::{async_context, call, referenced, KeptValues};
+use crate::loop_callback::{call, in_callback_scope, in_handle_scope, LoopCallback};
+use crate::values::KeptValues;
 
 struct Set {
     buffers: SharedBuffers,
-    /// The typed arrays under `buffers` and the settle function.
-    kept: KeptValues,
-    /// JavaScript's function that settles the deferred stops, and the async
-    /// context its calls run in.
-    settle: sys::napi_ref,
-    settle_context: sys::napi_async_context,
-    /// Whether the cleanup hook may destroy `settle_context`: Deno aborts
+    /// The typed arrays under `buffers`.
+    arrays: KeptValues,
+    /// JavaScript's function that settles the deferred stops.
+    settle: LoopCallback,
+    /// Whether the cleanup hook may destroy `settle`'s context: Deno aborts
     /// (V8: "Cannot create a handle without a HandleScope") on
     /// napi_async_destroy once its environment is shutting down; the
     /// context then ends with the environment.
@@ -61,37 +59,35 @@ pub fn init_buffers(
     settle: Unknown<'_>,
 ) -> Result<u32> {
     let raw = env.raw();
-    let mut kept = KeptValues::new(raw);
+    let mut arrays = KeptValues::new(raw);
     // SAFETY: values of this call in its live env; the references keep them
     // (and so the arrays' memory) alive until the environment ends.
-    let (scratch, meta, flags, settle) = unsafe {
+    let (scratch, meta, flags) = unsafe {
         (
-            kept.typed_array::<u8>(scratch.raw()),
-            kept.typed_array::<i32>(meta.raw()),
-            kept.typed_array::<i32>(flags.raw()),
-            kept.value(settle.raw()),
+            arrays.typed_array::<u8>(scratch.raw()),
+            arrays.typed_array::<i32>(meta.raw()),
+            arrays.typed_array::<i32>(flags.raw()),
         )
     };
     let buffers = match (scratch, meta, flags) {
         (Some(scratch), Some(meta), Some(flags)) => SharedBuffers::new(scratch, meta, flags),
         _ => None,
     };
-    let (Some(buffers), Some(settle)) = (buffers, settle) else {
+    let Some(buffers) = buffers else {
         // SAFETY: made in this live env; the regions over them are not used.
-        unsafe { kept.release() };
+        unsafe { arrays.release() };
         return Err(misuse(&env));
     };
-    // SAFETY: the live env of this call.
-    let Some(settle_context) = (unsafe { async_context(raw, c"fdpass:settle") }) else {
+    // SAFETY: a value of this call in its live env.
+    let Some(settle) = (unsafe { LoopCallback::new(raw, settle.raw(), c"fdpass:settle", true) }) else {
         // SAFETY: as above.
-        unsafe { kept.release() };
+        unsafe { arrays.release() };
         return Err(napi_failure(&env, "registering the shared buffers"));
     };
     let set = Set {
         buffers,
-        kept,
+        arrays,
         settle,
-        settle_context,
         // SAFETY: the live env of this call, with its scope open.
         destroy_context_at_teardown: !unsafe { crate::values::is_deno(raw) },
     };
@@ -122,10 +118,8 @@ unsafe extern "C" fn forget(arg: *mut std::ffi::c_void) {
     // SAFETY: made in this env, which is still alive while its cleanup hooks
     // run; the regions over the arrays went with the set.
     unsafe {
-        set.kept.release();
-        if set.destroy_context_at_teardown {
-            sys::napi_async_destroy(env, set.settle_context);
-        }
+        set.arrays.release();
+        set.settle.release(env, set.destroy_context_at_teardown);
     }
 }
 
@@ -152,34 +146,20 @@ pub fn begin_loop_delivery(id: Option<usize>) -> bool {
 /// of its own, so that its microtasks and errors are handled as after any
 /// I/O callback.
 pub fn end_loop_delivery(env: sys::napi_env, id: Option<usize>, nested: bool) {
-    if nested {
+    if nested || !with_set(id, |set| set.buffers.end_delivery()).unwrap_or(false) {
         return;
     }
-    let due = with_set(id, |set| {
-        set.buffers
-            .end_delivery()
-            .then_some((set.settle, set.settle_context))
-    });
-    let Some((settle, context)) = due.flatten() else {
-        return;
-    };
-    // SAFETY: raw napi calls on this thread's live env; the handle scope
-    // bounds the values made here, and the callback scope opened here is
-    // closed here.
+    // SAFETY: this thread's live env; the set's callback is alive until the
+    // environment's cleanup hook. The set is not borrowed while JavaScript
+    // runs (which may register another).
     unsafe {
-        let mut scope = ptr::null_mut();
-        if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
-            return;
-        }
-        let mut callback_scope = ptr::null_mut();
-        if let Some(func) = referenced(env, settle) {
-            if sys::napi_open_callback_scope(env, ptr::null_mut(), context, &mut callback_scope)
-                == sys::Status::napi_ok
-            {
-                call(env, func, &[], true);
-                sys::napi_close_callback_scope(env, callback_scope);
+        in_handle_scope(env, || {
+            let settle = with_set(id, |set| Some((set.settle.function(env)?, set.settle.context())));
+            if let Some((func, context)) = settle.flatten() {
+                in_callback_scope(env, context, || {
+                    call(env, func, &[], true);
+                });
             }
-        }
-        sys::napi_close_handle_scope(env, scope);
+        })
     }
 }

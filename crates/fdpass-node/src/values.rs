@@ -1,8 +1,6 @@
 //! Small conversions between JavaScript values and core types.
 
-use std::ffi::CStr;
 use std::os::fd::{BorrowedFd, RawFd};
-use std::ptr;
 
 use fdpass::region::Region;
 use napi::bindgen_prelude::{JsObjectValue, Result, ToNapiValue};
@@ -148,65 +146,6 @@ impl KeptValues {
             // SAFETY: made in this env, which is alive (the caller's promise).
             unsafe { sys::napi_delete_reference(self.env, reference) };
         }
-    }
-}
-
-/// A new async context named `name`, for the callbacks the event loop makes
-/// into JavaScript.
-///
-/// # Safety
-/// `env` must be the live env of the running call.
-pub unsafe fn async_context(env: sys::napi_env, name: &CStr) -> Option<sys::napi_async_context> {
-    let (mut string, mut resource, mut context) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-    // SAFETY: raw napi calls on the live env, with a NUL-terminated name and
-    // out-pointers to locals.
-    let made = unsafe {
-        sys::napi_create_string_utf8(env, name.as_ptr(), -1, &mut string) == sys::Status::napi_ok
-            && sys::napi_create_object(env, &mut resource) == sys::Status::napi_ok
-            && sys::napi_async_init(env, resource, string, &mut context) == sys::Status::napi_ok
-    };
-    made.then_some(context)
-}
-
-/// The value `reference` refers to, unless it was collected.
-///
-/// # Safety
-/// `env` must be the live env of the current thread, with a handle scope
-/// open, and `reference` one of its live references (or null).
-pub unsafe fn referenced(env: sys::napi_env, reference: sys::napi_ref) -> Option<sys::napi_value> {
-    let mut value = ptr::null_mut();
-    // SAFETY: the caller's promise; the out-pointer is a local.
-    let ok = !reference.is_null()
-        && unsafe { sys::napi_get_reference_value(env, reference, &mut value) } == sys::Status::napi_ok;
-    (ok && !value.is_null()).then_some(value)
-}
-
-/// Calls `func` with `args` (`this`: the global object); whether it returned
-/// normally. With `uncaught`, an exception it throws is reported as uncaught
-/// (`process.on('uncaughtException')`), as for any callback from the event
-/// loop; otherwise it stays pending, for the running call to throw.
-///
-/// # Safety
-/// `env` must be the live env of the current thread, with a handle scope
-/// open, and `func` a function made in it.
-pub unsafe fn call(
-    env: sys::napi_env,
-    func: sys::napi_value,
-    args: &[sys::napi_value],
-    uncaught: bool,
-) -> bool {
-    let (mut global, mut result) = (ptr::null_mut(), ptr::null_mut());
-    // SAFETY: raw napi calls on the live env (the caller's promise), with
-    // values made in it and out-pointers to locals.
-    unsafe {
-        sys::napi_get_global(env, &mut global);
-        let status = sys::napi_call_function(env, global, func, args.len(), args.as_ptr(), &mut result);
-        if status == sys::Status::napi_pending_exception && uncaught {
-            let mut error = ptr::null_mut();
-            sys::napi_get_and_clear_last_exception(env, &mut error);
-            sys::napi_fatal_exception(env, error);
-        }
-        status == sys::Status::napi_ok
     }
 }
 

@@ -1,6 +1,5 @@
 //! Hands a connection's events to the JavaScript callback `(kind, a, b)`.
 
-use std::ptr;
 use std::rc::Rc;
 
 use fdpass::conn::{accepted_meta, Batch, Event};
@@ -11,8 +10,9 @@ use napi::{sys, Env, JsValue};
 use super::Shared;
 use crate::errors::build_error;
 use crate::held_fds::hand_over;
+use crate::loop_callback::{call, in_callback_scope, in_handle_scope, LoopCallback};
 use crate::shared_buffers::{self, publish};
-use crate::values::{call, js, referenced};
+use crate::values::js;
 
 /// Hands events to the JavaScript callback. From the event loop the calls are
 /// made inside one callback scope (`napi_open_callback_scope`), so that
@@ -40,32 +40,40 @@ pub(super) fn deliver(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) 
 /// `shared.env` must be the live env of the current thread.
 unsafe fn deliver_events(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
     let env = shared.env;
-    // SAFETY: raw napi calls on this thread's live env (the caller's promise);
-    // a handle scope bounds every value created here, and the callback scope
-    // opened here is closed here.
+    // SAFETY: this thread's live env (the caller's promise); the calls run
+    // inside the handle scope.
     unsafe {
-        let mut scope = ptr::null_mut();
-        if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
-            return;
-        }
-        let mut callback_scope = ptr::null_mut();
-        if from_loop {
-            let (callback, async_context) = {
-                let state = shared.state.borrow();
-                (state.callback, state.async_context)
-            };
-            // Closed already: nobody takes these events (dropping them closes their fds).
-            if callback.is_null()
-                || sys::napi_open_callback_scope(env, ptr::null_mut(), async_context, &mut callback_scope)
-                    != sys::Status::napi_ok
-            {
-                sys::napi_close_handle_scope(env, scope);
-                return;
+        in_handle_scope(env, || {
+            if !from_loop {
+                return call_each(shared, events, false);
             }
-        }
-        for event in events {
+            // Closed already: nobody takes these events (dropping them closes their fds).
+            let context = shared.state.borrow().callback.as_ref().map(LoopCallback::context);
+            if let Some(context) = context {
+                in_callback_scope(env, context, || call_each(shared, events, true));
+            }
+        })
+    }
+}
+
+/// Calls the callback with each event, until it is closed or throws.
+///
+/// # Safety
+/// `shared.env` must be the live env of the current thread, with a handle
+/// scope open.
+unsafe fn call_each(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
+    let env = shared.env;
+    for event in events {
+        // SAFETY: the caller's promise, for the three raw calls.
+        unsafe {
             // Closed from JavaScript meanwhile: what is left is dropped (and closed).
-            let Some(func) = referenced(env, shared.state.borrow().callback) else {
+            let Some(func) = shared
+                .state
+                .borrow()
+                .callback
+                .as_ref()
+                .and_then(|c| c.function(env))
+            else {
                 break;
             };
             let Some(args) = event_args(env, event, shared.buffers) else {
@@ -75,10 +83,6 @@ unsafe fn deliver_events(shared: &Rc<Shared>, events: Vec<Event>, from_loop: boo
                 break;
             }
         }
-        if !callback_scope.is_null() {
-            sys::napi_close_callback_scope(env, callback_scope);
-        }
-        sys::napi_close_handle_scope(env, scope);
     }
 }
 

@@ -32,8 +32,9 @@ use napi_derive::napi;
 pub use lean_calls::LEAN_FUNCTIONS;
 
 use crate::errors::{napi_failure, throw, too_many_sockets, OrThrow};
+use crate::loop_callback::LoopCallback;
 use crate::uv::Poll;
-use crate::values::{async_context, borrow_fd};
+use crate::values::borrow_fd;
 
 struct State {
     conn: Connection,
@@ -41,9 +42,8 @@ struct State {
     /// The uv events the poll handle watches for.
     events: c_int,
     refed: bool,
-    callback: sys::napi_ref,
-    callback_strong: bool,
-    async_context: sys::napi_async_context,
+    /// The JavaScript callback, until the socket closes.
+    callback: Option<LoopCallback>,
     cleanup_arg: *const Shared,
 }
 
@@ -114,16 +114,13 @@ impl NativeSocket {
         };
         let conn = Connection::new(owned, config).or_throw(&env)?;
         let raw_env = env.raw();
-        let mut callback_ref = ptr::null_mut();
-        // SAFETY: raw napi calls on the live env of this constructor call,
-        // with a value of this call and an out-pointer to a local.
-        let made = unsafe {
-            sys::napi_create_reference(raw_env, callback.raw(), 0, &mut callback_ref) == sys::Status::napi_ok
+        // SAFETY: the live env and a value of this constructor call. Weak
+        // until something is pending (see poll::update).
+        let Some(callback) =
+            (unsafe { LoopCallback::new(raw_env, callback.raw(), c"fdpass.FdSocket", false) })
+        else {
+            return Err(napi_failure(&env, "creating a socket's callback"));
         };
-        // SAFETY: the live env of this call.
-        let async_context = made
-            .then(|| unsafe { async_context(raw_env, c"fdpass.FdSocket") })
-            .flatten();
         let shared = Rc::new(Shared {
             env: raw_env,
             buffers: usize::try_from(buffers).ok(),
@@ -132,16 +129,10 @@ impl NativeSocket {
                 poll: None,
                 events: 0,
                 refed: true,
-                callback: callback_ref,
-                callback_strong: false,
-                async_context: async_context.unwrap_or(ptr::null_mut()),
+                callback: Some(callback),
                 cleanup_arg: ptr::null(),
             }),
         });
-        if async_context.is_none() {
-            close(&shared);
-            return Err(napi_failure(&env, "creating a socket's callback"));
-        }
         // Close the socket if the environment goes away first (a worker thread
         // terminated with sockets open).
         let arg = Rc::into_raw(shared.clone());
@@ -282,17 +273,10 @@ fn close_state(shared: &Rc<Shared>) -> (Option<Poll>, Option<OwnedFd>) {
             drop(Rc::from_raw(arg));
         }
     }
-    if !state.callback.is_null() {
-        // SAFETY: the reference and the async context belong to this env,
-        // which is alive: from JavaScript, from a finalizer or from the env's
-        // cleanup hook.
-        unsafe {
-            sys::napi_delete_reference(env, state.callback);
-            if !state.async_context.is_null() {
-                sys::napi_async_destroy(env, state.async_context);
-            }
-        }
-        state.callback = ptr::null_mut();
+    if let Some(callback) = state.callback.take() {
+        // SAFETY: the callback belongs to this env, which is alive: from
+        // JavaScript, from a finalizer or from the env's cleanup hook.
+        unsafe { callback.release(env, true) };
     }
     (state.poll.take(), fd)
 }

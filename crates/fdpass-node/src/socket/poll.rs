@@ -33,7 +33,11 @@ pub(super) fn update(shared: &Rc<Shared>) -> Result<(), CoreError> {
         }
         state.events = wanted;
     }
-    set_callback_strength(shared.env, state, wanted != 0);
+    if let Some(callback) = &mut state.callback {
+        // SAFETY: the socket is open, so its env is alive (a closing env
+        // closes it first).
+        unsafe { callback.set_strong(shared.env, wanted != 0) };
+    }
     Ok(())
 }
 
@@ -62,23 +66,6 @@ fn new_poll(shared: &Rc<Shared>, state: &State) -> Result<Poll, CoreError> {
             Err(CoreError::os(Errno::from_raw(-code), "uv_poll_init"))
         }
     }
-}
-
-fn set_callback_strength(env: sys::napi_env, state: &mut State, strong: bool) {
-    if state.callback.is_null() || state.callback_strong == strong {
-        return;
-    }
-    let mut count = 0;
-    // SAFETY: the reference belongs to this env and is still alive (it is
-    // deleted, and set to null, only when the socket closes).
-    unsafe {
-        if strong {
-            sys::napi_reference_ref(env, state.callback, &mut count);
-        } else {
-            sys::napi_reference_unref(env, state.callback, &mut count);
-        }
-    }
-    state.callback_strong = strong;
 }
 
 unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) {
