@@ -71,9 +71,10 @@ mod tests {
         let buffers = SharedBuffers::new(region(&mut scratch), region(&mut meta), region(&mut flags))
             .expect("two flag slots");
         assert!(!buffers.publish(b"hello", &[1, 5, 0]), "payloads too long");
-        assert!(!buffers.publish(b"hi", &[2, 1, 0, 1, 0]), "metadata too long");
+        assert!(!buffers.publish(b"no", &[2, 1, 0, 1, 0]), "metadata too long");
+        assert_eq!((scratch, meta), ([0; 4], [0; 3]), "nothing written");
         assert!(buffers.publish(b"hi", &[1, 2, 0]));
-        assert_eq!(scratch, *b"hi\0\0", "only the batch that fit was written");
+        assert_eq!(scratch, *b"hi\0\0");
         assert_eq!(meta, [1, 2, 0]);
     }
 
