@@ -20,6 +20,7 @@ use crate::loop_callback::{call, in_callback_scope, in_handle_scope, LoopCallbac
 use crate::values::KeptValues;
 
 struct Set {
+    env: sys::napi_env,
     buffers: SharedBuffers,
     /// The typed arrays under `buffers`.
     arrays: KeptValues,
@@ -85,6 +86,7 @@ pub fn init_buffers(
         return Err(napi_failure(&env, "registering the shared buffers"));
     };
     let set = Set {
+        env: raw,
         buffers,
         arrays,
         settle,
@@ -95,31 +97,23 @@ pub fn init_buffers(
         sets.push(Some(set));
         sets.len() - 1
     });
-    let forgetting = Box::new(Forget { env: raw, id });
-    // SAFETY: the hook forgets the set when this environment ends; its
-    // argument is a fresh allocation, so no two registrations share one
-    // (Node refuses a hook added twice with the same argument).
-    unsafe { sys::napi_add_env_cleanup_hook(raw, Some(forget), Box::into_raw(forgetting).cast()) };
+    // SAFETY: the hook forgets the set when this environment ends. Its
+    // argument is the id, not a pointer (nothing to free), which no other
+    // registration on this thread has (Node refuses a hook added twice with
+    // the same argument).
+    unsafe { sys::napi_add_env_cleanup_hook(raw, Some(forget), id as *mut std::ffi::c_void) };
     Ok(id as u32)
 }
 
-/// What the cleanup hook of one set needs.
-struct Forget {
-    env: sys::napi_env,
-    id: usize,
-}
-
 unsafe extern "C" fn forget(arg: *mut std::ffi::c_void) {
-    // SAFETY: the argument is the Box made for this hook, which runs once.
-    let Forget { env, id } = *unsafe { Box::from_raw(arg.cast::<Forget>()) };
-    let Some(set) = SETS.with_borrow_mut(|sets| sets.get_mut(id).and_then(Option::take)) else {
+    let Some(set) = SETS.with_borrow_mut(|sets| sets.get_mut(arg as usize).and_then(Option::take)) else {
         return;
     };
     // SAFETY: made in this env, which is still alive while its cleanup hooks
     // run; the regions over the arrays went with the set.
     unsafe {
         set.arrays.release();
-        set.settle.release(env, set.destroy_context_at_teardown);
+        set.settle.release(set.env, set.destroy_context_at_teardown);
     }
 }
 
