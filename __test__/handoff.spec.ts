@@ -21,6 +21,7 @@ import { connect, listen, serveListeners, takeListeners, type FdpassError, type 
 
 import { withFdAudit } from './helpers/fd-audit.js'
 import { codeOf } from './helpers/outcomes.js'
+import { httpGet, readAll } from './helpers/loopback.js'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpass-handoff-'))
 test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }))
@@ -58,31 +59,6 @@ function startTaker(
 const listening = (server: net.Server, ...args: unknown[]) =>
   new Promise<void>((resolve, reject) => server.once('error', reject).listen(...(args as []), () => resolve()))
 const closeServer = (server: net.Server) => new Promise<void>((resolve) => server.close(() => resolve()))
-
-function get(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, agent: false }, (res) => {
-        let body = ''
-        res
-          .setEncoding('utf8')
-          .on('data', (c) => (body += c))
-          .on('end', () => resolve(body))
-      })
-      .on('error', reject)
-  })
-}
-
-function readAll(socket: net.Socket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = ''
-    socket
-      .setEncoding('utf8')
-      .on('data', (c) => (text += c))
-      .on('end', () => resolve(text))
-      .on('error', reject)
-  })
-}
 
 async function udpAsk(port: number): Promise<string> {
   const s = dgram.createSocket('udp4')
@@ -161,7 +137,7 @@ test.serial('every kind of listener moves to a new process by name, which serves
     t.true(fs.existsSync(fdpassPath), "the old FdServer's close() left the socket file to the new process")
 
     const pid = newer.child.pid
-    t.is(await get(port), `new ${pid} web`)
+    t.is(await httpGet(port), `new ${pid} web`)
     t.is(await readAll(net.connect(alias)), `new ${pid} local`)
     t.is(await udpAsk(udpPort), `new ${pid} udp`)
     const client = await connect(fdpassPath)
@@ -190,7 +166,7 @@ test.serial(
       t.is((await dying.next()).event, 'taken')
       t.is(await dying.exited, 3)
       const port = (web.address() as net.AddressInfo).port
-      t.is(await get(port), 'old', 'the old process still serves')
+      t.is(await httpGet(port), 'old', 'the old process still serves')
       await new Promise((resolve) => setTimeout(resolve, 50))
       t.is(failures.length, 1)
       t.is(failures[0]?.code, 'ECONNRESET')
@@ -201,7 +177,7 @@ test.serial(
       await handoff.taken()
       t.is((await next.next()).event, 'ready')
       await closeServer(web)
-      t.is(await get(port), `new ${next.child.pid} web`)
+      t.is(await httpGet(port), `new ${next.child.pid} web`)
       next.child.stdin!.end('stop\n')
       expectAuditOk(t, await next.next())
       t.is(await next.exited, 0)

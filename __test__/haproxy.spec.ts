@@ -25,6 +25,7 @@ import {
 
 import { withFdAudit } from './helpers/fd-audit.js'
 import { codeOf } from './helpers/outcomes.js'
+import { httpGet, readAll } from './helpers/loopback.js'
 
 // .ci/run sets it: there a missing haproxy is a failure, not a skip.
 const required = process.env.FDPASS_REQUIRE_HAPROXY === '1'
@@ -118,31 +119,6 @@ const fdLinks = (pid: number) =>
     }
   })
 
-function readAll(socket: net.Socket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = ''
-    socket
-      .setEncoding('utf8')
-      .on('data', (c) => (text += c))
-      .on('end', () => resolve(text))
-      .on('error', reject)
-  })
-}
-
-function get(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, agent: false }, (res) => {
-        let body = ''
-        res
-          .setEncoding('utf8')
-          .on('data', (c) => (body += c))
-          .on('end', () => resolve(body))
-      })
-      .on('error', reject)
-  })
-}
-
 withHaproxy(`getHaproxySockets takes a running HAProxy's listeners; Node serves on the frontend's${why}`, async (t) => {
   await withFdAudit(t, async () => {
     let port = 0
@@ -161,7 +137,7 @@ ${frontend(port)}`
       )
     }
     if (!haproxy) return t.fail('haproxy did not start on a free port in 5 attempts')
-    t.is(await get(port), 'ok', 'haproxy answers on its frontend')
+    t.is(await httpGet(port), 'ok', 'haproxy answers on its frontend')
 
     // A stats socket without expose-fd refuses, and says so.
     const refused = await getHaproxySockets(plain).catch((e: FdpassError) => e)
@@ -214,7 +190,7 @@ withHaproxy(`haproxy -x takes Node's listener from serveHaproxySockets and answe
     const server = http.createServer((_req, res) => res.end('node'))
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const { port } = server.address() as net.AddressInfo
-    t.is(await get(port), 'node')
+    t.is(await httpGet(port), 'node')
     const failures: FdpassError[] = []
     const served = await serveHaproxySockets(fresh('x.sock'), [server], { onFailedAttempt: (e) => failures.push(e) })
     const stats = fresh('s.sock')
@@ -233,7 +209,7 @@ withHaproxy(`haproxy -x takes Node's listener from serveHaproxySockets and answe
     await served.close()
     await new Promise((resolve) => server.close(resolve))
     // Node stopped accepting: every answer is haproxy's.
-    for (let i = 0; i < 5; i++) t.is(await get(port), 'ok')
+    for (let i = 0; i < 5; i++) t.is(await httpGet(port), 'ok')
     t.deepEqual(failures, [])
     t.is(haproxy.child.exitCode, null, haproxy.output())
     await stop(haproxy.child)

@@ -443,6 +443,57 @@ test.serial(
   },
 )
 
+test.serial(
+  'allowPeer: a refused peer is closed before anything is read and never emitted; a throwing check refuses',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const uid = process.getuid?.() ?? 0
+      t.throws(() => createServer().listen({ path: sockPath(), allowPeer: 'yes' as never }), {
+        code: 'ERR_INVALID_ARG_TYPE',
+        instanceOf: TypeError,
+      })
+      for (const [check, admitted] of [
+        [(c: { uid: number; pid?: number }) => c.uid === uid && c.pid === process.pid, true],
+        [(c: { uid: number }) => c.uid === uid + 1, false],
+        [
+          () => {
+            throw new Error('check failed')
+          },
+          false,
+        ],
+        [() => 1 as unknown as boolean, false],
+      ] as const) {
+        const p = sockPath()
+        const seen: string[] = []
+        const server = createServer((stream) => {
+          seen.push('connection')
+          stream.end('welcome')
+          stream.resume()
+        })
+        server.listen({ path: p, allowPeer: check })
+        await once(server, 'listening')
+        const client = createConnection(p)
+        const file = openTempFile(tmp, 'not for a refused peer')
+        client.write({ data: 'hello', fds: [file] })
+        closeFds([file])
+        // A refused peer sees its connection closed: the end of the stream,
+        // or ECONNRESET since the bytes it sent were never read.
+        const got = await readAll(client).then(
+          (bytes) => bytes.toString(),
+          (err: NodeJS.ErrnoException) => err.code,
+        )
+        await closed(client)
+        if (admitted) t.is(got, 'welcome', `${check}`)
+        else t.true(got === '' || got === 'ECONNRESET', `${check}: got ${got}`)
+        t.deepEqual(seen, admitted ? ['connection'] : [])
+        const done = once(server, 'close')
+        server.close()
+        await done
+      }
+    })
+  },
+)
+
 test.serial('abstract names on Linux, written with @ or \\0', async (t) => {
   if (!linux) {
     t.throws(() => createConnection('@fdpass-test'), { code: 'ERR_FDPASS_UNSUPPORTED' })

@@ -11,6 +11,7 @@ const http = require('node:http')
 const net = require('node:net')
 const path = require('node:path')
 const { auditFds, openFds } = require('./fd-audit')
+const { startLoad } = require('./http-load')
 const { FdSocket } = require('fdpass')
 
 const log = (line) => console.log(`[A] ${line}`)
@@ -22,47 +23,11 @@ const CONCURRENCY = 4 // requests in flight at once
 const MAX_REQUESTS = 50_000 // a bound, whatever the timings
 let child // B
 
-/** Sends GET requests (no keep-alive) until stop() is called; counts who served them. */
-function startLoad(port, pidOfB) {
-  const stats = { total: 0, failed: 0, A: 0, B: 0, firstError: undefined }
-  let stopping = false
-  const fail = (why) => {
-    stats.failed++
-    stats.firstError ??= why
-  }
-  const request = () =>
-    new Promise((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 3000 }, (res) => {
-        let body = ''
-        res.setEncoding('utf8')
-        res.on('data', (chunk) => (body += chunk))
-        res.on('end', () => {
-          const match = /^hello from ([AB]) \(pid (\d+)\)\n$/.exec(body)
-          const pid = match && (match[1] === 'A' ? process.pid : pidOfB())
-          if (res.statusCode !== 200 || !match || Number(match[2]) !== pid)
-            fail(`bad response ${res.statusCode} ${JSON.stringify(body)}`)
-          else stats[match[1]]++
-          resolve()
-        })
-        res.on('error', (err) => (fail(err.message), resolve()))
-      })
-      req.on('timeout', () => req.destroy(new Error('request timed out')))
-      req.on('error', (err) => (fail(`${err.code ?? ''} ${err.message}`), resolve()))
-    })
-  const loop = async () => {
-    while (!stopping && stats.total < MAX_REQUESTS) {
-      stats.total++
-      await request()
-    }
-  }
-  const loops = Array.from({ length: CONCURRENCY }, loop)
-  return {
-    async stop() {
-      stopping = true
-      await Promise.all(loops)
-      return stats
-    },
-  }
+/** Who served a response: A (this process) or B (the child), checked by pid. */
+function serverOf(status, body) {
+  const match = /^hello from ([AB]) \(pid (\d+)\)\n$/.exec(body)
+  const pid = match && (match[1] === 'A' ? process.pid : child?.pid)
+  return status === 200 && match && Number(match[2]) === pid ? match[1] : undefined
 }
 
 async function main() {
@@ -81,7 +46,7 @@ async function main() {
   const { port } = server.address()
   log(`pid ${process.pid} serving http://127.0.0.1:${port}/`)
 
-  const load = startLoad(port, () => child?.pid)
+  const load = startLoad(port, { concurrency: CONCURRENCY, maxRequests: MAX_REQUESTS, timeout: 3000, serverOf })
   log(`load generator started (${CONCURRENCY} at a time, no keep-alive)`)
   await sleep(LOAD_BEFORE_MS)
 
@@ -106,7 +71,9 @@ async function main() {
 
   await sleep(LOAD_AFTER_MS)
   const stats = await load.stop()
-  console.log(`[load] ${stats.total} requests, ${stats.failed} failed: ${stats.A} served by A, ${stats.B} served by B`)
+  console.log(
+    `[load] ${stats.total} requests, ${stats.failed} failed: ${stats.by.A ?? 0} served by A, ${stats.by.B ?? 0} served by B`,
+  )
   if (stats.firstError) console.log(`[load] first failure: ${stats.firstError}`)
 
   await a.send('stop')
@@ -117,7 +84,7 @@ async function main() {
 
   const clean = await auditFds(before, [], log)
   log(`fd audit: ${clean ? 'ok' : 'FAILED'}`)
-  const ok = stats.failed === 0 && stats.A > 0 && stats.B > 0 && status === 0 && clean
+  const ok = stats.failed === 0 && stats.by.A > 0 && stats.by.B > 0 && status === 0 && clean
   log(ok ? 'handoff: ok' : 'handoff: FAILED')
   process.exitCode = ok ? 0 : 1
 }

@@ -8,10 +8,10 @@
 'use strict'
 const { spawn } = require('node:child_process')
 const fs = require('node:fs')
-const http = require('node:http')
 const os = require('node:os')
 const path = require('node:path')
 const readline = require('node:readline')
+const { startLoad } = require('../http-load')
 
 const RESTARTS = 3
 const LOAD_BETWEEN_MS = 400 // load on each generation before the next one starts
@@ -44,49 +44,20 @@ function startGeneration(generation) {
   })
 }
 
-/** Sends requests until stop(); counts them by the generation that answered. */
-function startLoad(port) {
-  const stats = { total: 0, failed: 0, byGeneration: {}, firstError: undefined }
-  let stopping = false
-  const request = () =>
-    new Promise((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, agent: false, timeout: 5000 }, (res) => {
-        let body = ''
-        res.setEncoding('utf8').on('data', (c) => (body += c))
-        res.on('end', () => {
-          const m = /^generation (\d+) pid \d+\n$/.exec(body)
-          if (res.statusCode === 200 && m) stats.byGeneration[m[1]] = (stats.byGeneration[m[1]] ?? 0) + 1
-          else fail(`bad response ${res.statusCode} ${JSON.stringify(body)}`)
-          resolve()
-        })
-        res.on('error', (err) => (fail(err.message), resolve()))
-      })
-      req.on('timeout', () => req.destroy(new Error('request timed out')))
-      req.on('error', (err) => (fail(`${err.code ?? ''} ${err.message}`), resolve()))
-    })
-  const fail = (why) => {
-    stats.failed++
-    stats.firstError ??= why
-  }
-  const loop = async () => {
-    while (!stopping && stats.total < MAX_REQUESTS) {
-      stats.total++
-      await request()
-    }
-  }
-  const loops = Array.from({ length: CONCURRENCY }, loop)
-  return {
-    async stop() {
-      stopping = true
-      await Promise.all(loops)
-      return stats
-    },
-  }
+/** The generation that served a response. */
+function generationOf(status, body) {
+  const m = /^generation (\d+) pid \d+\n$/.exec(body)
+  return status === 200 && m ? m[1] : undefined
 }
 
 async function main() {
   const port = await startGeneration(1)
-  const load = startLoad(port)
+  const load = startLoad(port, {
+    concurrency: CONCURRENCY,
+    maxRequests: MAX_REQUESTS,
+    timeout: 5000,
+    serverOf: generationOf,
+  })
   log(`load generator: ${CONCURRENCY} requests at a time, no keep-alive, on port ${port}`)
   for (let generation = 2; generation <= RESTARTS + 1; generation++) {
     await sleep(LOAD_BETWEEN_MS)
@@ -102,13 +73,13 @@ async function main() {
   last.kill('SIGTERM')
   log(`generation ${children.length} exited with ${await last.exited}`)
 
-  const served = Object.entries(stats.byGeneration)
+  const served = Object.entries(stats.by)
     .map(([g, n]) => `generation ${g}: ${n}`)
     .join(', ')
   log(`${stats.total} requests, ${stats.failed} failed; served by ${served}`)
   if (stats.firstError) log(`first failure: ${stats.firstError}`)
   const statuses = await Promise.all(children.map((c) => c.exited))
-  const everyGenerationServed = children.every((_, i) => (stats.byGeneration[i + 1] ?? 0) > 0)
+  const everyGenerationServed = children.every((_, i) => (stats.by[i + 1] ?? 0) > 0)
   const ok = stats.failed === 0 && everyGenerationServed && statuses.every((s) => s === 0)
   log(ok ? 'zero-downtime: ok' : 'zero-downtime: FAILED')
   process.exitCode = ok ? 0 : 1

@@ -10,6 +10,7 @@ import type { FdSocket, PeerCredentials } from '../fd-socket'
 import { listen } from '../connect'
 import { integerOption, optionsObject } from '../internal/validate'
 import { protocolError, startDeadline, timeoutError, untilAborted } from '../internal/deadline'
+import { ServeInTurn } from '../internal/serve-in-turn'
 import { closedError } from '../internal/waiters'
 import { decode, encode, FDS_MESSAGE, FDS_PER_MESSAGE, MAX_MESSAGE_BYTES } from './protocol'
 import { checkSources, describeSource, type Described, type HandoffSource } from './sources'
@@ -123,11 +124,10 @@ export class ListenerHandoff {
   readonly #server: FdServer
   readonly #entries: Array<[string, HandoffSource]>
   readonly #timeout: number
-  readonly #onFailed: ((error: FdpassError) => void) | undefined
   readonly #done: Promise<HandoffResult>
   #settle!: (result: HandoffResult | Error) => void
   #result: HandoffResult | undefined
-  #current: FdSocket | undefined
+  readonly #connections: ServeInTurn
   #closing = false
 
   /** @internal Made by `serveListeners()`. */
@@ -141,12 +141,21 @@ export class ListenerHandoff {
     this.#server = server
     this.#entries = entries
     this.#timeout = timeout
-    this.#onFailed = onFailed
     this.#done = new Promise<HandoffResult>((resolve, reject) => {
       this.#settle = (value) => (value instanceof Error ? reject(value) : resolve(value))
     })
     this.#done.catch(() => undefined) // reported to taken() callers only
-    void this.#serve()
+    // A failed attempt is reported and the next successor awaited; the first success ends it.
+    this.#connections = new ServeInTurn(
+      server,
+      async (socket) => {
+        const result = await this.#attempt(socket)
+        this.#result = result
+        this.#settle(result)
+        return true
+      },
+      onFailed,
+    )
   }
 
   /**
@@ -166,7 +175,7 @@ export class ListenerHandoff {
    */
   async close(): Promise<void> {
     this.#closing = true
-    this.#current?.close()
+    this.#connections.stop()
     await this.#server.close()
     if (!this.#result)
       this.#settle(closedError('the listener handoff was closed before a successor took the listeners'))
@@ -175,42 +184,6 @@ export class ListenerHandoff {
   /** Same as {@link ListenerHandoff.close}, for `await using` declarations. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close()
-  }
-
-  async #serve(): Promise<void> {
-    for (;;) {
-      let socket: FdSocket
-      try {
-        socket = await this.#server.accept()
-      } catch (err) {
-        if (this.#closing || (err as FdpassError).code === 'ERR_SOCKET_CLOSED') return
-        // A failed accept (EMFILE, say) is reported; the handoff goes on waiting.
-        this.#report(err as FdpassError)
-        await new Promise((resolve) => setTimeout(resolve, 100))
-        continue
-      }
-      this.#current = socket
-      try {
-        const result = await this.#attempt(socket)
-        this.#result = result
-        this.#settle(result)
-        socket.close()
-        return
-      } catch (err) {
-        socket.close()
-        this.#report(err as FdpassError)
-      } finally {
-        this.#current = undefined
-      }
-    }
-  }
-
-  #report(error: FdpassError): void {
-    try {
-      this.#onFailed?.(error)
-    } catch {
-      // A throwing callback must not stop the handoff.
-    }
   }
 
   async #attempt(socket: FdSocket): Promise<HandoffResult> {

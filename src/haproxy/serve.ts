@@ -12,6 +12,7 @@ import { listen } from '../connect'
 import { toFd } from '../fd-like'
 import { integerOption, optionsObject, validateFd } from '../internal/validate'
 import { protocolError, startDeadline, timeoutError, untilAborted } from '../internal/deadline'
+import { ServeInTurn } from '../internal/serve-in-turn'
 import { closedError } from '../internal/waiters'
 import { encodeEntry, GETSOCKS_COMMAND, HAPROXY_FDS_PER_BATCH, HAPROXY_SOCKET_OPTIONS, native32 } from './format'
 
@@ -178,11 +179,10 @@ export class HaproxySocketServer {
   readonly #server: FdServer
   readonly #prepared: Prepared[]
   readonly #timeout: number
-  readonly #onFailed: ((error: FdpassError) => void) | undefined
   readonly #done: Promise<HaproxyTransfer>
   #settle!: (value: HaproxyTransfer | Error) => void
   #settled = false
-  #current: FdSocket | undefined
+  readonly #connections: ServeInTurn
 
   /** @internal Made by `serveHaproxySockets()`. */
   constructor(
@@ -195,7 +195,6 @@ export class HaproxySocketServer {
     this.#server = server
     this.#prepared = prepared
     this.#timeout = timeout
-    this.#onFailed = onFailed
     this.#done = new Promise<HaproxyTransfer>((resolve, reject) => {
       this.#settle = (value) => {
         if (this.#settled) return
@@ -205,7 +204,16 @@ export class HaproxySocketServer {
       }
     })
     this.#done.catch(() => undefined)
-    void this.#serve()
+    // Every client is served in turn (haproxy -x may come again); a failed transfer is reported.
+    this.#connections = new ServeInTurn(
+      server,
+      async (socket) => {
+        const count = await this.#transfer(socket)
+        this.#settle({ count, peer: socket.peerCredentials() })
+        return false
+      },
+      onFailed,
+    )
   }
 
   /**
@@ -219,7 +227,7 @@ export class HaproxySocketServer {
 
   /** Stops serving and removes the socket file; a transfer in progress is cut off. */
   async close(): Promise<void> {
-    this.#current?.close()
+    this.#connections.stop()
     await this.#server.close()
     this.#settle(closedError('the HAProxy socket server was closed before a client took the sockets'))
   }
@@ -227,39 +235,6 @@ export class HaproxySocketServer {
   /** Same as {@link HaproxySocketServer.close}, for `await using` declarations. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close()
-  }
-
-  async #serve(): Promise<void> {
-    for (;;) {
-      let socket: FdSocket
-      try {
-        socket = await this.#server.accept()
-      } catch (err) {
-        if ((err as FdpassError).code === 'ERR_SOCKET_CLOSED') return
-        // A failed accept (EMFILE, say) is reported; serving goes on.
-        this.#report(err as FdpassError)
-        await new Promise((resolve) => setTimeout(resolve, 100))
-        continue
-      }
-      this.#current = socket
-      try {
-        const count = await this.#transfer(socket)
-        this.#settle({ count, peer: socket.peerCredentials() })
-      } catch (err) {
-        this.#report(err as FdpassError)
-      } finally {
-        socket.close()
-        this.#current = undefined
-      }
-    }
-  }
-
-  #report(error: FdpassError): void {
-    try {
-      this.#onFailed?.(error)
-    } catch {
-      // A throwing callback must not stop the server.
-    }
   }
 
   /** Reads until `want` bytes arrived in all (or the end of the stream); returns them. */

@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events'
 
 import { makeError, type FdpassError } from '../errors'
+import type { PeerCheck } from '../fd-server'
 import { Ev } from '../internal/native-constants'
 import { openNativeSocket, type NativeSocketHandle } from '../internal/native-socket'
 import { placeSocket, unlinkIfOwned, type OwnedPath } from '../internal/socket-file'
@@ -29,6 +30,13 @@ export interface StreamListenOptions {
   mode?: number
   /** Replace a stale socket file nobody listens on (see `ListenOptions.replaceStale`). */
   replaceStale?: boolean
+  /**
+   * Checks each connecting peer's credentials (pid, uid, gid as of connect
+   * time) before a stream is made for it: a connection for which it does not
+   * return `true` (or throws) is closed before anything is read from it, and
+   * no `'connection'` is emitted (as `ListenOptions.allowPeer`).
+   */
+  allowPeer?: PeerCheck
 }
 
 /**
@@ -47,6 +55,7 @@ export class FdStreamServer extends EventEmitter {
   #placing = false
   #closing = false
   #refed = true
+  #allowPeer: PeerCheck | undefined
   readonly #connections = new Set<FdStream>()
   readonly #callback = (kind: number, a: unknown, b: unknown): void => this.#onEvent(kind, a, b)
 
@@ -88,11 +97,16 @@ export class FdStreamServer extends EventEmitter {
     const address = socketPath(opts.path)
     const backlog = integerOption(opts.backlog, 'backlog', 0, 2 ** 31 - 1, 511)
     const mode = opts.mode === undefined ? undefined : integerOption(opts.mode, 'mode', 0, 0o777, 0)
+    const allowPeer = opts.allowPeer
+    if (allowPeer !== undefined && typeof allowPeer !== 'function') {
+      throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "allowPeer" option must be a function')
+    }
     if (listener !== undefined) {
       if (typeof listener !== 'function')
         throw makeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "listener" argument must be a function')
       this.once('listening', listener)
     }
+    this.#allowPeer = allowPeer as PeerCheck | undefined
     this.#placing = true
     this.#closing = false
     void this.#listen(address, opts.path as string, backlog, mode, opts.replaceStale === true)
@@ -206,6 +220,24 @@ export class FdStreamServer extends EventEmitter {
     }
   }
 
+  /**
+   * Whether `allowPeer` (if any) lets `stream`'s peer in; if not, the stream
+   * is destroyed before anything was read from it. Also refused when
+   * `allowPeer` closed the server.
+   */
+  #allowed(stream: FdStream): boolean {
+    if (this.#allowPeer === undefined) return true
+    let allowed = false
+    try {
+      allowed = this.#allowPeer(stream.peerCredentials()) === true
+    } catch {
+      allowed = false
+    }
+    if (allowed && this.#native !== undefined) return true
+    stream.destroy()
+    return false
+  }
+
   #adopt(fd: number): void {
     if (this.#native === undefined) {
       closeQuietly([fd])
@@ -219,6 +251,7 @@ export class FdStreamServer extends EventEmitter {
       this.emit('error', err)
       return
     }
+    if (!this.#allowed(stream)) return
     this.#connections.add(stream)
     stream.once('close', () => {
       this.#connections.delete(stream)

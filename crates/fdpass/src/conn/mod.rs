@@ -18,10 +18,12 @@ mod batch;
 mod datagram_scratch;
 mod event;
 mod read;
+mod ready;
 mod write_queue;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
+pub use accept::accepted_meta;
 pub use batch::{Batch, BATCH_BYTES};
 pub use event::Event;
 
