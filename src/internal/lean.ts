@@ -1,5 +1,6 @@
 /**
- * The lean calls (see crates/fdpass-node/src/lean.rs): the per-message native
+ * The lean calls (why: crates/fdpass-node/src/lean.rs; the scratch's layout and
+ * the calls on it: crates/fdpass/src/scratch.rs): the per-message native
  * functions are plain napi callbacks, and integer arguments and results, fd
  * numbers and small payloads cross into and out of native code through one
  * scratch ArrayBuffer of this environment: write the integers into
