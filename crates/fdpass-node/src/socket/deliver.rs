@@ -138,7 +138,7 @@ unsafe fn event_args(
                     let _ = fd.into_raw_fd();
                 });
             }
-            Event::End => {}
+            Event::End | Event::Readable => {}
             Event::Error(e) => a = build_error(env, &e, &e.to_string())?,
             Event::Written(n) => {
                 sys::napi_create_uint32(env, n, &mut a);
