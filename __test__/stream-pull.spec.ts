@@ -159,3 +159,28 @@ test.serial(
     })
   },
 )
+
+test.serial(
+  'idle streams hold no read Buffer: a hundred streams that each read a few bytes hold no 64 KiB each',
+  async (t) => {
+    await withFdAudit(t, async () => {
+      const count = 100
+      const pairs = Array.from({ length: count }, () => socketPair('stream'))
+      const before = process.memoryUsage().arrayBuffers
+      const streams = pairs.map(([, fd]) => FdStream.from(fd))
+      await Promise.all(
+        streams.map(async (stream, i) => {
+          const got = once(stream, 'data')
+          sendFds(pairs[i]![0], Buffer.from(`hello ${i}`))
+          t.is(String((await got)[0]), `hello ${i}`)
+        }),
+      )
+      // Each waits for more now. A Buffer of 64 KiB per stream would be 6.4 MiB.
+      const grown = process.memoryUsage().arrayBuffers - before
+      t.true(grown < (count * 64 * 1024) / 4, `${count} idle streams hold ${grown} bytes of ArrayBuffers`)
+      for (const stream of streams) stream.destroy()
+      closeFds(pairs.map(([raw]) => raw))
+      await Promise.all(streams.map(closed))
+    })
+  },
+)

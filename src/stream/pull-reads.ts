@@ -26,6 +26,14 @@ const pullLean = lean as typeof lean & {
 /** Reads of at most this many bytes are copied into a Buffer of their size; larger ones keep theirs. */
 const COPY_BELOW = READ_CHUNK / 4
 
+/**
+ * The Buffer the next read of any stream of this thread goes into: one for
+ * all, not one per stream (a thousand idle streams hold none), kept while
+ * reads find nothing or are copied out, replaced once one is handed over.
+ * Reads are synchronous, so no two use it at once.
+ */
+let spare: Buffer | undefined
+
 /** What a stream's reads are pushed into. */
 export interface PullSink {
   readonly destroyed: boolean
@@ -57,8 +65,6 @@ export class PullReader {
   readonly #sink: PullSink
   readonly #queue: FdQueue
   readonly #maxQueuedFds: number
-  /** The Buffer the next read goes into, kept across reads that found nothing or were copied out. */
-  #buffer: Buffer | undefined
 
   constructor(id: number, sink: PullSink, queue: FdQueue, maxQueuedFds: number) {
     this.#id = id
@@ -78,7 +84,7 @@ export class PullReader {
    * the socket destroy the stream.
    */
   pull(): Pulled {
-    const buffer = (this.#buffer ??= Buffer.allocUnsafeSlow(READ_CHUNK))
+    const buffer = (spare ??= Buffer.allocUnsafeSlow(READ_CHUNK))
     scratchInts[0] = this.#id
     try {
       pullLean.socketReadInto(buffer)
@@ -116,7 +122,7 @@ export class PullReader {
       buffer.copy(data, 0, 0, n)
     } else {
       data = n === buffer.length ? buffer : buffer.subarray(0, n)
-      this.#buffer = undefined
+      spare = undefined
     }
     return this.#sink.push(data) && !this.#sink.destroyed ? Pulled.More : Pulled.Enough
   }
