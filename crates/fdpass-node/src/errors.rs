@@ -2,35 +2,48 @@
 //! (negative, as Node reports it) and `syscall`. napi's own conversion from an
 //! io::Error would drop the errno, so the object is built here.
 
-use std::ptr;
-
-use napi::{sys, Env, Status};
+use fdpass::error::ErrorClass;
+use napi::bindgen_prelude::{JsObjectValue, Object};
+use napi::{sys, Env, JsError, JsRangeError, JsTypeError, Status};
 
 /// Throws `err` into JavaScript and returns the napi error that tells the
 /// generated glue an exception is already pending.
 pub fn throw(env: &Env, err: &fdpass::Error) -> napi::Error {
     let message = err.to_string();
-    // SAFETY: every call gets the live env of the current callback and values
-    // created in it; failures leave no exception pending and fall back below.
-    unsafe {
-        let raw = env.raw();
-        if let Some(error) = build_error(raw, err, &message) {
-            if sys::napi_throw(raw, error) == sys::Status::napi_ok {
-                return napi::Error::new(Status::PendingException, message);
-            }
-        }
-    }
-    napi::Error::new(Status::GenericFailure, message)
+    // SAFETY: the live env of the current callback.
+    pending(
+        unsafe { throw_value(env.raw(), build_error(env.raw(), err, &message)) },
+        message,
+    )
 }
 
 /// Throws an `Error` with `code` and `message` (a failure of fdpass's own,
 /// with no errno) and returns the napi error that says it is pending.
 pub fn throw_code(env: &Env, code: &str, message: &str) -> napi::Error {
     // SAFETY: the live env of the current callback.
-    if unsafe { throw_raw(env.raw(), code, message) } {
-        napi::Error::new(Status::PendingException, message)
+    pending(unsafe { throw_raw(env.raw(), code, message) }, message)
+}
+
+/// The napi error that tells the generated glue whether an exception is
+/// pending (else it throws one itself, without errno).
+fn pending(thrown: bool, message: impl Into<String>) -> napi::Error {
+    let status = if thrown {
+        Status::PendingException
     } else {
-        napi::Error::new(Status::GenericFailure, message)
+        Status::GenericFailure
+    };
+    napi::Error::new(status, message.into())
+}
+
+/// Throws a core failure with `?`: `fdpass_call().or_throw(&env)?`.
+pub trait OrThrow<T> {
+    /// The value, or the core error thrown into JavaScript (see [`throw`]).
+    fn or_throw(self, env: &Env) -> napi::Result<T>;
+}
+
+impl<T> OrThrow<T> for fdpass::Result<T> {
+    fn or_throw(self, env: &Env) -> napi::Result<T> {
+        self.map_err(|e| throw(env, &e))
     }
 }
 
@@ -70,58 +83,57 @@ pub const MISUSE: &str =
 /// # Safety
 /// `env` must be the live env of the current callback.
 pub unsafe fn throw_raw(env: sys::napi_env, code: &str, message: &str) -> bool {
-    // SAFETY: the caller's promise; values made here are used at once.
-    unsafe {
-        let (Some(code), Some(msg)) = (string(env, code), string(env, message)) else {
-            return false;
-        };
-        let mut error = ptr::null_mut();
-        sys::napi_create_error(env, code, msg, &mut error) == sys::Status::napi_ok
-            && sys::napi_throw(env, error) == sys::Status::napi_ok
-    }
+    // SAFETY: the caller's promise.
+    unsafe { throw_value(env, new_error(env, ErrorClass::Error, code, message)) }
 }
 
-/// Builds the `Error` object without throwing it (to reject a promise with).
+/// Throws `error`, if there is one; whether it is pending.
+///
+/// # Safety
+/// `env` must be the live env of the current callback.
+unsafe fn throw_value(env: sys::napi_env, error: Option<sys::napi_value>) -> bool {
+    // SAFETY: the caller's promise; `error` was made in this env.
+    error.is_some_and(|error| unsafe { sys::napi_throw(env, error) } == sys::Status::napi_ok)
+}
+
+/// A new error object of `class` with `code` and `message`.
+///
+/// # Safety
+/// `env` must be the live env of the current thread.
+unsafe fn new_error(
+    env: sys::napi_env,
+    class: ErrorClass,
+    code: &str,
+    message: &str,
+) -> Option<sys::napi_value> {
+    let error = napi::Error::new(code, message);
+    // SAFETY: the caller's promise.
+    let value = unsafe {
+        match class {
+            ErrorClass::TypeError => JsTypeError::from(error).into_value(env),
+            ErrorClass::RangeError => JsRangeError::from(error).into_value(env),
+            ErrorClass::Error => JsError::from(error).into_value(env),
+        }
+    };
+    (!value.is_null()).then_some(value)
+}
+
+/// Builds the `Error` object of `err` (with `errno`, negative as Node reports
+/// it, and `syscall`) without throwing it, to reject a promise with or hand
+/// to a callback.
 ///
 /// # Safety
 /// `env` must be the live env of the current thread.
 pub unsafe fn build_error(env: sys::napi_env, err: &fdpass::Error, message: &str) -> Option<sys::napi_value> {
-    // SAFETY: the caller's promise; every value used was made in this env,
-    // and the out-pointers are locals.
-    unsafe {
-        let code = string(env, err.code())?;
-        let msg = string(env, message)?;
-        let mut error = ptr::null_mut();
-        let status = match err.class() {
-            fdpass::error::ErrorClass::TypeError => sys::napi_create_type_error(env, code, msg, &mut error),
-            fdpass::error::ErrorClass::RangeError => sys::napi_create_range_error(env, code, msg, &mut error),
-            fdpass::error::ErrorClass::Error => sys::napi_create_error(env, code, msg, &mut error),
-        };
-        if status != sys::Status::napi_ok {
-            return None;
-        }
-        if let Some(errno) = err.errno() {
-            let mut value = ptr::null_mut();
-            sys::napi_create_int32(env, -errno, &mut value);
-            sys::napi_set_named_property(env, error, c"errno".as_ptr(), value);
-        }
-        if let Some(syscall) = err.syscall() {
-            if let Some(value) = string(env, syscall) {
-                sys::napi_set_named_property(env, error, c"syscall".as_ptr(), value);
-            }
-        }
-        Some(error)
+    // SAFETY: the caller's promise.
+    let error = unsafe { new_error(env, err.class(), err.code(), message) }?;
+    // Best effort, as Node's own errors: the error stands without them.
+    let mut object = Object::from_raw(env, error);
+    if let Some(errno) = err.errno() {
+        let _ = object.set_named_property("errno", -errno);
     }
-}
-
-/// A JavaScript string of `s`.
-///
-/// # Safety
-/// `env` must be the live env of the current callback.
-unsafe fn string(env: sys::napi_env, s: &str) -> Option<sys::napi_value> {
-    let mut value = ptr::null_mut();
-    // SAFETY: `s` is valid for its length during the call, which copies it.
-    let status =
-        unsafe { sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut value) };
-    (status == sys::Status::napi_ok).then_some(value)
+    if let Some(syscall) = err.syscall() {
+        let _ = object.set_named_property("syscall", syscall);
+    }
+    Some(error)
 }

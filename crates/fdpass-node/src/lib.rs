@@ -5,7 +5,8 @@
 //!
 //! Layers, each using only those above it (no module cycle):
 //! 1. `uv`, `errors`, then `values`: the libuv poll handle, error objects,
-//!    value conversions (the global allocator is the core's `fdpass::alloc`).
+//!    value conversions (the global allocator is the core's `fdpass::alloc`);
+//!    `loop_callback`: the functions the event loop calls back.
 //! 2. `lean`: the scratch buffer of the per-message calls.
 //! 3. `held_fds`, then `shared_buffers`: memory shared with JavaScript.
 //! 4. `raw`, `unix`, `memfd`, `notify`, `socket_info`, `stream`: exported functions over
@@ -22,6 +23,7 @@ mod errors;
 mod held_fds;
 mod lean;
 mod lean_exports;
+mod loop_callback;
 mod memfd;
 mod notify;
 mod raw;

@@ -7,7 +7,7 @@ use napi::bindgen_prelude::Result;
 use napi::Env;
 use napi_derive::napi;
 
-use crate::errors::throw;
+use crate::errors::{throw, OrThrow};
 
 /// Creates anonymous shared memory of `size` bytes; returns its fd, owned by
 /// the caller.
@@ -21,6 +21,6 @@ pub fn memfd(env: Env, name: String, size: i64) -> Result<i32> {
             },
         )
     })?;
-    let fd = fdpass::memfd(&name, size).map_err(|e| throw(&env, &e))?;
+    let fd = fdpass::memfd(&name, size).or_throw(&env)?;
     Ok(fd.into_raw_fd())
 }

@@ -8,14 +8,14 @@ use napi_derive::napi;
 
 use fdpass::notify::{notify, NotifyAddress};
 
-use crate::errors::throw;
+use crate::errors::OrThrow;
 
 /// Sends `state` with `fds` (which stay the caller's) to the notification
 /// socket named by `socket`, the value of `$NOTIFY_SOCKET`.
 #[napi(js_name = "notifySend")]
 pub fn notify_send(env: Env, socket: Buffer, state: Buffer, fds: Vec<i32>) -> Result<()> {
-    let address = NotifyAddress::parse(&socket).map_err(|e| throw(&env, &e))?;
-    notify(&address, &state, &fds).map_err(|e| throw(&env, &e))
+    let address = NotifyAddress::parse(&socket).or_throw(&env)?;
+    notify(&address, &state, &fds).or_throw(&env)
 }
 
 /// Sets close-on-exec on each of `fds` (inherited from a service manager),
@@ -23,7 +23,7 @@ pub fn notify_send(env: Env, socket: Buffer, state: Buffer, fds: Vec<i32>) -> Re
 #[napi(js_name = "setCloexec")]
 pub fn set_cloexec(env: Env, fds: Vec<i32>) -> Result<()> {
     for fd in fds {
-        fdpass::fd::set_cloexec(fd).map_err(|e| throw(&env, &e))?;
+        fdpass::fd::set_cloexec(fd).or_throw(&env)?;
     }
     Ok(())
 }

@@ -1,17 +1,20 @@
 //! `socketInfo(fd)`: the core's `socket_info`, as a plain object the
 //! TypeScript layer reshapes into its public types.
 
+use std::net::SocketAddr;
+
 use napi::bindgen_prelude::{Buffer, Result};
 use napi::Env;
 use napi_derive::napi;
 
 use fdpass::socket_info::{self, Address};
 
-use crate::errors::throw;
+use crate::errors::OrThrow;
 use crate::values::borrow_fd;
 
 /// One end's address, flattened: `kind` says which fields are set.
 #[napi(object)]
+#[derive(Default)]
 pub struct NativeSocketAddress {
     /// 'path', 'abstract', 'unnamed', 'inet', 'inet6' or 'other'.
     pub kind: String,
@@ -38,46 +41,40 @@ pub struct NativeSocketInfo {
 }
 
 fn address(addr: Address) -> NativeSocketAddress {
-    let mut out = NativeSocketAddress {
-        kind: String::new(),
-        name: None,
-        address: None,
-        port: None,
-        flowinfo: None,
-        scope_id: None,
+    let of_kind = |kind: &str| NativeSocketAddress {
+        kind: kind.into(),
+        ..Default::default()
+    };
+    let inet = |kind: &str, ip: String, port: u16| NativeSocketAddress {
+        address: Some(ip),
+        port: Some(u32::from(port)),
+        ..of_kind(kind)
     };
     match addr {
-        Address::UnixPath(bytes) => {
-            out.kind = "path".into();
-            out.name = Some(bytes.into());
-        }
-        Address::UnixAbstract(bytes) => {
-            out.kind = "abstract".into();
-            out.name = Some(bytes.into());
-        }
-        Address::UnixUnnamed => out.kind = "unnamed".into(),
-        Address::Inet(std::net::SocketAddr::V4(v4)) => {
-            out.kind = "inet".into();
-            out.address = Some(v4.ip().to_string());
-            out.port = Some(u32::from(v4.port()));
-        }
-        Address::Inet(std::net::SocketAddr::V6(v6)) => {
-            out.kind = "inet6".into();
-            out.address = Some(v6.ip().to_string());
-            out.port = Some(u32::from(v6.port()));
-            out.flowinfo = Some(v6.flowinfo());
-            out.scope_id = Some(v6.scope_id());
-        }
-        Address::Other => out.kind = "other".into(),
+        Address::UnixPath(bytes) => NativeSocketAddress {
+            name: Some(bytes.into()),
+            ..of_kind("path")
+        },
+        Address::UnixAbstract(bytes) => NativeSocketAddress {
+            name: Some(bytes.into()),
+            ..of_kind("abstract")
+        },
+        Address::UnixUnnamed => of_kind("unnamed"),
+        Address::Inet(SocketAddr::V4(v4)) => inet("inet", v4.ip().to_string(), v4.port()),
+        Address::Inet(SocketAddr::V6(v6)) => NativeSocketAddress {
+            flowinfo: Some(v6.flowinfo()),
+            scope_id: Some(v6.scope_id()),
+            ..inet("inet6", v6.ip().to_string(), v6.port())
+        },
+        Address::Other => of_kind("other"),
     }
-    out
 }
 
 /// Describes the socket `fd` (which stays the caller's).
 #[napi(js_name = "socketInfo")]
 pub fn socket_info(env: Env, fd: i32) -> Result<NativeSocketInfo> {
     let borrowed = borrow_fd(&env, fd)?;
-    let info = socket_info::socket_info(borrowed).map_err(|e| throw(&env, &e))?;
+    let info = socket_info::socket_info(borrowed).or_throw(&env)?;
     Ok(NativeSocketInfo {
         family: info.family.name().into(),
         family_number: info.family_number,

@@ -11,11 +11,11 @@ use napi::bindgen_prelude::Result;
 use napi::Env;
 use napi_derive::napi;
 
-use crate::errors::throw;
+use crate::errors::OrThrow;
 use crate::values::borrow_fd;
 
 fn kind(env: &Env, name: &str) -> Result<SocketType> {
-    SocketType::from_name(name).map_err(|e| throw(env, &e))
+    SocketType::from_name(name).or_throw(env)
 }
 
 /// A new blocking, close-on-exec `AF_UNIX` socket of `type`. fdpass reads
@@ -23,7 +23,7 @@ fn kind(env: &Env, name: &str) -> Result<SocketType> {
 /// left as its owner, or a process it is handed to, expects.
 #[napi(js_name = "unixSocket")]
 pub fn unix_socket(env: Env, socket_type: String) -> Result<i32> {
-    let fd = fdpass::new_socket(kind(&env, &socket_type)?).map_err(|e| throw(&env, &e))?;
+    let fd = fdpass::new_socket(kind(&env, &socket_type)?).or_throw(&env)?;
     Ok(fd.into_raw_fd())
 }
 
@@ -31,8 +31,8 @@ pub fn unix_socket(env: Env, socket_type: String) -> Result<i32> {
 #[napi(js_name = "bindUnix")]
 pub fn bind_unix(env: Env, fd: i32, path: &[u8]) -> Result<()> {
     let fd = borrow_fd(&env, fd)?;
-    let addr = unix::unix_addr(path, "bind").map_err(|e| throw(&env, &e))?;
-    unix::bind(fd, &addr).map_err(|e| throw(&env, &e))
+    let addr = unix::unix_addr(path, "bind").or_throw(&env)?;
+    unix::bind(fd, &addr).or_throw(&env)
 }
 
 /// Starts listening on a bound socket fdpass created, and makes it
@@ -45,8 +45,8 @@ pub fn bind_unix(env: Env, fd: i32, path: &[u8]) -> Result<()> {
 #[napi(js_name = "listenUnix")]
 pub fn listen_unix(env: Env, fd: i32, backlog: i32) -> Result<()> {
     let fd = borrow_fd(&env, fd)?;
-    unix::listen(fd, backlog).map_err(|e| throw(&env, &e))?;
-    fdpass::set_nonblocking(fd, true).map_err(|e| throw(&env, &e))
+    unix::listen(fd, backlog).or_throw(&env)?;
+    fdpass::set_nonblocking(fd, true).or_throw(&env)
 }
 
 /// Connects `fd` (a socket fdpass created, held by nobody else yet) to
@@ -58,11 +58,11 @@ pub fn listen_unix(env: Env, fd: i32, backlog: i32) -> Result<()> {
 #[napi(js_name = "connectUnix")]
 pub fn connect_unix(env: Env, fd: i32, path: &[u8]) -> Result<bool> {
     let fd = borrow_fd(&env, fd)?;
-    let addr = unix::unix_addr(path, "connect").map_err(|e| throw(&env, &e))?;
-    fdpass::set_nonblocking(fd, true).map_err(|e| throw(&env, &e))?;
-    match unix::connect(fd, &addr).map_err(|e| throw(&env, &e))? {
+    let addr = unix::unix_addr(path, "connect").or_throw(&env)?;
+    fdpass::set_nonblocking(fd, true).or_throw(&env)?;
+    match unix::connect(fd, &addr).or_throw(&env)? {
         Connect::Done => {
-            fdpass::set_nonblocking(fd, false).map_err(|e| throw(&env, &e))?;
+            fdpass::set_nonblocking(fd, false).or_throw(&env)?;
             Ok(true)
         }
         Connect::Retry => Ok(false),
@@ -73,18 +73,16 @@ pub fn connect_unix(env: Env, fd: i32, path: &[u8]) -> Result<bool> {
 /// file from a live one).
 #[napi(js_name = "isListening")]
 pub fn is_listening(env: Env, path: &[u8], socket_type: String) -> Result<bool> {
-    let addr = unix::unix_addr(path, "connect").map_err(|e| throw(&env, &e))?;
-    unix::is_listening(kind(&env, &socket_type)?, &addr).map_err(|e| throw(&env, &e))
+    let addr = unix::unix_addr(path, "connect").or_throw(&env)?;
+    unix::is_listening(kind(&env, &socket_type)?, &addr).or_throw(&env)
 }
 
 /// The type of a socket, after checking that it is `AF_UNIX`.
 #[napi(js_name = "unixSocketType")]
 pub fn unix_socket_type(env: Env, fd: i32) -> Result<&'static str> {
     let fd = borrow_fd(&env, fd)?;
-    fdpass::ensure_unix(fd).map_err(|e| throw(&env, &e))?;
-    fdpass::socket_type(fd)
-        .map(SocketType::name)
-        .map_err(|e| throw(&env, &e))
+    fdpass::ensure_unix(fd).or_throw(&env)?;
+    fdpass::socket_type(fd).map(SocketType::name).or_throw(&env)
 }
 
 /// Takes the lock on the lock file at `path` (see fdpass::socket_file)
@@ -92,7 +90,7 @@ pub fn unix_socket_type(env: Env, fd: i32) -> Result<&'static str> {
 /// another process holds it.
 #[napi(js_name = "lockFile")]
 pub fn lock_file(env: Env, path: &[u8]) -> Result<i32> {
-    match PathLock::try_lock(path).map_err(|e| throw(&env, &e))? {
+    match PathLock::try_lock(path).or_throw(&env)? {
         Some(lock) => Ok(lock.into_fd().into_raw_fd()),
         None => Ok(-1),
     }
@@ -105,9 +103,7 @@ pub fn unlock_file(env: Env, path: &[u8], fd: i32) -> Result<()> {
     let _ = borrow_fd(&env, fd)?;
     // SAFETY: JavaScript hands back the fd lockFile gave it, which only it owned.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    PathLock::from_fd(fd, path)
-        .map_err(|e| throw(&env, &e))?
-        .release();
+    PathLock::from_fd(fd, path).or_throw(&env)?.release();
     Ok(())
 }
 
@@ -116,11 +112,11 @@ pub fn unlock_file(env: Env, path: &[u8], fd: i32) -> Result<()> {
 #[napi(js_name = "presetSocketMode")]
 pub fn preset_socket_mode(env: Env, fd: i32, mode: u32) -> Result<()> {
     let fd = borrow_fd(&env, fd)?;
-    socket_file::preset_mode(fd, mode).map_err(|e| throw(&env, &e))
+    socket_file::preset_mode(fd, mode).or_throw(&env)
 }
 
 /// Sets the permissions of the socket file at `path`, not following links.
 #[napi(js_name = "chmodSocketFile")]
 pub fn chmod_socket_file(env: Env, path: &[u8], mode: u32) -> Result<()> {
-    socket_file::chmod_socket_file(path, mode).map_err(|e| throw(&env, &e))
+    socket_file::chmod_socket_file(path, mode).or_throw(&env)
 }

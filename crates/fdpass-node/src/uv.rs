@@ -5,6 +5,7 @@
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ffi::{c_int, c_void};
 
+use fdpass::conn::Interest;
 use napi::sys;
 
 /// `UV_POLL` in `uv_handle_type`.
@@ -13,6 +14,19 @@ const UV_POLL: c_int = 8;
 pub const READABLE: c_int = 1;
 /// `UV_WRITABLE` in `uv_poll_event`.
 pub const WRITABLE: c_int = 2;
+
+/// The uv events that watch for `interest`.
+pub fn events(interest: Interest) -> c_int {
+    (if interest.readable { READABLE } else { 0 }) | (if interest.writable { WRITABLE } else { 0 })
+}
+
+/// The readiness uv `events` report.
+pub fn interest(events: c_int) -> Interest {
+    Interest {
+        readable: events & READABLE != 0,
+        writable: events & WRITABLE != 0,
+    }
+}
 
 type PollCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
 type CloseCb = unsafe extern "C" fn(handle: *mut c_void);

@@ -1,16 +1,18 @@
 //! Hands a connection's events to the JavaScript callback `(kind, a, b)`.
 
-use std::os::fd::{AsRawFd, IntoRawFd};
-use std::ptr;
 use std::rc::Rc;
 
-use fdpass::conn::{Batch, Event};
+use fdpass::conn::{accepted_meta, Batch, Event};
 use fdpass::wire_constants::EV_PUBLISHED;
-use napi::sys;
+use napi::bindgen_prelude::{BufferSlice, Int32ArraySlice};
+use napi::{sys, Env, JsValue};
 
 use super::Shared;
 use crate::errors::build_error;
+use crate::held_fds::hand_over;
+use crate::loop_callback::{call, in_callback_scope, in_handle_scope, LoopCallback};
 use crate::shared_buffers::{self, publish};
+use crate::values::js;
 
 /// Hands events to the JavaScript callback. From the event loop the calls are
 /// made inside one callback scope (`napi_open_callback_scope`), so that
@@ -38,61 +40,49 @@ pub(super) fn deliver(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) 
 /// `shared.env` must be the live env of the current thread.
 unsafe fn deliver_events(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
     let env = shared.env;
-    // SAFETY: raw napi calls on this thread's live env (the caller's promise);
-    // a handle scope bounds every value created here, and the callback scope
-    // opened here is closed here.
+    // SAFETY: this thread's live env (the caller's promise); the calls run
+    // inside the handle scope.
     unsafe {
-        let mut scope = ptr::null_mut();
-        if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
-            return;
-        }
-        let mut callback_scope = ptr::null_mut();
-        if from_loop {
-            let (callback, async_context) = {
-                let state = shared.state.borrow();
-                (state.callback, state.async_context)
-            };
+        in_handle_scope(env, || {
+            if !from_loop {
+                return call_each(shared, events, false);
+            }
             // Closed already: nobody takes these events (dropping them closes their fds).
-            if callback.is_null()
-                || sys::napi_open_callback_scope(env, ptr::null_mut(), async_context, &mut callback_scope)
-                    != sys::Status::napi_ok
-            {
-                sys::napi_close_handle_scope(env, scope);
-                return;
+            let context = shared.state.borrow().callback.as_ref().map(LoopCallback::context);
+            if let Some(context) = context {
+                in_callback_scope(env, context, || call_each(shared, events, true));
             }
-        }
-        for event in events {
-            let callback = shared.state.borrow().callback;
-            if callback.is_null() {
-                break; // closed from JavaScript meanwhile: what is left is dropped (and closed).
-            }
-            let mut func = ptr::null_mut();
-            if sys::napi_get_reference_value(env, callback, &mut func) != sys::Status::napi_ok
-                || func.is_null()
-            {
+        })
+    }
+}
+
+/// Calls the callback with each event, until it is closed or throws.
+///
+/// # Safety
+/// `shared.env` must be the live env of the current thread, with a handle
+/// scope open.
+unsafe fn call_each(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
+    let env = shared.env;
+    for event in events {
+        // SAFETY: the caller's promise, for the three raw calls.
+        unsafe {
+            // Closed from JavaScript meanwhile: what is left is dropped (and closed).
+            let Some(func) = shared
+                .state
+                .borrow()
+                .callback
+                .as_ref()
+                .and_then(|c| c.function(env))
+            else {
                 break;
-            }
+            };
             let Some(args) = event_args(env, event, shared.buffers) else {
                 continue;
             };
-            let mut global = ptr::null_mut();
-            sys::napi_get_global(env, &mut global);
-            let mut result = ptr::null_mut();
-            let status = sys::napi_call_function(env, global, func, 3, args.as_ptr(), &mut result);
-            if status == sys::Status::napi_pending_exception && from_loop {
-                let mut error = ptr::null_mut();
-                sys::napi_get_and_clear_last_exception(env, &mut error);
-                sys::napi_fatal_exception(env, error);
-                break;
-            }
-            if status != sys::Status::napi_ok {
+            if !call(env, func, &args, from_loop) {
                 break;
             }
         }
-        if !callback_scope.is_null() {
-            sys::napi_close_callback_scope(env, callback_scope);
-        }
-        sys::napi_close_handle_scope(env, scope);
     }
 }
 
@@ -106,92 +96,34 @@ unsafe fn event_args(
     event: Event,
     buffers: Option<usize>,
 ) -> Option<[sys::napi_value; 3]> {
-    let mut kind = ptr::null_mut();
-    let mut a = ptr::null_mut();
-    let mut b = ptr::null_mut();
-    let code = event.code();
-    // SAFETY: raw napi calls on the live env (the caller's promise), with
-    // out-pointers to locals and slices that outlive each call.
+    let js_env = Env::from_raw(env);
+    // SAFETY: values made in the live env (the caller's promise).
     unsafe {
-        sys::napi_get_undefined(env, &mut a);
-        sys::napi_get_undefined(env, &mut b);
-        match event {
+        let undefined = js(env, ())?;
+        let kind = js(env, event.code())?;
+        let (a, b) = match event {
             Event::Messages(Batch { data, meta, mut fds }) => {
                 if publish(buffers, &data, &meta, &mut fds) {
-                    sys::napi_create_int32(env, meta[0], &mut a);
-                    sys::napi_create_int32(env, EV_PUBLISHED, &mut kind);
-                    return Some([kind, a, b]);
+                    return Some([js(env, EV_PUBLISHED)?, js(env, meta[0])?, undefined]);
                 }
-                a = buffer(env, &data)?;
-                b = int32_array(env, &meta)?;
-                crate::held_fds::mark(buffers, &fds);
-                fds.into_iter().for_each(|fd| {
-                    let _ = fd.into_raw_fd();
-                });
+                let a = BufferSlice::copy_from(&js_env, &data).ok()?.raw();
+                let b = Int32ArraySlice::copy_from(&js_env, &meta).ok()?.raw();
+                hand_over(buffers, &mut fds);
+                (a, b)
             }
-            Event::Accepted(fds) => {
-                let mut meta = Vec::with_capacity(fds.len() + 1);
-                meta.push(fds.len() as i32);
-                meta.extend(fds.iter().map(AsRawFd::as_raw_fd));
-                b = int32_array(env, &meta)?;
-                fds.into_iter().for_each(|fd| {
-                    let _ = fd.into_raw_fd();
-                });
+            Event::Accepted(mut fds) => {
+                let b = Int32ArraySlice::copy_from(&js_env, accepted_meta(&fds))
+                    .ok()?
+                    .raw();
+                // Not marked held: JavaScript adopts each into a socket at once.
+                hand_over(None, &mut fds);
+                (undefined, b)
             }
-            Event::End | Event::Readable => {}
-            Event::Error(e) => a = build_error(env, &e, &e.to_string())?,
-            Event::Written(n) => {
-                sys::napi_create_uint32(env, n, &mut a);
-            }
-            Event::WriteError(e, n) => {
-                a = build_error(env, &e, &e.to_string())?;
-                sys::napi_create_uint32(env, n, &mut b);
-            }
-        }
-        sys::napi_create_int32(env, code, &mut kind);
-    }
-    Some([kind, a, b])
-}
-
-/// A Buffer holding a copy of `data`.
-///
-/// # Safety
-/// `env` must be the live env of the current thread, with a handle scope open.
-unsafe fn buffer(env: sys::napi_env, data: &[u8]) -> Option<sys::napi_value> {
-    let mut value = ptr::null_mut();
-    let mut out = ptr::null_mut();
-    // SAFETY: `data` is valid for its length during the call, which copies it.
-    let status =
-        unsafe { sys::napi_create_buffer_copy(env, data.len(), data.as_ptr().cast(), &mut out, &mut value) };
-    (status == sys::Status::napi_ok).then_some(value)
-}
-
-/// An Int32Array holding a copy of `values`.
-///
-/// # Safety
-/// `env` must be the live env of the current thread, with a handle scope open.
-unsafe fn int32_array(env: sys::napi_env, values: &[i32]) -> Option<sys::napi_value> {
-    let bytes = std::mem::size_of_val(values);
-    let mut data = ptr::null_mut();
-    let mut arraybuffer = ptr::null_mut();
-    let mut array = ptr::null_mut();
-    // SAFETY: the new ArrayBuffer's data is `bytes` long and nothing else
-    // uses it yet, so the copy into it is in bounds and does not overlap.
-    unsafe {
-        if sys::napi_create_arraybuffer(env, bytes, &mut data, &mut arraybuffer) != sys::Status::napi_ok {
-            return None;
-        }
-        if bytes > 0 {
-            ptr::copy_nonoverlapping(values.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes);
-        }
-        let status = sys::napi_create_typedarray(
-            env,
-            sys::TypedarrayType::int32_array,
-            values.len(),
-            arraybuffer,
-            0,
-            &mut array,
-        );
-        (status == sys::Status::napi_ok).then_some(array)
+            Event::End | Event::Readable => (undefined, undefined),
+            Event::Written(n) => (js(env, n)?, undefined),
+            Event::Error(e) => (build_error(env, &e, &e.to_string())?, undefined),
+            Event::WriteError(e, n) => (build_error(env, &e, &e.to_string())?, js(env, n)?),
+        };
+        Some([kind, a, b])
     }
 }

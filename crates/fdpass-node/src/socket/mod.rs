@@ -26,15 +26,16 @@ use std::rc::Rc;
 use fdpass::conn::{closed_error, Config, Connection};
 use fdpass::id_table::IdTable;
 use fdpass::SocketType;
-use napi::bindgen_prelude::{Result, Unknown};
+use napi::bindgen_prelude::{Either, Result, Unknown};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 
 pub use lean_calls::LEAN_FUNCTIONS;
 
-use crate::errors::{napi_failure, throw, too_many_sockets};
+use crate::errors::{napi_failure, throw, too_many_sockets, OrThrow};
+use crate::loop_callback::LoopCallback;
 use crate::uv::Poll;
-use crate::values::{borrow_fd, RawValue};
+use crate::values::borrow_fd;
 
 struct State {
     conn: Connection,
@@ -42,9 +43,8 @@ struct State {
     /// The uv events the poll handle watches for.
     events: c_int,
     refed: bool,
-    callback: sys::napi_ref,
-    callback_strong: bool,
-    async_context: sys::napi_async_context,
+    /// The JavaScript callback, until the socket closes.
+    callback: Option<LoopCallback>,
     cleanup_arg: *const Shared,
 }
 
@@ -64,6 +64,15 @@ thread_local! {
 /// The socket `id` names in `env`, if it is alive.
 fn lookup(env: sys::napi_env, id: i32) -> Option<Rc<Shared>> {
     SOCKETS.with_borrow(|t| t.get(env, id))
+}
+
+/// The peer's credentials (`PeerCredentials` in the TypeScript layer).
+#[napi(object)]
+pub struct NativePeerCredentials {
+    /// The peer's pid, or undefined when the kernel cannot tell.
+    pub pid: Either<i32, ()>,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 /// A non-blocking socket watched by the event loop (internal; wrapped by the
@@ -96,7 +105,7 @@ impl NativeSocket {
         // over to this object (see the TSDoc of FdSocket.from): nobody else
         // closes it.
         let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-        let kind = SocketType::from_name(&kind).map_err(|e| throw(&env, &e))?;
+        let kind = SocketType::from_name(&kind).or_throw(&env)?;
         let config = Config {
             kind,
             listening,
@@ -104,20 +113,14 @@ impl NativeSocket {
             max_bytes: max_bytes as usize,
             max_fds: max_fds as usize,
         };
-        let conn = Connection::new(owned, config).map_err(|e| throw(&env, &e))?;
+        let conn = Connection::new(owned, config).or_throw(&env)?;
         let raw_env = env.raw();
-        let mut callback_ref = ptr::null_mut();
-        let mut async_context = ptr::null_mut();
-        // SAFETY: raw napi calls on the live env of this constructor call,
-        // with values of this call and out-pointers to locals.
-        let made = unsafe {
-            let mut name = ptr::null_mut();
-            let mut resource = ptr::null_mut();
-            sys::napi_create_reference(raw_env, callback.raw(), 0, &mut callback_ref) == sys::Status::napi_ok
-                && sys::napi_create_string_utf8(raw_env, c"fdpass.FdSocket".as_ptr(), -1, &mut name)
-                    == sys::Status::napi_ok
-                && sys::napi_create_object(raw_env, &mut resource) == sys::Status::napi_ok
-                && sys::napi_async_init(raw_env, resource, name, &mut async_context) == sys::Status::napi_ok
+        // SAFETY: the live env and a value of this constructor call. Weak
+        // until something is pending (see poll::update).
+        let Some(callback) =
+            (unsafe { LoopCallback::new(raw_env, callback.raw(), c"fdpass.FdSocket", false) })
+        else {
+            return Err(napi_failure(&env, "creating a socket's callback"));
         };
         let shared = Rc::new(Shared {
             env: raw_env,
@@ -127,16 +130,10 @@ impl NativeSocket {
                 poll: None,
                 events: 0,
                 refed: true,
-                callback: callback_ref,
-                callback_strong: false,
-                async_context,
+                callback: Some(callback),
                 cleanup_arg: ptr::null(),
             }),
         });
-        if !made {
-            close(&shared);
-            return Err(napi_failure(&env, "creating a socket's callback"));
-        }
         // Close the socket if the environment goes away first (a worker thread
         // terminated with sockets open).
         let arg = Rc::into_raw(shared.clone());
@@ -184,7 +181,7 @@ impl NativeSocket {
             .borrow_mut()
             .conn
             .set_reading(room as usize, fd_room as usize);
-        poll::update(&self.inner).map_err(|e| throw(&env, &e))
+        poll::update(&self.inner).or_throw(&env)
     }
 
     /// Whether pending work on this socket keeps the process alive.
@@ -198,37 +195,16 @@ impl NativeSocket {
     }
 
     /// The peer's credentials at connect time.
-    #[napi(ts_return_type = "{ pid: number | undefined; uid: number; gid: number }")]
-    pub fn peer_credentials(&self, env: Env) -> Result<RawValue> {
-        let creds = {
-            let state = self.inner.state.borrow();
-            let fd = state.conn.fd().ok_or_else(|| throw(&env, &closed_error()))?;
-            fdpass::unix::peer_credentials(fd).map_err(|e| throw(&env, &e))?
-        };
-        let raw = env.raw();
-        let mut object = ptr::null_mut();
-        // SAFETY: raw napi calls on the live env of this call, with values
-        // made in it and out-pointers to locals.
-        let made = unsafe {
-            let mut pid = ptr::null_mut();
-            let mut uid = ptr::null_mut();
-            let mut gid = ptr::null_mut();
-            let ok = sys::Status::napi_ok;
-            sys::napi_create_object(raw, &mut object) == ok
-                && match creds.pid {
-                    Some(p) => sys::napi_create_int32(raw, p, &mut pid),
-                    None => sys::napi_get_undefined(raw, &mut pid),
-                } == ok
-                && sys::napi_create_uint32(raw, creds.uid, &mut uid) == ok
-                && sys::napi_create_uint32(raw, creds.gid, &mut gid) == ok
-                && sys::napi_set_named_property(raw, object, c"pid".as_ptr(), pid) == ok
-                && sys::napi_set_named_property(raw, object, c"uid".as_ptr(), uid) == ok
-                && sys::napi_set_named_property(raw, object, c"gid".as_ptr(), gid) == ok
-        };
-        if !made {
-            return Err(napi_failure(&env, "building the peer's credentials"));
-        }
-        Ok(RawValue(object))
+    #[napi]
+    pub fn peer_credentials(&self, env: Env) -> Result<NativePeerCredentials> {
+        let state = self.inner.state.borrow();
+        let fd = state.conn.fd().ok_or_else(|| throw(&env, &closed_error()))?;
+        let creds = fdpass::unix::peer_credentials(fd).or_throw(&env)?;
+        Ok(NativePeerCredentials {
+            pid: creds.pid.map_or(Either::B(()), Either::A),
+            uid: creds.uid,
+            gid: creds.gid,
+        })
     }
 
     /// Closes the socket: drops queued sends (closing their duplicated fds)
@@ -298,17 +274,10 @@ fn close_state(shared: &Rc<Shared>) -> (Option<Poll>, Option<OwnedFd>) {
             drop(Rc::from_raw(arg));
         }
     }
-    if !state.callback.is_null() {
-        // SAFETY: the reference and the async context belong to this env,
-        // which is alive: from JavaScript, from a finalizer or from the env's
-        // cleanup hook.
-        unsafe {
-            sys::napi_delete_reference(env, state.callback);
-            if !state.async_context.is_null() {
-                sys::napi_async_destroy(env, state.async_context);
-            }
-        }
-        state.callback = ptr::null_mut();
+    if let Some(callback) = state.callback.take() {
+        // SAFETY: the callback belongs to this env, which is alive: from
+        // JavaScript, from a finalizer or from the env's cleanup hook.
+        unsafe { callback.release(env, true) };
     }
     (state.poll.take(), fd)
 }

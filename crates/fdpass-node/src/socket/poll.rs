@@ -5,13 +5,12 @@ use std::ffi::{c_int, c_void};
 use std::ptr;
 use std::rc::Rc;
 
-use fdpass::conn::Event;
 use fdpass::Error as CoreError;
 use napi::sys;
 use nix::errno::Errno;
 
 use super::{deliver::deliver, Shared, State};
-use crate::uv::{Poll, READABLE, WRITABLE};
+use crate::uv::{self, Poll};
 
 /// Asks the loop to watch for what the connection needs now, and keeps the
 /// JavaScript callback alive exactly while something is pending.
@@ -21,8 +20,7 @@ pub(super) fn update(shared: &Rc<Shared>) -> Result<(), CoreError> {
     if state.conn.is_closed() {
         return Ok(());
     }
-    let interest = state.conn.interest();
-    let wanted = if interest.readable { READABLE } else { 0 } | if interest.writable { WRITABLE } else { 0 };
+    let wanted = uv::events(state.conn.interest());
     if wanted != 0 && state.poll.is_none() {
         state.poll = Some(new_poll(shared, state)?);
     }
@@ -35,7 +33,11 @@ pub(super) fn update(shared: &Rc<Shared>) -> Result<(), CoreError> {
         }
         state.events = wanted;
     }
-    set_callback_strength(shared.env, state, wanted != 0);
+    if let Some(callback) = &mut state.callback {
+        // SAFETY: the socket is open, so its env is alive (a closing env
+        // closes it first).
+        unsafe { callback.set_strong(shared.env, wanted != 0) };
+    }
     Ok(())
 }
 
@@ -66,23 +68,6 @@ fn new_poll(shared: &Rc<Shared>, state: &State) -> Result<Poll, CoreError> {
     }
 }
 
-fn set_callback_strength(env: sys::napi_env, state: &mut State, strong: bool) {
-    if state.callback.is_null() || state.callback_strong == strong {
-        return;
-    }
-    let mut count = 0;
-    // SAFETY: the reference belongs to this env and is still alive (it is
-    // deleted, and set to null, only when the socket closes).
-    unsafe {
-        if strong {
-            sys::napi_reference_ref(env, state.callback, &mut count);
-        } else {
-            sys::napi_reference_unref(env, state.callback, &mut count);
-        }
-    }
-    state.callback_strong = strong;
-}
-
 unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) {
     // SAFETY: the handle's data holds a count of the Rc until its close
     // callback, which cannot have run while the loop calls this one; the
@@ -93,26 +78,16 @@ unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) 
         Rc::increment_strong_count(data);
         Rc::from_raw(data)
     };
-    let mut out: Vec<Event> = Vec::new();
-    {
+    let events = {
         let mut state = shared.state.borrow_mut();
-        // An error status (POLLERR/POLLHUP reported as a uv error) says
-        // little: let the syscalls report what happened (ECONNRESET, EPIPE,
-        // end of stream).
-        let events = if status < 0 { state.events } else { events };
-        if events & WRITABLE != 0 {
-            out.extend(state.conn.flush());
-        }
-        let (room, fd_room) = state.conn.reading();
-        if events & READABLE != 0 && room > 0 {
-            out.extend(state.conn.read(room, fd_room));
-        }
-    }
-    if status < 0 && out.is_empty() {
-        out.push(Event::Error(CoreError::os(Errno::from_raw(-status), "uv_poll")));
-    }
+        // On an error status, everything watched counts as ready (see
+        // Connection::on_ready).
+        let failure = (status < 0).then(|| CoreError::os(Errno::from_raw(-status), "uv_poll"));
+        let ready = if status < 0 { state.events } else { events };
+        state.conn.on_ready(uv::interest(ready), failure)
+    };
     let _ = update(&shared);
-    deliver(&shared, out, true);
+    deliver(&shared, events, true);
 }
 
 pub(super) unsafe extern "C" fn on_close(handle: *mut c_void) {

@@ -3,7 +3,7 @@
 //! own sockets do, instead of through a batch and the shared buffers. The
 //! logic is the core's; this only passes the Buffer, the fds and the result.
 
-use std::os::fd::IntoRawFd;
+use std::os::fd::AsRawFd;
 use std::ptr;
 
 use fdpass::conn::PullRead;
@@ -82,11 +82,11 @@ unsafe extern "C" fn socket_read_into_lean(
             if fds.len() >= slots.len() {
                 return None; // dropping `fds` closes them
             }
-            crate::held_fds::mark(shared.buffers, &fds);
             slots[0] = fds.len() as i32;
-            for (slot, fd) in slots[1..].iter_mut().zip(fds) {
-                *slot = fd.into_raw_fd();
+            for (slot, fd) in slots[1..].iter_mut().zip(&fds) {
+                *slot = fd.as_raw_fd();
             }
+            crate::held_fds::hand_over(shared.buffers, &mut fds);
             lean.set_result(result);
             Some(())
         })

@@ -1,7 +1,17 @@
 //! A listening connection's reads: accepted connections.
 
+use std::os::fd::{AsRawFd, OwnedFd};
+
 use super::{Connection, Event};
 use crate::unix;
+
+/// The metadata of an [`Event::Accepted`] as the binding hands it over:
+/// `[count, fd...]`.
+pub fn accepted_meta(fds: &[OwnedFd]) -> Vec<i32> {
+    std::iter::once(fds.len() as i32)
+        .chain(fds.iter().map(AsRawFd::as_raw_fd))
+        .collect()
+}
 
 impl Connection {
     /// Accepts up to `max` connections without blocking. Running out of fds

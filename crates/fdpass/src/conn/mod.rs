@@ -19,10 +19,12 @@ mod datagram_scratch;
 mod event;
 mod pull;
 mod read;
+mod ready;
 mod write_queue;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
+pub use accept::accepted_meta;
 pub use batch::{Batch, BATCH_BYTES};
 pub use event::Event;
 pub use pull::PullRead;
