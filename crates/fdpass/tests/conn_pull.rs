@@ -185,3 +185,31 @@ fn only_unframed_streams_pull_and_a_closed_one_fails() {
     assert!(conn.read_into(&mut [0; 4], &mut Vec::new()).is_err());
     assert!(conn.read(1, 1).is_empty());
 }
+
+#[test]
+fn the_watchers_readiness_becomes_readable_and_its_error_waits_for_the_pull() {
+    let (mut conn, peer) = pulling(MAX_FDS_PER_MESSAGE);
+    conn.set_reading(4, 1);
+    let readable = fdpass::conn::Interest {
+        readable: true,
+        writable: false,
+    };
+    let hangup = || Some(Error::os(nix::errno::Errno::EPIPE, "uv_poll"));
+    // Input, or a hangup the watcher reports as an error: the reader pulls,
+    // and its read tells what happened.
+    assert!(matches!(
+        conn.on_ready(readable, None).as_slice(),
+        [Event::Readable]
+    ));
+    drop(peer);
+    assert!(matches!(
+        conn.on_ready(readable, hangup()).as_slice(),
+        [Event::Readable]
+    ));
+    assert_eq!(read(&mut conn, 8).0, PullRead::End);
+    // Past the end nothing is pulled: the watcher's own error is all there is.
+    assert!(matches!(
+        conn.on_ready(readable, hangup()).as_slice(),
+        [Event::Error(_)]
+    ));
+}
