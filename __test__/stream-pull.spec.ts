@@ -10,6 +10,7 @@ import { once } from 'node:events'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { Worker } from 'node:worker_threads'
 
 import { closeFds, FdStream, sendFds, socketPair, type FdpassError } from 'fdpass'
 
@@ -184,3 +185,39 @@ test.serial(
     })
   },
 )
+
+test.serial('workers terminated at random points of a stream of fds leave no fd behind', async (t) => {
+  const root = path.join(__dirname, '..')
+  await withFdAudit(t, async () => {
+    for (let round = 0; round < 12; round++) {
+      // The worker streams chunks with an fd each to itself; its reader lets
+      // up to 300 fds wait in the queue, then takes and closes them all.
+      const worker = new Worker(
+        `
+        const { parentPort } = require('node:worker_threads')
+        const fs = require('node:fs')
+        const { FdStream, socketPair, closeFds } = require(${JSON.stringify(root)})
+        const [x, y] = socketPair('stream')
+        const reader = FdStream.from(x)
+        const writer = FdStream.from(y)
+        const file = fs.openSync('/dev/null', 'r')
+        let told = false
+        reader.on('data', () => {
+          if (reader.queuedFds > 300) closeFds(reader.takeFds())
+          if (!told) parentPort.postMessage('reading')
+          told = true
+        })
+        const chunk = Buffer.alloc(${3000 + 997})
+        ;(async () => {
+          for (;;) if (!writer.write({ data: chunk, fds: [file] })) await new Promise((r) => writer.once('drain', r))
+        })()
+        `,
+        { eval: true },
+      )
+      await once(worker, 'message')
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 30))
+      await worker.terminate()
+    }
+    t.pass()
+  })
+})
