@@ -11,7 +11,14 @@ export const enum Ev {
   WriteError = 5,
   Accepted = 6,
   Published = 7,
+  Readable = 8,
 }
+
+/** Result of a pulled read (`socketReadInto`) that found nothing to read. */
+export const PULL_WOULD_BLOCK = -1
+
+/** Result of a pulled read (`socketReadInto`) at the end of the stream. */
+export const PULL_END = -2
 
 /** Fd slots of the lean scratch (the count and up to 253 fds, plus room to spare). */
 export const SCRATCH_FD_SLOTS = 256

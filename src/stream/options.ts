@@ -13,8 +13,10 @@ export const DEFAULT_STREAM_MAX_QUEUED_FDS = 1024
 
 /** How much one `recvmsg` of a stream asks the kernel for. */
 export const READ_CHUNK = 64 * 1024
-/** How many `recvmsg`s one read (a wake-up of the loop, or `_read`) may do while the reader wants more. */
+/** The room a stream asks its socket's watcher for: any non-zero value means "watch for input". */
 export const READ_ROOM = 4
+/** How many `recvmsg`s one pull (a wake-up of the loop, or `_read`) may do while the reader wants more. */
+export const PULL_ROOM = 16
 
 /** Options of an {@link FdStream}. */
 export interface FdStreamOptions {

@@ -37,6 +37,7 @@ pub fn bind_lean(env: Env) -> Result<RawValue> {
         for (name, callback) in crate::raw::LEAN_FUNCTIONS
             .iter()
             .chain(crate::socket::LEAN_FUNCTIONS)
+            .chain(crate::socket::stream_read::LEAN_FUNCTIONS)
         {
             let mut function = ptr::null_mut();
             if sys::napi_create_function(

@@ -23,6 +23,15 @@ pub const EV_WRITE_ERROR: i32 = 5;
 pub const EV_ACCEPTED: i32 = 6;
 /// `(kind, count)`: the batch is in the shared buffers.
 pub const EV_PUBLISHED: i32 = 7;
+/// The socket has input for a connection that pulls its reads itself
+/// ([`Connection::set_pull_reads`](crate::conn::Connection::set_pull_reads)).
+pub const EV_READABLE: i32 = 8;
+
+/// What a pulled read (`Connection::read_into`) reports when the socket had
+/// nothing to read: the read would block.
+pub const PULL_WOULD_BLOCK: i32 = -1;
+/// What a pulled read reports at the end of the stream.
+pub const PULL_END: i32 = -2;
 
 /// Fd slots of the lean scratch: the count and up to 253 fds, plus room to spare.
 pub const SCRATCH_FD_SLOTS: usize = 256;
@@ -82,8 +91,19 @@ pub const TYPESCRIPT: &[TsItem] = &[
             ("WriteError", EV_WRITE_ERROR as i64),
             ("Accepted", EV_ACCEPTED as i64),
             ("Published", EV_PUBLISHED as i64),
+            ("Readable", EV_READABLE as i64),
         ],
         "Events from the native socket: `(kind, a, b)`.",
+    ),
+    TsItem::Const(
+        "PULL_WOULD_BLOCK",
+        PULL_WOULD_BLOCK as i64,
+        "Result of a pulled read (`socketReadInto`) that found nothing to read.",
+    ),
+    TsItem::Const(
+        "PULL_END",
+        PULL_END as i64,
+        "Result of a pulled read (`socketReadInto`) at the end of the stream.",
     ),
     TsItem::Const(
         "SCRATCH_FD_SLOTS",

@@ -119,7 +119,7 @@ unsafe fn event_args(
                 hand_over(None, &mut fds);
                 (undefined, b)
             }
-            Event::End => (undefined, undefined),
+            Event::End | Event::Readable => (undefined, undefined),
             Event::Written(n) => (js(env, n)?, undefined),
             Event::Error(e) => (build_error(env, &e, &e.to_string())?, undefined),
             Event::WriteError(e, n) => (build_error(env, &e, &e.to_string())?, js(env, n)?),

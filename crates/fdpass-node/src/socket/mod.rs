@@ -15,6 +15,7 @@
 mod deliver;
 mod lean_calls;
 mod poll;
+pub(crate) mod stream_read;
 
 use std::cell::RefCell;
 use std::ffi::{c_int, c_void};

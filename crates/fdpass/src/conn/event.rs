@@ -24,6 +24,9 @@ pub enum Event {
     /// (A listener reports running out of fds this way, with 0, and goes on
     /// listening.)
     WriteError(Error, u32),
+    /// The socket has input, for a connection that pulls its reads itself
+    /// ([`Connection::set_pull_reads`](super::Connection::set_pull_reads)).
+    Readable,
 }
 
 impl Event {
@@ -36,6 +39,7 @@ impl Event {
             Event::Error(_) => wire::EV_ERROR,
             Event::Written(_) => wire::EV_WRITTEN,
             Event::WriteError(..) => wire::EV_WRITE_ERROR,
+            Event::Readable => wire::EV_READABLE,
         }
     }
 }

@@ -17,6 +17,7 @@ mod accept;
 mod batch;
 mod datagram_scratch;
 mod event;
+mod pull;
 mod read;
 mod ready;
 mod write_queue;
@@ -26,6 +27,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 pub use accept::accepted_meta;
 pub use batch::{Batch, BATCH_BYTES};
 pub use event::Event;
+pub use pull::PullRead;
 
 use crate::cmsg::ControlBuffer;
 use crate::error::{Error, Result, MAX_FDS_PER_MESSAGE};
@@ -80,6 +82,8 @@ pub struct Connection {
     /// a read stops once a batch holds this many.
     read_fd_room: usize,
     eof: bool,
+    /// Whether the reader pulls its reads itself (see [`pull`]).
+    pull: bool,
 }
 
 impl Connection {
@@ -100,6 +104,7 @@ impl Connection {
             read_room: 0,
             read_fd_room: 0,
             eof: false,
+            pull: false,
         })
     }
 
@@ -172,10 +177,14 @@ impl Connection {
 
     /// Reads up to `max` messages (or accepted connections) without
     /// blocking, stopping after the message that brings the batch to
-    /// `max_fds` fds.
+    /// `max_fds` fds. A connection whose reader pulls its reads reads
+    /// nothing here: it reports [`Event::Readable`] (see [`pull`]).
     pub fn read(&mut self, max: usize, max_fds: usize) -> Vec<Event> {
         if self.config.listening {
             return self.accept(max);
+        }
+        if self.pull {
+            return self.readable_event();
         }
         let (batch, tail) = self.read_batch(max, max_fds);
         batch.map(Event::Messages).into_iter().chain(tail).collect()
