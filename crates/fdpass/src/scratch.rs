@@ -20,7 +20,7 @@
 //! written by code this crate does not control, and a malformed call is
 //! refused with [`CallError::Malformed`] before any syscall.
 
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::ptr::NonNull;
 
 use crate::cmsg::ControlBuffer;
@@ -150,6 +150,25 @@ impl Scratch {
         }
         // SAFETY: as for fd_slots; the data area follows the fd slots.
         Ok(unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(SCRATCH_FD_BYTES), len) })
+    }
+
+    /// Puts the fds of a receive in the slots as [`Scratch::recv`] does: the
+    /// count in slot 0, the fds in slots 1..=count; malformed (and nothing
+    /// written) if they do not fit.
+    pub fn set_received_fds(&mut self, fds: &[impl AsRawFd]) -> Result<(), Malformed> {
+        if fds.len() >= SCRATCH_FD_SLOTS {
+            return Err(Malformed);
+        }
+        // SAFETY: every slot is in bounds and aligned; `&mut self` makes this
+        // the only reference into the scratch while it lives.
+        let slots =
+            unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().cast::<RawFd>(), SCRATCH_FD_SLOTS) };
+        // At most SCRATCH_FD_SLOTS - 1.
+        slots[0] = fds.len() as i32;
+        for (slot, fd) in slots[1..].iter_mut().zip(fds) {
+            *slot = fd.as_raw_fd();
+        }
+        Ok(())
     }
 
     /// The message a send call describes, and its target (a socket number,

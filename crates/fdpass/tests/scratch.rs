@@ -238,6 +238,17 @@ fn arguments_out_of_range_are_refused_before_any_syscall() {
         assert_eq!(scratch.data(SCRATCH_DATA_BYTES + 1), Err(Malformed));
         assert_eq!(scratch.fd_slots(1).expect("one slot"), [f.as_raw_fd()]);
         assert_eq!(scratch.data(1).expect("one byte"), b"x");
+
+        // The fds of a pulled read: count in slot 0, then the fds; more than
+        // the slots hold are refused and nothing is written.
+        let fds = vec![f.as_fd(); SCRATCH_FD_SLOTS];
+        memory.scratch().set_received_fds(&fds[..2]).expect("two fit");
+        assert_eq!(
+            [memory.fd(0), memory.fd(1), memory.fd(2)],
+            [2, f.as_raw_fd(), f.as_raw_fd()]
+        );
+        assert_eq!(memory.scratch().set_received_fds(&fds), Err(Malformed));
+        assert_eq!(memory.fd(0), 2, "slot 0 untouched");
     });
 }
 

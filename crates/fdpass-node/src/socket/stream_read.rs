@@ -3,16 +3,13 @@
 //! own sockets do, instead of through a batch and the shared buffers. The
 //! logic is the core's; this only passes the Buffer, the fds and the result.
 
-use std::os::fd::AsRawFd;
-use std::ptr;
-
 use fdpass::conn::PullRead;
+use fdpass::scratch::Malformed;
 use fdpass::wire_constants::{PULL_END, PULL_WOULD_BLOCK};
-use napi::{sys, Env};
+use napi::sys;
 
 use super::lookup;
-use crate::errors::throw;
-use crate::lean::{lean_call, throw_misuse, LeanFunction};
+use crate::lean::{finish, lean_call, LeanFunction};
 use crate::values::typed_array;
 
 /// The lean functions of pulled stream reads.
@@ -32,14 +29,14 @@ unsafe extern "C" fn socket_pull_reads_lean(
     // SAFETY: env and info are those of this running callback.
     let done = unsafe {
         lean_call::<0, ()>(env, info, |lean, []| {
-            let shared = lookup(env, lean.int(0)?)?;
+            let shared = lookup(env, lean.scratch.int(0)?).ok_or(Malformed)?;
             let on = shared.state.borrow_mut().conn.set_pull_reads(true);
-            lean.set_result(i32::from(on));
-            Some(())
+            lean.scratch.set_result(i32::from(on));
+            Ok(())
         })
     };
     // SAFETY: env is that of this running callback.
-    done.map_or_else(|| unsafe { throw_misuse(env) }, |()| ptr::null_mut())
+    unsafe { finish(env, done) }
 }
 
 /// `socketReadInto(buffer)`, integers [socket id]: one non-blocking
@@ -55,11 +52,11 @@ unsafe extern "C" fn socket_read_into_lean(
     // SAFETY: env and info are those of this running callback.
     let done = unsafe {
         lean_call::<1, ()>(env, info, |lean, [buffer]| {
-            let shared = lookup(env, lean.int(0)?)?;
+            let shared = lookup(env, lean.scratch.int(0)?).ok_or(Malformed)?;
             // SAFETY: `buffer` is a value of this running call.
-            let (data, len) = typed_array(env, buffer, sys::TypedarrayType::uint8_array)?;
+            let (data, len) = typed_array(env, buffer, sys::TypedarrayType::uint8_array).ok_or(Malformed)?;
             if data.is_null() || len == 0 {
-                return None;
+                return Err(Malformed.into());
             }
             // SAFETY: the Uint8Array's bytes, valid for `len` bytes while no
             // JavaScript runs (none does until this call returns, so nothing
@@ -72,25 +69,16 @@ unsafe extern "C" fn socket_read_into_lean(
                 Ok(PullRead::Read(n)) => n as i32,
                 Ok(PullRead::WouldBlock) => PULL_WOULD_BLOCK,
                 Ok(PullRead::End) => PULL_END,
-                Err(e) => {
-                    throw(&Env::from_raw(env), &e);
-                    return Some(());
-                }
+                Err(e) => return Err(e.into()),
             };
-            // At most the connection's max_fds (253), within the slots.
-            let (_, slots, _) = lean.recv_areas(0)?;
-            if fds.len() >= slots.len() {
-                return None; // dropping `fds` closes them
-            }
-            slots[0] = fds.len() as i32;
-            for (slot, fd) in slots[1..].iter_mut().zip(&fds) {
-                *slot = fd.as_raw_fd();
-            }
+            // At most the connection's max_fds (253), within the slots; if
+            // not, dropping `fds` closes them.
+            lean.scratch.set_received_fds(&fds)?;
             crate::held_fds::hand_over(shared.buffers, &mut fds);
-            lean.set_result(result);
-            Some(())
+            lean.scratch.set_result(result);
+            Ok(())
         })
     };
     // SAFETY: env is that of this running callback.
-    done.map_or_else(|| unsafe { throw_misuse(env) }, |()| ptr::null_mut())
+    unsafe { finish(env, done) }
 }
