@@ -15,14 +15,6 @@ import { PULL_END, PULL_WOULD_BLOCK } from '../internal/native-constants'
 import type { FdQueue } from './fd-queue'
 import { READ_CHUNK } from './options'
 
-/** The lean calls of pulled reads (see stream_read.rs). */
-const pullLean = lean as typeof lean & {
-  /** Integers [socket id]: the socket reports input (`Ev.Readable`) instead of reading; result 1 if it can. */
-  socketPullReads(): void
-  /** Integers [socket id]: one recvmsg into `buffer`; result bytes, PULL_WOULD_BLOCK or PULL_END; fds in the slots. */
-  socketReadInto(buffer: Uint8Array): void
-}
-
 /** Reads of at most this many bytes are copied into a Buffer of their size; larger ones keep theirs. */
 const COPY_BELOW = READ_CHUNK / 4
 
@@ -56,7 +48,7 @@ export const enum Pulled {
 /** Switches the native socket `id` to pulled reads; false if it cannot (not an unframed stream). */
 export function pullReads(id: number): boolean {
   scratchInts[0] = id
-  pullLean.socketPullReads()
+  lean.socketPullReads()
   return scratchInts[0] === 1
 }
 
@@ -87,7 +79,7 @@ export class PullReader {
     const buffer = (spare ??= Buffer.allocUnsafeSlow(READ_CHUNK))
     scratchInts[0] = this.#id
     try {
-      pullLean.socketReadInto(buffer)
+      lean.socketReadInto(buffer)
     } catch (err) {
       this.#sink.destroy(err as Error)
       return Pulled.Enough

@@ -16,7 +16,7 @@ use crate::values::RawValue;
 /// functions that use it.
 #[napi(
     js_name = "bindLean",
-    ts_return_type = "{ scratch: ArrayBuffer; sendFds(data: Uint8Array): void; sendScratch(): void; sendOwned(data: Uint8Array): void; sendOwnedScratch(): void; recvFds(): void; closeFds(): void; socketSend(data: Uint8Array): void; socketSendScratch(): void; socketRead(): void }"
+    ts_return_type = "{ scratch: ArrayBuffer; sendFds(data: Uint8Array): void; sendScratch(): void; sendOwned(data: Uint8Array): void; sendOwnedScratch(): void; recvFds(): void; closeFds(): void; socketSend(data: Uint8Array): void; socketSendScratch(): void; socketRead(): void; socketPullReads(): void; socketReadInto(buffer: Uint8Array): void }"
 )]
 pub fn bind_lean(env: Env) -> Result<RawValue> {
     let raw = env.raw();
