@@ -4,20 +4,12 @@
  * nobody took.
  */
 import type { FdMessage } from '../socket-types'
-import { release } from './held-fds'
-import { native } from './native'
+import { closeHeld, release } from './held-fds'
 import type { Queue } from './queue'
 
 /** Closes the fds of messages nobody took. */
 export function closeQuietly(fds: number[]): void {
-  if (fds.length > 0) {
-    release(fds)
-    try {
-      native.closeFds(fds)
-    } catch {
-      // Already closed by their owner: nothing more to release.
-    }
-  }
+  if (fds.length > 0) closeHeld(fds)
 }
 
 /** A message handed to the user's code: its fds are theirs from now on (see held-fds.ts). */

@@ -28,6 +28,17 @@ export function release(fds: readonly number[]): void {
   }
 }
 
+/**
+ * Closes `fds` (fds nobody took) and unmarks them in one native call, which
+ * a worker's termination cannot split: unmarked first and then terminated,
+ * they would leak; closed first, the teardown would close their numbers
+ * again, which another thread may have reused. Errors are ignored (an fd
+ * its owner closed already).
+ */
+export function closeHeld(fds: number[]): void {
+  native.closeHeldFds(buffersId, fds)
+}
+
 function grow(fd: number): void {
   let length = Math.max(marks.length, 1024)
   while (length <= fd) length *= 2

@@ -24,6 +24,18 @@ export class FdQueue {
 
   /** Takes up to `count` fds from the front; they are the caller's from now on. */
   take(count: number): number[] {
+    const taken = this.#remove(count)
+    release(taken)
+    return taken
+  }
+
+  /** Closes every fd still waiting (still marked held until they are closed). */
+  closeAll(): void {
+    closeQuietly(this.#remove(this.length))
+  }
+
+  /** Removes up to `count` fds from the front. */
+  #remove(count: number): number[] {
     const end = Math.min(this.#head + count, this.#fds.length)
     const taken = this.#fds.slice(this.#head, end)
     this.#head = end
@@ -34,13 +46,7 @@ export class FdQueue {
       this.#fds = this.#fds.slice(this.#head)
       this.#head = 0
     }
-    release(taken)
     return taken
-  }
-
-  /** Closes every fd still waiting. */
-  closeAll(): void {
-    closeQuietly(this.take(this.length))
   }
 }
 

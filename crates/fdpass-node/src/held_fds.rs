@@ -82,6 +82,20 @@ pub fn hand_over(id: Option<usize>, fds: &mut Vec<OwnedFd>) {
     });
 }
 
+/// Closes `fds`, the fds nobody took, and clears their marks in the copy
+/// whose shared buffers are `id`, in one call: JavaScript cannot be stopped
+/// between the two (see [`HeldFds::close`]). Best effort, as for every fd
+/// nobody took: an fd its owner closed already is no error here.
+#[napi(js_name = "closeHeldFds")]
+pub fn close_held_fds(id: i32, fds: Vec<i32>) {
+    MARKS.with_borrow_mut(|all| {
+        let _ = match usize::try_from(id).ok().and_then(|id| all.get_mut(&id)) {
+            Some(marks) => marks.held.close(&fds),
+            None => fdpass::close_fds(&fds),
+        };
+    });
+}
+
 unsafe extern "C" fn release_held(arg: *mut std::ffi::c_void) {
     let Some(Marks { held, array }) = MARKS.with_borrow_mut(|all| all.remove(&(arg as usize))) else {
         return;

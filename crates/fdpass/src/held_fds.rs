@@ -58,6 +58,22 @@ impl HeldFds {
         }
     }
 
+    /// Clears the marks of `fds` (kept past the end or not) and closes them,
+    /// for the fds nobody took. One step for JavaScript, which a worker's
+    /// termination cannot split: cleared and left open, they would leak;
+    /// closed and still marked, the teardown would close their numbers
+    /// again, which another thread may have reused by then. Returns the first
+    /// error of a close (every fd is closed and unmarked regardless).
+    pub fn close(&mut self, fds: &[RawFd]) -> crate::Result<()> {
+        for &fd in fds {
+            let cleared = usize::try_from(fd).is_ok_and(|i| self.marks.set(i, 0));
+            if !cleared {
+                self.beyond.retain(|&held| held != fd);
+            }
+        }
+        crate::close_fds(fds)
+    }
+
     /// Closes every fd still marked and every fd kept past the end; returns
     /// them, in that order.
     ///

@@ -153,6 +153,40 @@ fn regrowing_marks_what_was_kept_aside_in_the_new_marks() {
 }
 
 #[test]
+fn closing_held_fds_clears_their_marks_so_the_teardown_leaves_them_alone() {
+    let marks = Memory::new(64 * 1024);
+    let mut held = HeldFds::new(marks.region());
+    let (a, mut a_w) = pipe();
+    let (b, mut b_w) = pipe();
+    let (c, mut c_w) = pipe();
+    let raws = [a.as_raw_fd(), b.as_raw_fd(), c.as_raw_fd()];
+    HeldFds::hand_over(Some(&mut held), &mut vec![a, b, c]);
+    held.close(&raws[..2]).expect("close");
+    assert!(!has_reader(&mut a_w) && !has_reader(&mut b_w), "closed");
+    assert_eq!(marks.marked(), [raws[2]], "only the fd not closed is still held");
+    // SAFETY: the one still marked was handed over and nothing else uses it.
+    let closed = unsafe { held.close_all() };
+    assert_eq!(closed, [raws[2]], "the teardown closes no number twice");
+    assert!(!has_reader(&mut c_w));
+}
+
+#[test]
+fn closing_held_fds_kept_past_the_end_forgets_them_too() {
+    let marks = Memory::new(0);
+    let mut held = HeldFds::new(marks.region());
+    let (a, mut a_w) = pipe();
+    let (b, mut b_w) = pipe();
+    let raws = [a.as_raw_fd(), b.as_raw_fd()];
+    HeldFds::hand_over(Some(&mut held), &mut vec![a, b]);
+    held.close(&raws[..1]).expect("close");
+    assert!(!has_reader(&mut a_w) && has_reader(&mut b_w));
+    // SAFETY: the one still kept was handed over and nothing else uses it.
+    let closed = unsafe { held.close_all() };
+    assert_eq!(closed, [raws[1]]);
+    assert!(!has_reader(&mut b_w));
+}
+
+#[test]
 fn handing_over_without_marks_only_lets_go_of_ownership() {
     let (a, mut a_w) = pipe();
     let raw = a.as_raw_fd();
