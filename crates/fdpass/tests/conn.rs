@@ -8,9 +8,12 @@
 //! end of a pipe whose other copies are closed, so the pipe's write end
 //! gets EPIPE exactly when no copy of the read end is left anywhere.
 
+mod common;
+
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
+use common::{has_reader, pipe};
 use fdpass::conn::{Config, Connection, Event, Interest};
 use fdpass::{socket_pair, Error, SocketType, MAX_FDS_PER_MESSAGE};
 
@@ -45,21 +48,6 @@ fn pair(kind: SocketType, framing: bool) -> (Connection, Connection) {
         Connection::new(a, config(kind, framing)).expect("a"),
         Connection::new(b, config(kind, framing)).expect("b"),
     )
-}
-
-/// A pipe: (read end, write end).
-fn pipe() -> (OwnedFd, std::fs::File) {
-    let (r, w) = nix::unistd::pipe().expect("pipe");
-    (r, std::fs::File::from(w))
-}
-
-/// Whether some copy of the pipe's read end is still open somewhere.
-fn has_reader(write_end: &mut std::fs::File) -> bool {
-    match write_end.write(b"x") {
-        Ok(_) => true,
-        Err(e) if e.raw_os_error() == Some(libc::EPIPE) => false,
-        Err(e) => panic!("write: {e}"),
-    }
 }
 
 /// One received message: its payload and fds.

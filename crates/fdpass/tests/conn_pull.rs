@@ -8,9 +8,11 @@
 //! pipe whose other copies are closed, so the pipe's write end gets EPIPE
 //! exactly when no copy of the read end is left anywhere.
 
-use std::io::Write;
+mod common;
+
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
+use common::{has_reader, pipe};
 use fdpass::conn::{Config, Connection, Event, PullRead};
 use fdpass::{send_fds, socket_pair, Error, SocketType, MAX_FDS_PER_MESSAGE};
 
@@ -30,21 +32,6 @@ fn pulling(max_fds: usize) -> (Connection, OwnedFd) {
     let mut conn = Connection::new(a, config(max_fds)).expect("connection");
     assert!(conn.set_pull_reads(true));
     (conn, b)
-}
-
-/// A pipe: (read end, write end).
-fn pipe() -> (OwnedFd, std::fs::File) {
-    let (r, w) = nix::unistd::pipe().expect("pipe");
-    (r, std::fs::File::from(w))
-}
-
-/// Whether some copy of the pipe's read end is still open somewhere.
-fn has_reader(write_end: &mut std::fs::File) -> bool {
-    match write_end.write(b"x") {
-        Ok(_) => true,
-        Err(e) if e.raw_os_error() == Some(libc::EPIPE) => false,
-        Err(e) => panic!("write to pipe: {e}"),
-    }
 }
 
 fn read(conn: &mut Connection, len: usize) -> (PullRead, Vec<u8>, Vec<OwnedFd>) {

@@ -6,26 +6,13 @@
 //! read end of a pipe, whose write end gets EPIPE exactly when no copy of the
 //! read end is left open.
 
-use std::io::Write;
+mod common;
+
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use common::{has_reader, pipe};
 use fdpass::held_fds::HeldFds;
 use fdpass::region::Region;
-
-/// A pipe: (read end, write end).
-fn pipe() -> (OwnedFd, std::fs::File) {
-    let (r, w) = nix::unistd::pipe().expect("pipe");
-    (r, std::fs::File::from(w))
-}
-
-/// Whether the pipe's read end is still open.
-fn has_reader(write_end: &mut std::fs::File) -> bool {
-    match write_end.write(b"x") {
-        Ok(_) => true,
-        Err(e) if e.raw_os_error() == Some(libc::EPIPE) => false,
-        Err(e) => panic!("write: {e}"),
-    }
-}
 
 /// Marks memory, as JavaScript's Uint8Array would hold it; every access,
 /// the regions' included, goes through the one pointer it was made with.

@@ -1,49 +1,15 @@
 //! Round trips through the core, each with an audit of this process's fds.
 
-use std::collections::BTreeSet;
+mod common;
+
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::sync::Mutex;
 
+use common::audited;
 use fdpass::{recv_fds, send_fds, socket_pair, Error, SocketType, MAX_FDS_PER_MESSAGE};
 use nix::errno::Errno;
-
-/// Tests run on threads of one process: audits must not overlap.
-static AUDIT: Mutex<()> = Mutex::new(());
-
-fn open_fds() -> BTreeSet<RawFd> {
-    let names: Vec<_> = std::fs::read_dir("/proc/self/fd")
-        .expect("read /proc/self/fd")
-        .map(|e| {
-            e.expect("entry")
-                .file_name()
-                .to_string_lossy()
-                .parse::<RawFd>()
-                .expect("fd")
-        })
-        .collect();
-    // read_dir's own fd is listed but closed by now.
-    names
-        .into_iter()
-        .filter(|fd| {
-            nix::fcntl::fcntl(
-                // SAFETY: only asks F_GETFD of a number; a closed one yields EBADF.
-                unsafe { std::os::fd::BorrowedFd::borrow_raw(*fd) },
-                nix::fcntl::FcntlArg::F_GETFD,
-            )
-            .is_ok()
-        })
-        .collect()
-}
-
-fn audited(f: impl FnOnce()) {
-    let _guard = AUDIT.lock().unwrap_or_else(|e| e.into_inner());
-    let before = open_fds();
-    f();
-    assert_eq!(open_fds(), before, "the set of open fds changed");
-}
 
 fn temp_file(contents: &str) -> File {
     let mut f = tempfile();

@@ -4,39 +4,19 @@
 //! receives into the scratch, closing slots, and every argument out of range
 //! refused before any syscall.
 
-use std::collections::BTreeSet;
+mod common;
+
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
-use std::sync::Mutex;
 
+use common::audited;
 use fdpass::receive_buffer::{kept_capacity, recv_fds_buffered, with_buffer, KEPT_BYTES};
 use fdpass::scratch::{CallError, Malformed, Scratch, UnixCheck};
 use fdpass::wire_constants::{
     SCRATCH_DATA_BYTES, SCRATCH_FD_BYTES, SCRATCH_FD_SLOTS, SCRATCH_INTS_AT, SCRATCH_LEN,
 };
 use fdpass::{socket_pair, Error, SocketType, MAX_FDS_PER_MESSAGE};
-
-/// Tests run on threads of one process: audits must not overlap.
-static AUDIT: Mutex<()> = Mutex::new(());
-
-/// The open fds of this process, asked of each number (works without /proc).
-fn open_fds() -> BTreeSet<RawFd> {
-    (0..4096)
-        .filter(|&fd| {
-            // SAFETY: only asks F_GETFD of a number; a closed one yields EBADF.
-            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-            nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_ok()
-        })
-        .collect()
-}
-
-fn audited(f: impl FnOnce()) {
-    let _guard = AUDIT.lock().unwrap_or_else(|e| e.into_inner());
-    let before = open_fds();
-    f();
-    assert_eq!(open_fds(), before, "the set of open fds changed");
-}
 
 /// Scratch memory as JavaScript's ArrayBuffer would be: SCRATCH_LEN bytes,
 /// aligned, written by the caller between calls.
