@@ -11,11 +11,12 @@
 const fs = require('node:fs')
 const { FdSocket, connect, sendFds, closeFds } = require('fdpass')
 
-const { openFds } = require('./open-fds.js')
+const { openFds, sameFdsAs, targetsOf } = require('./open-fds.js')
 
 async function main() {
   const [mode, arg] = process.argv.slice(2)
   const before = openFds()
+  const beforeTargets = targetsOf(before)
   const report = {}
   if (mode === 'stream-receive') {
     const n = Number(arg)
@@ -70,7 +71,7 @@ async function main() {
   // A closed FdSocket's fd is released once the event loop lets go of it.
   await new Promise((resolve) => setTimeout(resolve, 20))
   const after = openFds()
-  report.fdAuditOk = JSON.stringify(after) === JSON.stringify(before.filter((fd) => fd !== 3))
+  report.fdAuditOk = sameFdsAs(before, beforeTargets, after, [3])
   report.fdsBefore = before
   report.fdsAfter = after
   console.log(JSON.stringify(report))
