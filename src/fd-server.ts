@@ -7,6 +7,7 @@ import { FdSocket } from './fd-socket'
 import { Ev } from './internal/native-constants'
 import { listenerState } from './internal/listener-state'
 import { lean, scratchInts } from './internal/lean'
+import { closeQuietly } from './internal/fd-release'
 import { native } from './internal/native'
 import { openNativeSocket, type NativeSocketHandle } from './internal/native-socket'
 import { assertEventLoopSockets } from './internal/runtime'
@@ -277,7 +278,7 @@ export class FdServer implements AsyncIterable<FdSocket> {
     if (this.#closed) {
       // Accepted in the batch during which the server was closed (by
       // allowPeer, say): nobody may have it.
-      closeAccepted(fd)
+      closeQuietly([fd])
       return
     }
     let socket: FdSocket
@@ -306,14 +307,5 @@ export class FdServer implements AsyncIterable<FdSocket> {
     const waiter = this.#waiters.shift()
     if (waiter) settle(waiter, socket, undefined)
     else this.#sockets.push(socket)
-  }
-}
-
-/** Closes an accepted connection that no socket object owns. */
-function closeAccepted(fd: number): void {
-  try {
-    native.closeFds([fd])
-  } catch {
-    // Nothing more to release.
   }
 }

@@ -29,7 +29,7 @@ pub const LEAN_FUNCTIONS: &[LeanFunction] = &[
 
 /// The socket named by id `id` in `env`, with a count held for the call;
 /// malformed for an id that names no live socket of `env`.
-fn socket(env: sys::napi_env, id: i32) -> Result<Rc<Shared>, Malformed> {
+pub(super) fn socket(env: sys::napi_env, id: i32) -> Result<Rc<Shared>, Malformed> {
     lookup(env, id).ok_or(Malformed)
 }
 

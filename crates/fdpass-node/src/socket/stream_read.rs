@@ -8,7 +8,7 @@ use fdpass::scratch::Malformed;
 use fdpass::wire_constants::{PULL_END, PULL_WOULD_BLOCK};
 use napi::sys;
 
-use super::lookup;
+use super::lean_calls::socket;
 use crate::lean::{finish, lean_call, LeanFunction};
 use crate::values::typed_array;
 
@@ -29,7 +29,7 @@ unsafe extern "C" fn socket_pull_reads_lean(
     // SAFETY: env and info are those of this running callback.
     let done = unsafe {
         lean_call::<0, ()>(env, info, |lean, []| {
-            let shared = lookup(env, lean.scratch.int(0)?).ok_or(Malformed)?;
+            let shared = socket(env, lean.scratch.int(0)?)?;
             let on = shared.state.borrow_mut().conn.set_pull_reads(true);
             lean.scratch.set_result(i32::from(on));
             Ok(())
@@ -52,7 +52,7 @@ unsafe extern "C" fn socket_read_into_lean(
     // SAFETY: env and info are those of this running callback.
     let done = unsafe {
         lean_call::<1, ()>(env, info, |lean, [buffer]| {
-            let shared = lookup(env, lean.scratch.int(0)?).ok_or(Malformed)?;
+            let shared = socket(env, lean.scratch.int(0)?)?;
             // SAFETY: `buffer` is a value of this running call.
             let (data, len) = typed_array(env, buffer, sys::TypedarrayType::uint8_array).ok_or(Malformed)?;
             if data.is_null() || len == 0 {
