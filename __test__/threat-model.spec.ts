@@ -120,18 +120,13 @@ test.serial(
       }
       const [x, y] = native.socketPair('seqpacket') as [number, number]
       const got: string[] = []
-      const main = new native.NativeSocket(
-        x,
-        'seqpacket',
-        false,
-        false,
-        64,
-        4,
-        (kind: number, a: unknown) => {
-          if (kind === 1) got.push((a as Buffer).toString())
-        },
-        -1,
-      )
+      // Held until the end, as FdSocket holds its callback: the native side
+      // keeps it only weakly while nothing is pending, and a collected one
+      // would drop the read below.
+      const onEvent = (kind: number, a: unknown): void => {
+        if (kind === 1) got.push((a as Buffer).toString())
+      }
+      const main = new native.NativeSocket(x, 'seqpacket', false, false, 64, 4, onEvent, -1)
       sendFds(y, 'for the main thread')
       const source = `
       const { parentPort, workerData } = require('node:worker_threads')
@@ -173,6 +168,7 @@ test.serial(
       lean.socketRead!()
       t.deepEqual(got, ['for the main thread'])
       main.close()
+      t.is(typeof onEvent, 'function')
       closeFds([y])
     })
   },
