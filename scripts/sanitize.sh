@@ -8,7 +8,7 @@
 #    suite with LeakSanitizer on, then by a check that sockets dropped without
 #    close() and garbage-collected free everything. A finding is any
 #    AddressSanitizer error in any process, or any leak whose allocation stack
-#    has a frame of fdpass's own code (crates/fdpass/src, crates/fdpass-node/src)
+#    has a frame of fdpass's own code (crates/fdpass, crates/napi-plumbing, crates/fdpass-node)
 #    in a process that tore its Node environment down.
 #    Leaks whose stacks hold only Node, V8, libuv, napi-rs or Python frames
 #    are not ours (Node leaves much allocated at exit on purpose) and are only
@@ -116,15 +116,15 @@ if [ -n "$errors" ]; then
   findings=$((findings + $(wc -l <<<"$errors")))
 fi
 ours=$(awk 'BEGIN { RS = "" }
-  /(Direct|Indirect) leak of/ && /crates\/fdpass(-node)?\/src\// { n++; print "=== " FILENAME; print; print "" }
+  /(Direct|Indirect) leak of/ && /crates\/(fdpass|fdpass-node|napi-plumbing)\/src\// { n++; print "=== " FILENAME; print; print "" }
   END { exit n == 0 }' "${torn_down[@]}" /dev/null) || true
 if [ -n "$ours" ]; then
   printf '%s\n' "$ours"
   findings=$((findings + $(grep -c '^=== ' <<<"$ours")))
   echo "leaks by the first frame of fdpass code in their stacks (count, frame):"
-  awk 'BEGIN { RS = "" } /crates\/fdpass(-node)?\/src\// {
+  awk 'BEGIN { RS = "" } /crates\/(fdpass|fdpass-node|napi-plumbing)\/src\// {
       n = split($0, line, "\n")
-      for (i = 1; i <= n; i++) if (line[i] ~ /crates\/fdpass(-node)?\/src\//) {
+      for (i = 1; i <= n; i++) if (line[i] ~ /crates\/(fdpass|fdpass-node|napi-plumbing)\/src\//) {
         sub(/^ *#[0-9]+ 0x[0-9a-f]+ in /, "", line[i]); print line[i]; break
       }
     }' <<<"$ours" | sort | uniq -c | sort -rn

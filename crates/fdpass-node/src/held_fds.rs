@@ -20,7 +20,8 @@ use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 
 use crate::errors::misuse;
-use crate::values::KeptValues;
+use crate::values::kept_region;
+use napi_plumbing::values::KeptValues;
 
 /// The marks of one copy, and the reference that keeps their array alive.
 struct Marks {
@@ -44,7 +45,7 @@ pub fn register_held_fds(env: Env, id: u32, marks: Unknown<'_>) -> Result<()> {
     let mut array = KeptValues::new(raw);
     // SAFETY: a value of this call in its live env; the reference keeps the
     // array alive until it is replaced or the environment ends.
-    let Some(region) = (unsafe { array.typed_array::<u8>(marks.raw()) }) else {
+    let Some(region) = (unsafe { kept_region::<u8>(&mut array, marks.raw()) }) else {
         return Err(misuse(&env));
     };
     let id = id as usize;

@@ -3,10 +3,13 @@
 //! (`index.ts`), which validates arguments before they reach this module. The
 //! connection logic is the core's (`fdpass::conn`).
 //!
+//! The Node-API and libuv plumbing (poll handles, loop callbacks, kept
+//! values, error objects, plain functions) is `napi_plumbing`'s.
+//!
 //! Layers, each using only those above it (no module cycle):
-//! 1. `uv`, `errors`, then `values`: the libuv poll handle, error objects,
-//!    value conversions (the global allocator is the core's `fdpass::alloc`);
-//!    `loop_callback`: the functions the event loop calls back.
+//! 1. `errors`, then `values`: core errors as JavaScript errors, core types
+//!    from JavaScript values (the global allocator is the core's
+//!    `fdpass::alloc`).
 //! 2. `lean`: the scratch buffer of the per-message calls.
 //! 3. `held_fds`, then `shared_buffers`: memory shared with JavaScript.
 //! 4. `raw`, `unix`, `memfd`, `notify`, `socket_info`, `stream`: exported functions over
@@ -23,7 +26,6 @@ mod errors;
 mod held_fds;
 mod lean;
 mod lean_exports;
-mod loop_callback;
 mod memfd;
 mod notify;
 mod raw;
@@ -32,7 +34,6 @@ mod socket;
 mod socket_info;
 mod stream;
 mod unix;
-mod uv;
 mod values;
 
 #[global_allocator]

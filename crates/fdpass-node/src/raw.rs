@@ -10,8 +10,10 @@ use napi::{sys, Env};
 use napi_derive::napi;
 
 use crate::errors::{napi_failure, throw};
-use crate::lean::{finish, lean_call, send_call, LeanFunction};
-use crate::values::{borrow_fd, fd_array, RawValue};
+use crate::lean::{finish, lean_call, send_call};
+use crate::values::borrow_fd;
+use napi_plumbing::plain::Function;
+use napi_plumbing::values::{int_array, RawValue};
 
 /// AF_UNIX socketpair of `kind`; both ends close-on-exec and blocking.
 #[napi(js_name = "socketPair")]
@@ -43,7 +45,7 @@ fn result_object(env: &Env, data: &[u8], fds: Vec<OwnedFd>) -> Result<RawValue> 
         let raw = env.raw();
         let mut buffer = ptr::null_mut();
         let mut object = ptr::null_mut();
-        let array = fd_array(raw, fds.iter().map(AsRawFd::as_raw_fd));
+        let array = int_array(raw, fds.iter().map(AsRawFd::as_raw_fd));
         let ok = sys::napi_create_buffer_copy(
             raw,
             data.len(),
@@ -104,7 +106,7 @@ pub fn is_cloexec(env: Env, fd: i32) -> Result<bool> {
 /// scratch; the result is the byte count; the fd count is in slot 0 and the
 /// fds in slots 1..=count, owned by the caller. `closeFds()`, integers
 /// [count]: closes the fds in slots [0, count).
-pub const LEAN_FUNCTIONS: &[LeanFunction] = &[
+pub const LEAN_FUNCTIONS: &[Function] = &[
     (c"sendFds", send_lean::<true, true>),
     (c"sendScratch", send_lean::<false, true>),
     (c"sendOwned", send_lean::<true, false>),

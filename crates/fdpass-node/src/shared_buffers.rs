@@ -16,8 +16,9 @@ use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 
 use crate::errors::{misuse, napi_failure};
-use crate::loop_callback::{call, in_callback_scope, in_handle_scope, LoopCallback};
-use crate::values::KeptValues;
+use crate::values::kept_region;
+use napi_plumbing::loop_callback::{call, in_callback_scope, in_handle_scope, LoopCallback};
+use napi_plumbing::values::KeptValues;
 
 struct Set {
     env: sys::napi_env,
@@ -65,9 +66,9 @@ pub fn init_buffers(
     // (and so the arrays' memory) alive until the environment ends.
     let (scratch, meta, flags) = unsafe {
         (
-            arrays.typed_array::<u8>(scratch.raw()),
-            arrays.typed_array::<i32>(meta.raw()),
-            arrays.typed_array::<i32>(flags.raw()),
+            kept_region::<u8>(&mut arrays, scratch.raw()),
+            kept_region::<i32>(&mut arrays, meta.raw()),
+            kept_region::<i32>(&mut arrays, flags.raw()),
         )
     };
     let buffers = match (scratch, meta, flags) {
@@ -91,7 +92,7 @@ pub fn init_buffers(
         arrays,
         settle,
         // SAFETY: the live env of this call, with its scope open.
-        destroy_context_at_teardown: !unsafe { crate::values::is_deno(raw) },
+        destroy_context_at_teardown: !unsafe { napi_plumbing::values::is_deno(raw) },
     };
     let id = SETS.with_borrow_mut(|sets| {
         sets.push(Some(set));

@@ -1,30 +1,13 @@
-//! Small conversions between JavaScript values and core types.
+//! Conversions between JavaScript values and core types.
 
 use std::os::fd::{BorrowedFd, RawFd};
 
 use fdpass::region::Region;
-use napi::bindgen_prelude::{JsObjectValue, Result, ToNapiValue};
-use napi::{sys, Env, JsValue};
+use napi::bindgen_prelude::Result;
+use napi::{sys, Env};
+use napi_plumbing::values::{Element, KeptValues};
 
 use crate::errors::throw;
-
-/// A JavaScript value already built with raw napi calls, returned as is.
-pub struct RawValue(pub sys::napi_value);
-
-impl ToNapiValue for RawValue {
-    unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
-        Ok(val.0)
-    }
-}
-
-/// `value` as a JavaScript value.
-///
-/// # Safety
-/// `env` must be the live env of the current thread, with a handle scope open.
-pub unsafe fn js<T: ToNapiValue>(env: sys::napi_env, value: T) -> Option<sys::napi_value> {
-    // SAFETY: the caller's promise.
-    unsafe { T::to_napi_value(env, value) }.ok()
-}
 
 /// Borrows an fd number given by JavaScript, for the native call whose `env`
 /// this is (the borrow cannot outlive it). Negative numbers are refused
@@ -43,137 +26,18 @@ pub fn borrow_fd(env: &Env, fd: RawFd) -> Result<BorrowedFd<'_>> {
     Ok(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
-/// The data and length (in elements) of `value`, a typed array of `kind`.
+/// Keeps `value` (see [`KeptValues::typed_array`]) and returns its memory as
+/// a core [`Region`], valid until `kept` is released.
 ///
 /// # Safety
-/// `env` and `value` must be the live env and a value of the running call.
-pub unsafe fn typed_array(
-    env: sys::napi_env,
-    value: sys::napi_value,
-    kind: sys::napi_typedarray_type,
-) -> Option<(*mut std::ffi::c_void, usize)> {
-    let mut actual = 0;
-    let mut len = 0;
-    let mut data = std::ptr::null_mut();
-    let mut arraybuffer = std::ptr::null_mut();
-    let mut offset = 0;
-    // SAFETY: the caller's promise; the out-pointers are locals.
-    let status = unsafe {
-        sys::napi_get_typedarray_info(
-            env,
-            value,
-            &mut actual,
-            &mut len,
-            &mut data,
-            &mut arraybuffer,
-            &mut offset,
-        )
-    };
-    (status == sys::Status::napi_ok && actual == kind).then_some((data, len))
-}
-
-/// The element type of a typed array shared with JavaScript.
-pub trait Element: Copy {
-    /// Its napi typed-array kind.
-    const KIND: sys::napi_typedarray_type;
-}
-
-impl Element for u8 {
-    const KIND: sys::napi_typedarray_type = sys::TypedarrayType::uint8_array;
-}
-
-impl Element for i32 {
-    const KIND: sys::napi_typedarray_type = sys::TypedarrayType::int32_array;
-}
-
-/// Strong references that keep JavaScript values alive (typed arrays whose
-/// memory the native side uses, functions it calls later) until they are
-/// released together, by a call or a cleanup hook of their environment.
-/// Dropping them releases nothing: the environment may be gone by then (a
-/// thread's locals are destroyed after its environment).
-pub struct KeptValues {
-    env: sys::napi_env,
-    references: Vec<sys::napi_ref>,
-}
-
-impl KeptValues {
-    /// None yet, in `env`.
-    pub fn new(env: sys::napi_env) -> Self {
-        KeptValues {
-            env,
-            references: Vec::new(),
-        }
+/// As for [`KeptValues::typed_array`]; the region is used only on this thread
+/// (no JavaScript runs while the core uses it) and not after the release.
+pub unsafe fn kept_region<T: Element>(kept: &mut KeptValues, value: sys::napi_value) -> Option<Region<T>> {
+    // SAFETY: the caller's promise; the memory stays valid and in place while
+    // `kept` holds the array, and JavaScript, its only other user, does not
+    // run while the core uses it.
+    unsafe {
+        let (data, len) = kept.typed_array::<T>(value)?;
+        Some(Region::new(data, len))
     }
-
-    /// Keeps `value`; returns its reference, to read it back with.
-    ///
-    /// # Safety
-    /// `value` is a value of the running call in this set's env, which is live.
-    pub unsafe fn value(&mut self, value: sys::napi_value) -> Option<sys::napi_ref> {
-        let mut reference = std::ptr::null_mut();
-        // SAFETY: the caller's promise; the out-pointer is a local.
-        let status = unsafe { sys::napi_create_reference(self.env, value, 1, &mut reference) };
-        (status == sys::Status::napi_ok).then(|| {
-            self.references.push(reference);
-            reference
-        })
-    }
-
-    /// Keeps `value`, a typed array of `T` over an ArrayBuffer of its own
-    /// (whose memory V8 never moves, unlike a small typed array's inline
-    /// storage), and returns its memory, valid until [`release`](Self::release).
-    ///
-    /// # Safety
-    /// As for [`value`](Self::value); the region is used only on this thread
-    /// (no JavaScript runs while the native side uses it) and not after the
-    /// release.
-    pub unsafe fn typed_array<T: Element>(&mut self, value: sys::napi_value) -> Option<Region<T>> {
-        // SAFETY: the caller's promise; the reference made right after keeps
-        // the array, hence its memory, alive and in place until the release.
-        unsafe {
-            let (data, len) = typed_array(self.env, value, T::KIND)?;
-            self.value(value)?;
-            Some(Region::new(data.cast(), len))
-        }
-    }
-
-    /// Lets the values go.
-    ///
-    /// # Safety
-    /// The env is alive: this runs in a call or a cleanup hook of it.
-    pub unsafe fn release(self) {
-        for reference in self.references {
-            // SAFETY: made in this env, which is alive (the caller's promise).
-            unsafe { sys::napi_delete_reference(self.env, reference) };
-        }
-    }
-}
-
-/// Builds a JavaScript array of fd numbers.
-///
-/// # Safety
-/// `env` must be the live env of the current thread.
-pub unsafe fn fd_array(
-    env: sys::napi_env,
-    fds: impl ExactSizeIterator<Item = RawFd>,
-) -> Option<sys::napi_value> {
-    let env = Env::from_raw(env);
-    let mut array = env.create_array(fds.len() as u32).ok()?;
-    for (i, fd) in fds.enumerate() {
-        array.set(i as u32, fd).ok()?;
-    }
-    Some(array.raw())
-}
-
-/// Whether this env runs in Deno (a global named `Deno`), for the one place
-/// where its napi differs in a way that aborts the process (see
-/// shared_buffers.rs).
-///
-/// # Safety
-/// `env` must be the live env of the current call, with a scope open.
-pub unsafe fn is_deno(env: sys::napi_env) -> bool {
-    let global = Env::from_raw(env).get_global();
-    global
-        .and_then(|global| global.has_named_property("Deno"))
-        .unwrap_or(false)
 }

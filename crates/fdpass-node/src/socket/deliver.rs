@@ -10,9 +10,9 @@ use napi::{sys, Env, JsValue};
 use super::Shared;
 use crate::errors::build_error;
 use crate::held_fds::hand_over;
-use crate::loop_callback::{call, in_callback_scope, in_handle_scope, LoopCallback};
 use crate::shared_buffers::{self, publish};
-use crate::values::js;
+use napi_plumbing::loop_callback::{call, in_callback_scope, in_handle_scope, LoopCallback};
+use napi_plumbing::values::js;
 
 /// Hands events to the JavaScript callback. From the event loop the calls are
 /// made inside one callback scope (`napi_open_callback_scope`), so that
@@ -121,8 +121,8 @@ unsafe fn event_args(
             }
             Event::End | Event::Readable => (undefined, undefined),
             Event::Written(n) => (js(env, n)?, undefined),
-            Event::Error(e) => (build_error(env, &e, &e.to_string())?, undefined),
-            Event::WriteError(e, n) => (build_error(env, &e, &e.to_string())?, js(env, n)?),
+            Event::Error(e) => (build_error(env, &e)?, undefined),
+            Event::WriteError(e, n) => (build_error(env, &e)?, js(env, n)?),
         };
         Some([kind, a, b])
     }

@@ -11,8 +11,9 @@ use napi::sys;
 
 use super::deliver::deliver;
 use super::{lookup, poll, Shared};
-use crate::lean::{finish, lean_call, send_call, LeanFunction};
+use crate::lean::{finish, lean_call, send_call};
 use crate::shared_buffers::publish;
+use napi_plumbing::plain::Function;
 
 /// The lean functions of sockets.
 ///
@@ -21,7 +22,7 @@ use crate::shared_buffers::publish;
 /// fdCount], sends data from the scratch; both with the fds in slots
 /// [0, fdCount). The result is 1 when the kernel took the whole message, 0
 /// when it was queued.
-pub const LEAN_FUNCTIONS: &[LeanFunction] = &[
+pub const LEAN_FUNCTIONS: &[Function] = &[
     (c"socketSend", socket_send_lean::<true>),
     (c"socketSendScratch", socket_send_lean::<false>),
     (c"socketRead", socket_read_lean),

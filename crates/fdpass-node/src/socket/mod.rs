@@ -33,9 +33,9 @@ use napi_derive::napi;
 pub use lean_calls::LEAN_FUNCTIONS;
 
 use crate::errors::{napi_failure, throw, too_many_sockets, OrThrow};
-use crate::loop_callback::LoopCallback;
-use crate::uv::Poll;
 use crate::values::borrow_fd;
+use napi_plumbing::loop_callback::LoopCallback;
+use napi_plumbing::uv::Poll;
 
 struct State {
     conn: Connection,

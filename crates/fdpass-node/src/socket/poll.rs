@@ -10,7 +10,8 @@ use napi::sys;
 use nix::errno::Errno;
 
 use super::{deliver::deliver, Shared, State};
-use crate::uv::{self, Poll};
+use fdpass::conn::Interest;
+use napi_plumbing::uv::{Poll, READABLE, WRITABLE};
 
 /// Asks the loop to watch for what the connection needs now, and keeps the
 /// JavaScript callback alive exactly while something is pending.
@@ -20,7 +21,7 @@ pub(super) fn update(shared: &Rc<Shared>) -> Result<(), CoreError> {
     if state.conn.is_closed() {
         return Ok(());
     }
-    let wanted = uv::events(state.conn.interest());
+    let wanted = events(state.conn.interest());
     if wanted != 0 && state.poll.is_none() {
         state.poll = Some(new_poll(shared, state)?);
     }
@@ -84,7 +85,7 @@ unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) 
         // Connection::on_ready).
         let failure = (status < 0).then(|| CoreError::os(Errno::from_raw(-status), "uv_poll"));
         let ready = if status < 0 { state.events } else { events };
-        state.conn.on_ready(uv::interest(ready), failure)
+        state.conn.on_ready(interest(ready), failure)
     };
     let _ = update(&shared);
     deliver(&shared, events, true);
@@ -98,5 +99,18 @@ pub(super) unsafe extern "C" fn on_close(handle: *mut c_void) {
         Poll::free(handle);
         // The fd was closed by close(); this releases the handle's count.
         drop(Rc::from_raw(data));
+    }
+}
+
+/// The uv events that watch for `interest`.
+fn events(interest: Interest) -> c_int {
+    (if interest.readable { READABLE } else { 0 }) | (if interest.writable { WRITABLE } else { 0 })
+}
+
+/// The readiness uv `events` report.
+fn interest(events: c_int) -> Interest {
+    Interest {
+        readable: events & READABLE != 0,
+        writable: events & WRITABLE != 0,
     }
 }

@@ -9,11 +9,12 @@ use fdpass::wire_constants::{PULL_END, PULL_WOULD_BLOCK};
 use napi::sys;
 
 use super::lean_calls::socket;
-use crate::lean::{finish, lean_call, LeanFunction};
-use crate::values::typed_array;
+use crate::lean::{finish, lean_call};
+use napi_plumbing::plain::Function;
+use napi_plumbing::values::typed_array;
 
 /// The lean functions of pulled stream reads.
-pub const LEAN_FUNCTIONS: &[LeanFunction] = &[
+pub const LEAN_FUNCTIONS: &[Function] = &[
     (c"socketPullReads", socket_pull_reads_lean),
     (c"socketReadInto", socket_read_into_lean),
 ];

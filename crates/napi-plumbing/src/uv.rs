@@ -1,11 +1,10 @@
-//! The few libuv calls fdpass needs to have Node's own event loop watch a
-//! socket (`uv_poll_t`). Node exports libuv's symbols to addons; they resolve
+//! The few libuv calls an addon needs to have Node's own event loop watch an
+//! fd (`uv_poll_t`). Node exports libuv's symbols to addons; they resolve
 //! when the addon is loaded.
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ffi::{c_int, c_void};
 
-use fdpass::conn::Interest;
 use napi::sys;
 
 /// `UV_POLL` in `uv_handle_type`.
@@ -14,19 +13,6 @@ const UV_POLL: c_int = 8;
 pub const READABLE: c_int = 1;
 /// `UV_WRITABLE` in `uv_poll_event`.
 pub const WRITABLE: c_int = 2;
-
-/// The uv events that watch for `interest`.
-pub fn events(interest: Interest) -> c_int {
-    (if interest.readable { READABLE } else { 0 }) | (if interest.writable { WRITABLE } else { 0 })
-}
-
-/// The readiness uv `events` report.
-pub fn interest(events: c_int) -> Interest {
-    Interest {
-        readable: events & READABLE != 0,
-        writable: events & WRITABLE != 0,
-    }
-}
 
 type PollCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
 type CloseCb = unsafe extern "C" fn(handle: *mut c_void);
@@ -63,7 +49,8 @@ impl Poll {
     /// # Safety
     /// `lp` must be the live loop of the current thread, and `fd` must stay
     /// open until the handle is closed. The fd's blocking mode is left as it
-    /// was.
+    /// was: the caller's reads and writes must not block by themselves
+    /// (`MSG_DONTWAIT` on each call).
     pub unsafe fn new(lp: *mut sys::uv_loop_s, fd: c_int, data: *mut c_void) -> Result<Poll, c_int> {
         // SAFETY: the layout has a non-zero size (see `layout`).
         let handle = unsafe { alloc_zeroed(layout()) }.cast::<c_void>();
@@ -72,8 +59,7 @@ impl Poll {
         }
         // uv_poll_init makes the fd non-blocking (O_NONBLOCK, a flag of the
         // open file description that every holder of the socket shares).
-        // fdpass never needs it (each of its calls passes MSG_DONTWAIT) and
-        // libuv only registers the fd with epoll/kqueue, never reads it: put
+        // The caller never needs it (see above) and libuv only registers the fd with epoll/kqueue, never reads it: put
         // the flag back as it was at once. A blocking call another holder
         // *starts* in the few microseconds between could see EAGAIN; once
         // per socket, the first time it is watched.
