@@ -1,5 +1,6 @@
 //! Node-API and libuv plumbing for a native addon whose fds Node's own event
-//! loop watches: the poll handle ([`uv`]), JavaScript functions the loop
+//! loop watches: the watched fd and its callback ([`watch`]) over the poll
+//! handle ([`uv`]), JavaScript functions the loop
 //! calls back with their async context ([`loop_callback`]), values the native
 //! side keeps alive and small conversions ([`values`]), Node-style error
 //! objects ([`errors`]), plain napi functions that share per-environment data
@@ -14,3 +15,4 @@ pub mod loop_callback;
 pub mod plain;
 pub mod uv;
 pub mod values;
+pub mod watch;

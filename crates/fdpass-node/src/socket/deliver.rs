@@ -11,78 +11,26 @@ use super::Shared;
 use crate::errors::build_error;
 use crate::held_fds::hand_over;
 use crate::shared_buffers::{self, publish};
-use napi_plumbing::loop_callback::{call, in_callback_scope, in_handle_scope, LoopCallback};
 use napi_plumbing::values::js;
 
-/// Hands events to the JavaScript callback. From the event loop the calls are
-/// made inside one callback scope (`napi_open_callback_scope`), so that
-/// microtasks and `nextTick` run once JavaScript has the whole batch, as after
-/// any Node I/O callback. Not between its events: code awaiting the first
-/// message of a batch typically calls `receive()` again at once, and must find
-/// the rest of the batch (and the end or error that closed the read) queued
-/// rather than read the socket past it.
+/// Hands events to the JavaScript callback (see `Watcher::call_each`). From
+/// the event loop, all in one callback scope, not one per event: code
+/// awaiting the first message of a batch typically calls `receive()` again at
+/// once, and must find the rest of the batch (and the end or error that
+/// closed the read) queued rather than read the socket past it.
 pub(super) fn deliver(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
     if events.is_empty() {
         return;
     }
-    let nested = from_loop && shared_buffers::begin_loop_delivery(shared.buffers);
-    // SAFETY: called on the thread of the socket's env, which is alive
-    // (from a live socket's method or its poll callback).
-    unsafe { deliver_events(shared, events, from_loop) };
+    let buffers = shared.value().borrow().buffers;
+    let nested = from_loop && shared_buffers::begin_loop_delivery(buffers);
+    shared.call_each(events, from_loop, |env, event| {
+        // SAFETY: call_each runs this on the env's live thread with a handle
+        // scope open.
+        unsafe { event_args(env, event, buffers) }
+    });
     if from_loop {
-        shared_buffers::end_loop_delivery(shared.env, shared.buffers, nested);
-    }
-}
-
-/// See [`deliver`].
-///
-/// # Safety
-/// `shared.env` must be the live env of the current thread.
-unsafe fn deliver_events(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
-    let env = shared.env;
-    // SAFETY: this thread's live env (the caller's promise); the calls run
-    // inside the handle scope.
-    unsafe {
-        in_handle_scope(env, || {
-            if !from_loop {
-                return call_each(shared, events, false);
-            }
-            // Closed already: nobody takes these events (dropping them closes their fds).
-            let context = shared.state.borrow().callback.as_ref().map(LoopCallback::context);
-            if let Some(context) = context {
-                in_callback_scope(env, context, || call_each(shared, events, true));
-            }
-        })
-    }
-}
-
-/// Calls the callback with each event, until it is closed or throws.
-///
-/// # Safety
-/// `shared.env` must be the live env of the current thread, with a handle
-/// scope open.
-unsafe fn call_each(shared: &Rc<Shared>, events: Vec<Event>, from_loop: bool) {
-    let env = shared.env;
-    for event in events {
-        // SAFETY: the caller's promise, for the three raw calls.
-        unsafe {
-            // Closed from JavaScript meanwhile: what is left is dropped (and closed).
-            let Some(func) = shared
-                .state
-                .borrow()
-                .callback
-                .as_ref()
-                .and_then(|c| c.function(env))
-            else {
-                break;
-            };
-            let Some(args) = event_args(env, event, shared.buffers) else {
-                continue;
-            };
-            if !call(env, func, &args, from_loop) {
-                break;
-            }
-        }
+        shared_buffers::end_loop_delivery(shared.env(), buffers, nested);
     }
 }
 

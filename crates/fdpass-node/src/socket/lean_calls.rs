@@ -54,7 +54,7 @@ unsafe extern "C" fn socket_send_lean<const EXTERNAL: bool>(
 /// Sends on `shared`: whether the kernel took the whole message now (else it
 /// was queued, and the socket now polls for writability).
 fn send(shared: &Rc<Shared>, data: &[u8], fds: &[RawFd]) -> fdpass::Result<bool> {
-    let sent_now = shared.state.borrow_mut().conn.send(data, fds)?;
+    let sent_now = shared.value().borrow_mut().conn.send(data, fds)?;
     if !sent_now {
         poll::update(shared)?;
     }
@@ -100,15 +100,15 @@ unsafe extern "C" fn socket_read_lean(env: sys::napi_env, info: sys::napi_callba
 fn read_now(shared: &Rc<Shared>, max: usize, max_fds: usize) -> i32 {
     let mut events = Vec::new();
     {
-        let mut state = shared.state.borrow_mut();
-        if state.conn.is_listening() {
-            events = state.conn.read(max, max_fds);
+        let mut socket = shared.value().borrow_mut();
+        if socket.conn.is_listening() {
+            events = socket.conn.read(max, max_fds);
         } else {
-            let (batch, tail) = state.conn.read_batch(max, max_fds);
+            let (batch, tail) = socket.conn.read_batch(max, max_fds);
             if let Some(mut batch) = batch {
-                if tail.is_none() && publish(shared.buffers, &batch.data, &batch.meta, &mut batch.fds) {
+                if tail.is_none() && publish(socket.buffers, &batch.data, &batch.meta, &mut batch.fds) {
                     let count = batch.count() as i32;
-                    state.conn.recycle(batch);
+                    socket.conn.recycle(batch);
                     return count;
                 }
                 events.push(Event::Messages(batch));

@@ -1,16 +1,12 @@
-//! `NativeSocket`: a core [`Connection`] watched by Node's own event loop.
+//! `NativeSocket`: a core [`Connection`] watched by Node's own event loop
+//! (`napi_plumbing::watch`, which owns the poll handle, the callback and the
+//! order of closing).
 //!
 //! The connection logic (write queue, batched reads, accepts) is the core's
-//! (`fdpass::conn`); this module owns the JavaScript side of it: the
-//! callback and its async context, the libuv poll handle ([`poll`]), the
-//! delivery of events ([`deliver`]) and the lean per-message calls
-//! ([`lean_calls`]).
-//!
-//! Ownership: the state lives in an `Rc` shared by the JavaScript object, the
-//! uv handle (until its close callback) and the environment cleanup hook (until
-//! the socket is closed), so whichever lets go last frees it and no callback
-//! ever sees freed memory. close() stops the poll handle and closes the fd
-//! before it returns; only the handle's memory waits for libuv.
+//! (`fdpass::conn`); this module converts the constructor's arguments and
+//! the methods' results, and names the socket by id for the lean
+//! per-message calls ([`lean_calls`]); [`poll`] says what to watch and what
+//! to do when the loop reports, [`deliver`] hands events to JavaScript.
 
 mod deliver;
 mod lean_calls;
@@ -18,9 +14,7 @@ mod poll;
 pub(crate) mod stream_read;
 
 use std::cell::RefCell;
-use std::ffi::{c_int, c_void};
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::ptr;
 use std::rc::Rc;
 
 use fdpass::conn::{closed_error, Config, Connection};
@@ -29,32 +23,22 @@ use fdpass::SocketType;
 use napi::bindgen_prelude::{Either, Result, Unknown};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
+use napi_plumbing::watch::Watcher;
 
 pub use lean_calls::LEAN_FUNCTIONS;
 
-use crate::errors::{napi_failure, throw, too_many_sockets, OrThrow};
+use crate::errors::{napi_failure, too_many_sockets, OrThrow};
 use crate::values::borrow_fd;
-use napi_plumbing::loop_callback::LoopCallback;
-use napi_plumbing::uv::Poll;
 
-struct State {
+/// What the watcher of a socket holds for it.
+struct Socket {
     conn: Connection,
-    poll: Option<Poll>,
-    /// The uv events the poll handle watches for.
-    events: c_int,
-    refed: bool,
-    /// The JavaScript callback, until the socket closes.
-    callback: Option<LoopCallback>,
-    cleanup_arg: *const Shared,
-}
-
-struct Shared {
-    env: sys::napi_env,
     /// The id of the shared buffers of this socket's copy of the JavaScript
     /// layer (see shared_buffers.rs); none for a listening socket.
     buffers: Option<usize>,
-    state: RefCell<State>,
 }
+
+type Shared = Watcher<Socket>;
 
 thread_local! {
     /// The sockets of this thread by id, for the lean calls to name them.
@@ -65,7 +49,6 @@ thread_local! {
 fn lookup(env: sys::napi_env, id: i32) -> Option<Rc<Shared>> {
     SOCKETS.with_borrow(|t| t.get(env, id))
 }
-
 /// The peer's credentials (`PeerCredentials` in the TypeScript layer).
 #[napi(object)]
 pub struct NativePeerCredentials {
@@ -114,41 +97,19 @@ impl NativeSocket {
             max_fds: max_fds as usize,
         };
         let conn = Connection::new(owned, config).or_throw(&env)?;
-        let raw_env = env.raw();
-        // SAFETY: the live env and a value of this constructor call. Weak
-        // until something is pending (see poll::update).
-        let Some(callback) =
-            (unsafe { LoopCallback::new(raw_env, callback.raw(), c"fdpass.FdSocket", false) })
+        let (raw_env, fd) = (env.raw(), conn.raw_fd());
+        let socket = Socket {
+            conn,
+            buffers: usize::try_from(buffers).ok(),
+        };
+        // SAFETY: the live env and a value of this constructor call; the fd
+        // is the connection's, open until it closes.
+        let Some(shared) = (unsafe { Watcher::new(raw_env, fd, socket, callback.raw(), c"fdpass.FdSocket") })
         else {
             return Err(napi_failure(&env, "creating a socket's callback"));
         };
-        let shared = Rc::new(Shared {
-            env: raw_env,
-            buffers: usize::try_from(buffers).ok(),
-            state: RefCell::new(State {
-                conn,
-                poll: None,
-                events: 0,
-                refed: true,
-                callback: Some(callback),
-                cleanup_arg: ptr::null(),
-            }),
-        });
-        // Close the socket if the environment goes away first (a worker thread
-        // terminated with sockets open).
-        let arg = Rc::into_raw(shared.clone());
-        // SAFETY: registers a hook with a pointer that stays valid until the
-        // hook runs or is removed (it holds one count of the Rc).
-        let status =
-            unsafe { sys::napi_add_env_cleanup_hook(raw_env, Some(cleanup_hook), arg as *mut c_void) };
-        if status == sys::Status::napi_ok {
-            shared.state.borrow_mut().cleanup_arg = arg;
-        } else {
-            // SAFETY: takes back the count given to the hook that was not registered.
-            drop(unsafe { Rc::from_raw(arg) });
-        }
         let Some(id) = SOCKETS.with_borrow_mut(|t| t.insert(raw_env, &shared)) else {
-            close(&shared);
+            shared.close();
             return Err(too_many_sockets(&env));
         };
         Ok(NativeSocket { inner: shared, id })
@@ -157,13 +118,13 @@ impl NativeSocket {
     /// The socket's fd, or -1 once closed.
     #[napi(getter)]
     pub fn fd(&self) -> i32 {
-        self.inner.state.borrow().conn.raw_fd()
+        self.inner.value().borrow().conn.raw_fd()
     }
 
     /// Bytes waiting in the send queue.
     #[napi(getter)]
     pub fn writable_length(&self) -> f64 {
-        self.inner.state.borrow().conn.queued_bytes() as f64
+        self.inner.value().borrow().conn.queued_bytes() as f64
     }
 
     /// The id the lean calls take (see [`LEAN_FUNCTIONS`]).
@@ -177,7 +138,7 @@ impl NativeSocket {
     #[napi]
     pub fn set_reading(&self, env: Env, room: u32, fd_room: u32) -> Result<()> {
         self.inner
-            .state
+            .value()
             .borrow_mut()
             .conn
             .set_reading(room as usize, fd_room as usize);
@@ -187,18 +148,14 @@ impl NativeSocket {
     /// Whether pending work on this socket keeps the process alive.
     #[napi]
     pub fn set_ref(&self, refed: bool) {
-        let mut state = self.inner.state.borrow_mut();
-        state.refed = refed;
-        if let Some(poll) = &state.poll {
-            poll.set_ref(refed);
-        }
+        self.inner.set_ref(refed);
     }
 
     /// The peer's credentials at connect time.
     #[napi]
     pub fn peer_credentials(&self, env: Env) -> Result<NativePeerCredentials> {
-        let state = self.inner.state.borrow();
-        let fd = state.conn.fd().ok_or_else(|| throw(&env, &closed_error()))?;
+        let socket = self.inner.value().borrow();
+        let fd = socket.conn.fd().ok_or_else(closed_error).or_throw(&env)?;
         let creds = fdpass::unix::peer_credentials(fd).or_throw(&env)?;
         Ok(NativePeerCredentials {
             pid: creds.pid.map_or(Either::B(()), Either::A),
@@ -211,7 +168,7 @@ impl NativeSocket {
     /// and received fds nobody took, and closes the fd before returning.
     #[napi]
     pub fn close(&self) {
-        close(&self.inner);
+        self.inner.close();
     }
 }
 
@@ -226,58 +183,6 @@ impl Drop for NativeSocket {
                 t.remove(self.id);
             }
         });
-        close(&self.inner);
+        self.inner.close();
     }
-}
-
-unsafe extern "C" fn cleanup_hook(arg: *mut c_void) {
-    // SAFETY: the hook holds one count of the Rc, released here (the hook
-    // runs once and is then removed by Node).
-    let shared = unsafe { Rc::from_raw(arg as *const Shared) };
-    shared.state.borrow_mut().cleanup_arg = ptr::null();
-    close(&shared);
-}
-
-/// Closes the socket: from JavaScript, a finalizer or the env's cleanup hook,
-/// all with the env alive.
-fn close(shared: &Rc<Shared>) {
-    // Both are let go outside the borrow of the state: an event loop may run
-    // the close callback inside uv_close itself (Deno's does).
-    let (poll, fd) = close_state(shared);
-    // Stop watching, then close the fd before returning, as Node's
-    // net.Socket#destroy() does: libuv allows closing an fd as soon as its
-    // poll handle is stopped (uv_poll_stop, which uv_close calls, removes it
-    // from epoll/kqueue at once and drops any event still pending for it in
-    // the current loop iteration). Only the handle's memory waits for its
-    // close callback.
-    if let Some(poll) = poll {
-        poll.close(poll::on_close);
-    }
-    drop(fd);
-}
-
-/// Marks the socket closed and lets go of everything but the poll handle and
-/// the fd, which it returns for `close` to let go of in that order.
-fn close_state(shared: &Rc<Shared>) -> (Option<Poll>, Option<OwnedFd>) {
-    let mut state = shared.state.borrow_mut();
-    if state.conn.is_closed() {
-        return (None, None);
-    }
-    let fd = state.conn.close();
-    let env = shared.env;
-    if !state.cleanup_arg.is_null() {
-        let arg = std::mem::replace(&mut state.cleanup_arg, ptr::null());
-        // SAFETY: removes the hook registered with this exact pair, then takes
-        // back the count it held.
-        unsafe {
-            sys::napi_remove_env_cleanup_hook(env, Some(cleanup_hook), arg as *mut c_void);
-            drop(Rc::from_raw(arg));
-        }
-    }
-    if let Some(callback) = state.callback.take() {
-        // SAFETY: the callback belongs to this env, which is alive: from
-        // JavaScript, from a finalizer or from the env's cleanup hook.
-        unsafe { callback.release(env, true) };
-    }
-    (state.poll.take(), fd)
 }

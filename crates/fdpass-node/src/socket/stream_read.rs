@@ -31,7 +31,7 @@ unsafe extern "C" fn socket_pull_reads_lean(
     let done = unsafe {
         lean_call::<0, ()>(env, info, |lean, []| {
             let shared = socket(env, lean.scratch.int(0)?)?;
-            let on = shared.state.borrow_mut().conn.set_pull_reads(true);
+            let on = shared.value().borrow_mut().conn.set_pull_reads(true);
             lean.scratch.set_result(i32::from(on));
             Ok(())
         })
@@ -65,7 +65,8 @@ unsafe extern "C" fn socket_read_into_lean(
             // Capped so that the count fits the i32 result.
             let buf = std::slice::from_raw_parts_mut(data.cast::<u8>(), len.min(i32::MAX as usize));
             let mut fds = Vec::new();
-            let read = shared.state.borrow_mut().conn.read_into(buf, &mut fds);
+            let mut socket = shared.value().borrow_mut();
+            let read = socket.conn.read_into(buf, &mut fds);
             let result = match read {
                 Ok(PullRead::Read(n)) => n as i32,
                 Ok(PullRead::WouldBlock) => PULL_WOULD_BLOCK,
@@ -75,7 +76,7 @@ unsafe extern "C" fn socket_read_into_lean(
             // At most the connection's max_fds (253), within the slots; if
             // not, dropping `fds` closes them.
             lean.scratch.set_received_fds(&fds)?;
-            crate::held_fds::hand_over(shared.buffers, &mut fds);
+            crate::held_fds::hand_over(socket.buffers, &mut fds);
             lean.scratch.set_result(result);
             Ok(())
         })
