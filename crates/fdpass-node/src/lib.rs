@@ -3,8 +3,9 @@
 //! (`index.ts`), which validates arguments before they reach this module. The
 //! connection logic is the core's (`fdpass::conn`).
 //!
-//! The Node-API and libuv plumbing (poll handles, loop callbacks, kept
-//! values, error objects, plain functions) is `napi_plumbing`'s.
+//! The Node-API and libuv plumbing (the watched fd and its callback, kept
+//! values, error objects, plain functions) is `napi_plumbing`'s, which knows
+//! nothing of fdpass.
 //!
 //! Layers, each using only those above it (no module cycle):
 //! 1. `errors`, then `values`: core errors as JavaScript errors, core types
@@ -14,7 +15,8 @@
 //! 3. `held_fds`, then `shared_buffers`: memory shared with JavaScript.
 //! 4. `raw`, `unix`, `memfd`, `notify`, `socket_info`, `stream`: exported functions over
 //!    the core.
-//! 5. `socket`: the `NativeSocket` class over `fdpass::conn::Connection`.
+//! 5. `socket`: the `NativeSocket` class, a `fdpass::conn::Connection` in a
+//!    `napi_plumbing::watch::Watcher`.
 //! 6. `lean_exports`: `bindLean`, which gathers the lean functions of `raw`
 //!    and `socket`.
 
