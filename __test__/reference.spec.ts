@@ -20,7 +20,9 @@ const filesUnder = (dir: string, ext: string): string[] =>
     .filter((f) => f.endsWith(ext))
     .map((f) => read(`${dir}/${f}`))
 const sources = filesUnder('src', '.ts')
-const rust = ['crates/fdpass/src', 'crates/napi-plumbing/src', 'crates/fdpass-node/src'].flatMap((dir) => filesUnder(dir, '.rs'))
+const rust = ['crates/fdpass/src', 'crates/napi-plumbing/src', 'crates/fdpass-node/src'].flatMap((dir) =>
+  filesUnder(dir, '.rs'),
+)
 const code = [...sources, ...rust, read('index.ts')].join('\n')
 
 test('docs/api.md is generated from the current code, and every export and member has TSDoc', (t) => {
