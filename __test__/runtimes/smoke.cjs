@@ -249,6 +249,30 @@ check(
   workerAudit,
 )
 
+if (eventLoop) {
+  check(
+    'a worker terminated with event-loop sockets open (receiving, idle, sending) ends cleanly and closes their fds',
+    async () => {
+      const { Worker } = require('node:worker_threads')
+      const worker = new Worker(path.join(__dirname, 'worker-open-sockets.cjs'))
+      const { targets, queued } = await new Promise((resolve, reject) =>
+        worker.once('message', resolve).once('error', reject),
+      )
+      assert.equal(targets.length, 6)
+      assert.ok(queued > 0, 'a send waits in a queue')
+      const exited = new Promise((resolve) => worker.once('exit', resolve))
+      await worker.terminate()
+      await exited
+      // The process is alive and its event loop runs (an abort in the
+      // worker's teardown would have ended it).
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      const left = [...openFds().values()].filter((what) => targets.includes(what))
+      assert.deepEqual(left, [], "the worker's sockets are closed")
+    },
+    workerAudit,
+  )
+}
+
 if (!eventLoop) {
   check(
     'Bun: the event-loop sockets refuse to start with ERR_FDPASS_UNSUPPORTED_RUNTIME (not a crash), leaving fds alone',

@@ -145,15 +145,19 @@ pub unsafe fn send_call<const EXTERNAL: bool>(
 #[inline(always)]
 pub unsafe fn finish(env: sys::napi_env, result: CallResult<()>) -> sys::napi_value {
     if let Err(e) = result {
-        throw_call_error(env, e);
+        // SAFETY: the caller's promise.
+        unsafe { throw_call_error(env, e) };
     }
     ptr::null_mut()
 }
 
 /// Throws the error of a failed lean call: out of line, off the hot path.
+///
+/// # Safety
+/// `env` is the env of a running lean callback.
 #[cold]
 #[inline(never)]
-fn throw_call_error(env: sys::napi_env, error: CallError) {
+unsafe fn throw_call_error(env: sys::napi_env, error: CallError) {
     let env = Env::from_raw(env);
     match error {
         CallError::Malformed => misuse(&env),

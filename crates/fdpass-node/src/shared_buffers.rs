@@ -27,10 +27,8 @@ struct Set {
     arrays: KeptValues,
     /// JavaScript's function that settles the deferred stops.
     settle: LoopCallback,
-    /// Whether the cleanup hook may destroy `settle`'s context: Deno aborts
-    /// (V8: "Cannot create a handle without a HandleScope") on
-    /// napi_async_destroy once its environment is shutting down; the
-    /// context then ends with the environment.
+    /// Whether the cleanup hook may destroy `settle`'s context (not on
+    /// Deno, see `napi_plumbing::values::is_deno`).
     destroy_context_at_teardown: bool,
 }
 

@@ -28,8 +28,8 @@ pub trait EnvData: 'static {
 
 /// An object with `properties` and `functions`, each of which finds `data`
 /// with [`args`]; `data` is freed by the environment's cleanup hook, after
-/// which none of them can run. None if the runtime refuses (`data` is then
-/// torn down).
+/// which none of them can run. None if the runtime refuses (`data` is torn
+/// down at once if the hook could not be registered, else by the hook).
 ///
 /// # Safety
 /// `env` must be the live env of the running call, `properties` values of it.

@@ -3,6 +3,7 @@
 
 use std::ffi::c_void;
 use std::ptr;
+use std::sync::OnceLock;
 
 use napi::bindgen_prelude::{JsObjectValue, Result, ToNapiValue};
 use napi::{sys, Env, JsValue};
@@ -143,14 +144,20 @@ pub unsafe fn int_array(
     Some(array.raw())
 }
 
-/// Whether this env runs in Deno (a global named `Deno`), whose napi differs
-/// from Node's in a few places that abort the process.
+/// Whether this process runs Deno (a global named `Deno`), whose napi
+/// differs from Node's in a few places that abort the process: Deno aborts
+/// (V8: "Cannot create a handle without a HandleScope") on
+/// `napi_async_destroy` once an environment is shutting down, so an async
+/// context is left to end with its environment there. Asked once per process.
 ///
 /// # Safety
 /// `env` must be the live env of the current call, with a scope open.
 pub unsafe fn is_deno(env: sys::napi_env) -> bool {
-    let global = Env::from_raw(env).get_global();
-    global
-        .and_then(|global| global.has_named_property("Deno"))
-        .unwrap_or(false)
+    static DENO: OnceLock<bool> = OnceLock::new();
+    *DENO.get_or_init(|| {
+        let global = Env::from_raw(env).get_global();
+        global
+            .and_then(|global| global.has_named_property("Deno"))
+            .unwrap_or(false)
+    })
 }

@@ -18,6 +18,7 @@ use napi::sys;
 
 use crate::loop_callback::{call, in_callback_scope, in_handle_scope, LoopCallback};
 use crate::uv::Poll;
+use crate::values::is_deno;
 
 /// The owner's side of a [`Watcher`]: what it does when the fd is ready,
 /// and how it closes.
@@ -28,7 +29,8 @@ pub trait Watched: Sized + 'static {
 
     /// Closes the value, once (from [`Watcher::close`], a finalizer or the
     /// environment's end): returns its fd, which the watcher closes as soon
-    /// as the loop no longer watches it.
+    /// as the loop no longer watches it. It runs with the watcher borrowed:
+    /// it must not call the watcher.
     fn close(&mut self) -> Option<OwnedFd>;
 }
 
@@ -38,6 +40,8 @@ pub struct LoopError {
     pub errno: c_int,
     pub call: &'static str,
 }
+
+type CleanupHook = unsafe extern "C" fn(*mut c_void);
 
 struct LoopState {
     /// Made the first time something is watched.
@@ -49,6 +53,12 @@ struct LoopState {
     callback: Option<LoopCallback>,
     /// The argument of the registered cleanup hook, if one is registered.
     cleanup_arg: *const c_void,
+    /// The hook as registered, to remove it with the same pair (a generic
+    /// function's address is not promised to be the same everywhere).
+    cleanup_hook: CleanupHook,
+    /// Whether closing from the cleanup hook may destroy the callback's
+    /// async context (not on Deno, see [`is_deno`]).
+    destroy_context_at_teardown: bool,
     closed: bool,
 }
 
@@ -65,8 +75,10 @@ impl<T: Watched> Watcher<T> {
     /// Watches nothing yet: `value`, whose fd is `fd`, and `callback`, held
     /// weakly while nothing is watched (so that an idle object its owner no
     /// longer reaches can be collected), with an async context named `name`.
-    /// The watcher closes when its environment ends, if not before. None if
-    /// the runtime refuses (`value` is then dropped).
+    /// The watcher closes when its environment ends, if not before (unless
+    /// the runtime refused to register the cleanup hook that does it, which
+    /// it does only when out of memory). None if the runtime refuses the
+    /// callback (`value` is then dropped).
     ///
     /// # Safety
     /// `env` must be the live env of the running call, `callback` a function
@@ -79,7 +91,7 @@ impl<T: Watched> Watcher<T> {
         name: &CStr,
     ) -> Option<Rc<Self>> {
         // SAFETY: the caller's promise.
-        let callback = unsafe { LoopCallback::new(env, callback, name, false) }?;
+        let (callback, deno) = unsafe { (LoopCallback::new(env, callback, name, false)?, is_deno(env)) };
         let watcher = Rc::new(Watcher {
             env,
             fd,
@@ -89,6 +101,8 @@ impl<T: Watched> Watcher<T> {
                 refed: true,
                 callback: Some(callback),
                 cleanup_arg: ptr::null(),
+                cleanup_hook: cleanup_hook::<T>,
+                destroy_context_at_teardown: !deno,
                 closed: false,
             }),
             value: RefCell::new(value),
@@ -96,9 +110,10 @@ impl<T: Watched> Watcher<T> {
         // Close it if the environment goes away first (a worker thread
         // terminated with it open).
         let arg = Rc::into_raw(watcher.clone()).cast::<c_void>();
+        let hook = watcher.state.borrow().cleanup_hook;
         // SAFETY: the hook's argument holds one count of the Rc until the hook
         // runs or is removed.
-        let status = unsafe { sys::napi_add_env_cleanup_hook(env, Some(cleanup_hook::<T>), arg.cast_mut()) };
+        let status = unsafe { sys::napi_add_env_cleanup_hook(env, Some(hook), arg.cast_mut()) };
         if status == sys::Status::napi_ok {
             watcher.state.borrow_mut().cleanup_arg = arg;
         } else {
@@ -223,14 +238,17 @@ impl<T: Watched> Watcher<T> {
     /// exception is reported as uncaught; otherwise it stays pending, for the
     /// running call to throw.
     ///
-    /// Must run on the env's thread with the env alive: from a method of
-    /// the owner's live object or from the loop's callbacks.
+    /// Nothing is called once the watcher is closed: only an open watcher's
+    /// env is known to be alive (a closing env closes its watchers first).
     pub fn call_each<I, const N: usize>(
         &self,
         items: impl IntoIterator<Item = I>,
         from_loop: bool,
         mut args: impl FnMut(sys::napi_env, I) -> Option<[sys::napi_value; N]>,
     ) {
+        if self.is_closed() {
+            return;
+        }
         let env = self.env;
         let each = || {
             for item in items {
@@ -248,8 +266,9 @@ impl<T: Watched> Watcher<T> {
                 }
             }
         };
-        // SAFETY: the env is alive on this thread (see above); the scopes
-        // opened here are closed here.
+        // SAFETY: the watcher is open, so its env is alive, and on this
+        // thread (a napi env is used only on its own); the scopes opened here
+        // are closed here.
         unsafe {
             in_handle_scope(env, || {
                 if !from_loop {
@@ -270,9 +289,14 @@ impl<T: Watched> Watcher<T> {
     /// epoll/kqueue at once and drops any event still pending for it in the
     /// current loop iteration).
     pub fn close(&self) {
+        self.close_from(false);
+    }
+
+    /// See [`close`](Self::close); `teardown` when the environment ends.
+    fn close_from(&self, teardown: bool) {
         // Both are let go outside the borrow of the state: an event loop may
         // run the close callback inside uv_close itself (Deno's does).
-        let (poll, fd) = self.close_state();
+        let (poll, fd) = self.close_state(teardown);
         if let Some(poll) = poll {
             poll.close(on_close::<T>);
         }
@@ -281,7 +305,7 @@ impl<T: Watched> Watcher<T> {
 
     /// Marks it closed and lets go of everything but the poll handle and the
     /// fd, which it returns for `close` to let go of in that order.
-    fn close_state(&self) -> (Option<Poll>, Option<OwnedFd>) {
+    fn close_state(&self, teardown: bool) -> (Option<Poll>, Option<OwnedFd>) {
         let mut state = self.state.borrow_mut();
         if std::mem::replace(&mut state.closed, true) {
             return (None, None);
@@ -293,13 +317,14 @@ impl<T: Watched> Watcher<T> {
             // takes back the count it held (the watcher stays alive: `self`
             // is borrowed from another count).
             unsafe {
-                sys::napi_remove_env_cleanup_hook(self.env, Some(cleanup_hook::<T>), arg.cast_mut());
+                sys::napi_remove_env_cleanup_hook(self.env, Some(state.cleanup_hook), arg.cast_mut());
                 drop(Rc::from_raw(arg.cast::<Self>()));
             }
         }
         if let Some(callback) = state.callback.take() {
+            let destroy_context = !teardown || state.destroy_context_at_teardown;
             // SAFETY: the callback belongs to this env, which is alive (see `close`).
-            unsafe { callback.release(self.env, true) };
+            unsafe { callback.release(self.env, destroy_context) };
         }
         (state.poll.take(), fd)
     }
@@ -335,5 +360,5 @@ unsafe extern "C" fn cleanup_hook<T: Watched>(arg: *mut c_void) {
     // the hook once and then forgets it).
     let watcher = unsafe { Rc::from_raw(arg.cast_const().cast::<Watcher<T>>()) };
     watcher.state.borrow_mut().cleanup_arg = ptr::null();
-    watcher.close();
+    watcher.close_from(true);
 }
