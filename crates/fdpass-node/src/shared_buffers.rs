@@ -27,9 +27,6 @@ struct Set {
     arrays: KeptValues,
     /// JavaScript's function that settles the deferred stops.
     settle: LoopCallback,
-    /// Whether the cleanup hook may destroy `settle`'s context (not on
-    /// Deno, see `napi_plumbing::values::is_deno`).
-    destroy_context_at_teardown: bool,
 }
 
 thread_local! {
@@ -89,8 +86,6 @@ pub fn init_buffers(
         buffers,
         arrays,
         settle,
-        // SAFETY: the live env of this call, with its scope open.
-        destroy_context_at_teardown: !unsafe { napi_plumbing::values::is_deno(raw) },
     };
     let id = SETS.with_borrow_mut(|sets| {
         sets.push(Some(set));
@@ -112,7 +107,7 @@ unsafe extern "C" fn forget(arg: *mut std::ffi::c_void) {
     // run; the regions over the arrays went with the set.
     unsafe {
         set.arrays.release();
-        set.settle.release(set.env, set.destroy_context_at_teardown);
+        set.settle.release(set.env, true);
     }
 }
 

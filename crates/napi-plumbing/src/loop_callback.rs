@@ -8,6 +8,8 @@ use std::ptr;
 
 use napi::sys;
 
+use crate::values::is_deno;
+
 /// The function's reference and async context, released with
 /// [`release`](LoopCallback::release) by a call or a cleanup hook of its
 /// environment at the latest (dropping it releases nothing: the environment
@@ -16,6 +18,9 @@ pub struct LoopCallback {
     func: sys::napi_ref,
     context: sys::napi_async_context,
     strong: bool,
+    /// Whether the context may be destroyed from the environment's cleanup
+    /// hook (not on Deno, see [`is_deno`]).
+    destroy_at_teardown: bool,
 }
 
 impl LoopCallback {
@@ -23,7 +28,8 @@ impl LoopCallback {
     /// with a new async context named `name`; None if napi fails.
     ///
     /// # Safety
-    /// `env` must be the live env of the running call, `func` a value of it.
+    /// `env` must be the live env of the running call, with a handle scope
+    /// open, and `func` a value of it.
     pub unsafe fn new(env: sys::napi_env, func: sys::napi_value, name: &CStr, strong: bool) -> Option<Self> {
         let (mut reference, mut string, mut resource, mut context) =
             (ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
@@ -48,6 +54,8 @@ impl LoopCallback {
             func: reference,
             context,
             strong,
+            // SAFETY: the caller's promise.
+            destroy_at_teardown: !unsafe { is_deno(env) },
         })
     }
 
@@ -88,17 +96,18 @@ impl LoopCallback {
         self.context
     }
 
-    /// Lets go of the function and, with `destroy_context`, of the async
-    /// context (else it ends with the environment).
+    /// Lets go of the function and of the async context; `at_teardown` when
+    /// called from the environment's cleanup hook, where on Deno the context
+    /// is left to end with the environment.
     ///
     /// # Safety
     /// `env` must be this callback's env, alive.
-    pub unsafe fn release(self, env: sys::napi_env, destroy_context: bool) {
+    pub unsafe fn release(self, env: sys::napi_env, at_teardown: bool) {
         // SAFETY: both belong to this live env and are released once (`self`
         // is consumed).
         unsafe {
             sys::napi_delete_reference(env, self.func);
-            if destroy_context {
+            if !at_teardown || self.destroy_at_teardown {
                 sys::napi_async_destroy(env, self.context);
             }
         }

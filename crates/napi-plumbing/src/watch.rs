@@ -18,7 +18,6 @@ use napi::sys;
 
 use crate::loop_callback::{call, in_callback_scope, in_handle_scope, LoopCallback};
 use crate::uv::Poll;
-use crate::values::is_deno;
 
 /// The owner's side of a [`Watcher`]: what it does when the fd is ready,
 /// and how it closes.
@@ -56,9 +55,6 @@ struct LoopState {
     /// The hook as registered, to remove it with the same pair (a generic
     /// function's address is not promised to be the same everywhere).
     cleanup_hook: CleanupHook,
-    /// Whether closing from the cleanup hook may destroy the callback's
-    /// async context (not on Deno, see [`is_deno`]).
-    destroy_context_at_teardown: bool,
     closed: bool,
 }
 
@@ -91,7 +87,7 @@ impl<T: Watched> Watcher<T> {
         name: &CStr,
     ) -> Option<Rc<Self>> {
         // SAFETY: the caller's promise.
-        let (callback, deno) = unsafe { (LoopCallback::new(env, callback, name, false)?, is_deno(env)) };
+        let callback = unsafe { LoopCallback::new(env, callback, name, false) }?;
         let watcher = Rc::new(Watcher {
             env,
             fd,
@@ -102,7 +98,6 @@ impl<T: Watched> Watcher<T> {
                 callback: Some(callback),
                 cleanup_arg: ptr::null(),
                 cleanup_hook: cleanup_hook::<T>,
-                destroy_context_at_teardown: !deno,
                 closed: false,
             }),
             value: RefCell::new(value),
@@ -322,9 +317,8 @@ impl<T: Watched> Watcher<T> {
             }
         }
         if let Some(callback) = state.callback.take() {
-            let destroy_context = !teardown || state.destroy_context_at_teardown;
             // SAFETY: the callback belongs to this env, which is alive (see `close`).
-            unsafe { callback.release(self.env, destroy_context) };
+            unsafe { callback.release(self.env, teardown) };
         }
         (state.poll.take(), fd)
     }
