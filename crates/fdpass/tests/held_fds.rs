@@ -55,6 +55,15 @@ impl Memory {
     }
 }
 
+/// The read ends of `n` new pipes, handed over to `held`: their numbers,
+/// and the write ends that tell whether they are closed.
+fn hand_over_pipes(held: &mut HeldFds, n: usize) -> (Vec<RawFd>, Vec<std::fs::File>) {
+    let (mut fds, writers): (Vec<OwnedFd>, Vec<_>) = (0..n).map(|_| pipe()).unzip();
+    let raws = fds.iter().map(AsRawFd::as_raw_fd).collect();
+    HeldFds::hand_over(Some(held), &mut fds);
+    (raws, writers)
+}
+
 impl Drop for Memory {
     fn drop(&mut self) {
         // SAFETY: made by Box::into_raw of a boxed slice of `len` bytes.
@@ -101,14 +110,11 @@ fn close_all_closes_exactly_the_marked_fds() {
 fn fds_past_the_end_are_kept_aside_and_closed_too() {
     let marks = Memory::new(0);
     let mut held = HeldFds::new(marks.region());
-    let (a, mut a_w) = pipe();
-    let (b, mut b_w) = pipe();
-    let raws = [a.as_raw_fd(), b.as_raw_fd()];
-    HeldFds::hand_over(Some(&mut held), &mut vec![a, b]);
+    let (raws, mut w) = hand_over_pipes(&mut held, 2);
     // SAFETY: both were handed over and nothing else uses them.
     let closed = unsafe { held.close_all() };
     assert_eq!(closed, raws, "kept aside, in the order they came");
-    assert!(!has_reader(&mut a_w) && !has_reader(&mut b_w));
+    assert!(!has_reader(&mut w[0]) && !has_reader(&mut w[1]));
 }
 
 #[test]
@@ -143,34 +149,27 @@ fn regrowing_marks_what_was_kept_aside_in_the_new_marks() {
 fn closing_held_fds_clears_their_marks_so_the_teardown_leaves_them_alone() {
     let marks = Memory::new(64 * 1024);
     let mut held = HeldFds::new(marks.region());
-    let (a, mut a_w) = pipe();
-    let (b, mut b_w) = pipe();
-    let (c, mut c_w) = pipe();
-    let raws = [a.as_raw_fd(), b.as_raw_fd(), c.as_raw_fd()];
-    HeldFds::hand_over(Some(&mut held), &mut vec![a, b, c]);
+    let (raws, mut w) = hand_over_pipes(&mut held, 3);
     held.close(&raws[..2]).expect("close");
-    assert!(!has_reader(&mut a_w) && !has_reader(&mut b_w), "closed");
+    assert!(!has_reader(&mut w[0]) && !has_reader(&mut w[1]), "closed");
     assert_eq!(marks.marked(), [raws[2]], "only the fd not closed is still held");
     // SAFETY: the one still marked was handed over and nothing else uses it.
     let closed = unsafe { held.close_all() };
     assert_eq!(closed, [raws[2]], "the teardown closes no number twice");
-    assert!(!has_reader(&mut c_w));
+    assert!(!has_reader(&mut w[2]));
 }
 
 #[test]
 fn closing_held_fds_kept_past_the_end_forgets_them_too() {
     let marks = Memory::new(0);
     let mut held = HeldFds::new(marks.region());
-    let (a, mut a_w) = pipe();
-    let (b, mut b_w) = pipe();
-    let raws = [a.as_raw_fd(), b.as_raw_fd()];
-    HeldFds::hand_over(Some(&mut held), &mut vec![a, b]);
+    let (raws, mut w) = hand_over_pipes(&mut held, 2);
     held.close(&raws[..1]).expect("close");
-    assert!(!has_reader(&mut a_w) && has_reader(&mut b_w));
+    assert!(!has_reader(&mut w[0]) && has_reader(&mut w[1]));
     // SAFETY: the one still kept was handed over and nothing else uses it.
     let closed = unsafe { held.close_all() };
     assert_eq!(closed, [raws[1]]);
-    assert!(!has_reader(&mut b_w));
+    assert!(!has_reader(&mut w[1]));
 }
 
 #[test]
