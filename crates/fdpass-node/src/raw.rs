@@ -13,7 +13,7 @@ use crate::errors::{napi_failure, throw};
 use crate::lean::{finish, lean_call, send_call};
 use crate::values::borrow_fd;
 use napi_plumbing::plain::Function;
-use napi_plumbing::values::{int_array, RawValue};
+use napi_plumbing::values::{int_array, object, RawValue};
 
 /// AF_UNIX socketpair of `kind`; both ends close-on-exec and blocking.
 #[napi(js_name = "socketPair")]
@@ -44,25 +44,21 @@ fn result_object(env: &Env, data: &[u8], fds: Vec<OwnedFd>) -> Result<RawValue> 
     unsafe {
         let raw = env.raw();
         let mut buffer = ptr::null_mut();
-        let mut object = ptr::null_mut();
         let array = int_array(raw, fds.iter().map(AsRawFd::as_raw_fd));
-        let ok = sys::napi_create_buffer_copy(
+        let copied = sys::napi_create_buffer_copy(
             raw,
             data.len(),
             data.as_ptr().cast(),
             ptr::null_mut(),
             &mut buffer,
-        ) == sys::Status::napi_ok
-            && sys::napi_create_object(raw, &mut object) == sys::Status::napi_ok
-            && array.is_some_and(|array| {
-                sys::napi_set_named_property(raw, object, c"data".as_ptr(), buffer) == sys::Status::napi_ok
-                    && sys::napi_set_named_property(raw, object, c"fds".as_ptr(), array)
-                        == sys::Status::napi_ok
-            });
-        if !ok {
+        ) == sys::Status::napi_ok;
+        let object = array
+            .filter(|_| copied)
+            .and_then(|array| object(raw, &[(c"data", buffer), (c"fds", array)]));
+        let Some(object) = object else {
             // The fds are closed as `fds` drops.
             return Err(napi_failure(env, "building recvFds's result"));
-        }
+        };
         for fd in fds {
             let _ = fd.into_raw_fd();
         }

@@ -9,6 +9,8 @@ use std::ptr;
 
 use napi::sys;
 
+use crate::values::{object, set_property};
+
 /// A plain napi callback.
 pub type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 /// A plain function: its JavaScript name and its callback.
@@ -48,15 +50,7 @@ pub unsafe fn bind<T: EnvData>(
             Box::from_raw(data).teardown();
             return None;
         }
-        let mut object = ptr::null_mut();
-        if sys::napi_create_object(env, &mut object) != sys::Status::napi_ok {
-            return None;
-        }
-        for (name, value) in properties {
-            if sys::napi_set_named_property(env, object, name.as_ptr(), *value) != sys::Status::napi_ok {
-                return None;
-            }
-        }
+        let object = object(env, properties)?;
         for (name, callback) in functions {
             let mut function = ptr::null_mut();
             if sys::napi_create_function(
@@ -67,7 +61,7 @@ pub unsafe fn bind<T: EnvData>(
                 data.cast(),
                 &mut function,
             ) != sys::Status::napi_ok
-                || sys::napi_set_named_property(env, object, name.as_ptr(), function) != sys::Status::napi_ok
+                || !set_property(env, object, name, function)
             {
                 return None;
             }

@@ -1,7 +1,7 @@
 //! Small conversions between JavaScript values and Rust, and the values the
 //! native side keeps alive.
 
-use std::ffi::c_void;
+use std::ffi::{c_void, CStr};
 use std::ptr;
 use std::sync::OnceLock;
 
@@ -126,6 +126,38 @@ impl KeptValues {
             unsafe { sys::napi_delete_reference(self.env, reference) };
         }
     }
+}
+
+/// A new object with `properties`; None if the runtime refuses.
+///
+/// # Safety
+/// `env` must be the live env of the current thread, with a handle scope
+/// open, and the values made in it.
+pub unsafe fn object(env: sys::napi_env, properties: &[(&CStr, sys::napi_value)]) -> Option<sys::napi_value> {
+    let mut object = ptr::null_mut();
+    // SAFETY: the caller's promise; the out-pointer is a local.
+    if unsafe { sys::napi_create_object(env, &mut object) } != sys::Status::napi_ok {
+        return None;
+    }
+    // SAFETY: as above, for the object just made.
+    properties
+        .iter()
+        .all(|(name, value)| unsafe { set_property(env, object, name, *value) })
+        .then_some(object)
+}
+
+/// Sets `object[name]`; whether the runtime did.
+///
+/// # Safety
+/// As for [`object`].
+pub unsafe fn set_property(
+    env: sys::napi_env,
+    object: sys::napi_value,
+    name: &CStr,
+    value: sys::napi_value,
+) -> bool {
+    // SAFETY: the caller's promise; `name` is NUL-terminated.
+    unsafe { sys::napi_set_named_property(env, object, name.as_ptr(), value) == sys::Status::napi_ok }
 }
 
 /// Builds a JavaScript array of integers.
